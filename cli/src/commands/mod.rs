@@ -1,0 +1,5 @@
+//! One module per subcommand: argument parsing and wiring, nothing more.
+
+pub mod bench;
+pub mod crds;
+pub mod server;

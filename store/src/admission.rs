@@ -1,0 +1,350 @@
+//! What happens to an object between the request and storage: defaults, pruning and field
+//! validation, metadata rules, the status/main split of subresources, generation, and the
+//! server-owned parts of built-in kinds. Pure functions: no storage, no HTTP.
+
+use serde_json::{Map, Value, json};
+
+use crate::errors::{ApiError, ApiResult, Cause};
+use crate::registry::Resource;
+use crate::request::Query;
+use crate::schema::{defaults, metadata, prune, validate};
+
+/// RFC 3339 with seconds, as Kubernetes writes timestamps.
+pub fn now() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// How unknown fields are treated (`fieldValidation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldValidation {
+    Ignore,
+    Warn,
+    Strict,
+}
+
+impl FieldValidation {
+    pub fn from_query(q: &Query) -> ApiResult<FieldValidation> {
+        match q.field_validation.as_deref() {
+            None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
+            Some("Ignore") => Ok(FieldValidation::Ignore),
+            Some("Strict") => Ok(FieldValidation::Strict),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "fieldValidation must be one of Ignore, Warn or Strict, not {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Removes fields the schema does not know; depending on `mode`, fails (Strict) or returns the
+/// warnings to send back (Warn).
+pub fn prune_unknown(
+    res: &Resource,
+    object: &mut Value,
+    mode: FieldValidation,
+) -> ApiResult<Vec<String>> {
+    let unknown = prune::prune(&res.schema, object);
+    if unknown.is_empty() || mode == FieldValidation::Ignore {
+        return Ok(Vec::new());
+    }
+    let list: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
+    if mode == FieldValidation::Strict {
+        let mut e = ApiError::bad_request(format!("strict decoding error: {}", list.join(", ")));
+        for f in &unknown {
+            e = e.with_cause("FieldValueInvalid", f, format!("unknown field \"{f}\""));
+        }
+        return Err(e);
+    }
+    Ok(list)
+}
+
+/// The field manager of a request: `fieldManager`, else the client's User-Agent program name.
+pub fn manager(q: &Query, user_agent: Option<&str>) -> ApiResult<String> {
+    if let Some(m) = &q.field_manager {
+        if m.len() > 128 {
+            return Err(ApiError::invalid(
+                "",
+                "",
+                "",
+                vec![Cause {
+                    reason: "FieldValueTooLong".into(),
+                    message: "Too long: must have at most 128 bytes".into(),
+                    field: "fieldManager".into(),
+                }],
+            ));
+        }
+        return Ok(m.clone());
+    }
+    let agent = user_agent.unwrap_or("unknown");
+    Ok(agent.split('/').next().unwrap_or(agent).to_string())
+}
+
+pub fn meta(object: &Value) -> &Map<String, Value> {
+    static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
+    object
+        .get("metadata")
+        .and_then(Value::as_object)
+        .unwrap_or(&EMPTY)
+}
+
+pub fn meta_mut(object: &mut Value) -> &mut Map<String, Value> {
+    if !object.get("metadata").is_some_and(Value::is_object) {
+        object["metadata"] = json!({});
+    }
+    object["metadata"].as_object_mut().expect("just ensured")
+}
+
+pub fn meta_str<'a>(object: &'a Value, field: &str) -> Option<&'a str> {
+    meta(object).get(field).and_then(Value::as_str)
+}
+
+pub fn finalizers(object: &Value) -> Vec<String> {
+    meta(object)
+        .get("finalizers")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .unwrap_or_default()
+}
+
+/// Sets apiVersion and kind to the resource's, refusing a body that names another kind.
+pub fn set_type(res: &Resource, object: &mut Value) -> ApiResult<()> {
+    let want_av = res.api_version();
+    if let Some(kind) = object.get("kind").and_then(Value::as_str)
+        && !kind.is_empty()
+        && kind != res.kind
+    {
+        return Err(ApiError::bad_request(format!(
+            "the kind of the object ({kind}) does not match the resource of the request ({}): \
+             send it to the {} endpoint instead",
+            res.kind,
+            kind.to_lowercase()
+        )));
+    }
+    if let Some(av) = object.get("apiVersion").and_then(Value::as_str) {
+        let group_of = |av: &str| av.rsplit_once('/').map_or("", |(g, _)| g).to_string();
+        if !av.is_empty() && group_of(av) != res.group {
+            return Err(ApiError::bad_request(format!(
+                "the apiVersion of the object ({av}) does not match the request ({want_av})"
+            )));
+        }
+    }
+    object["apiVersion"] = json!(want_av);
+    object["kind"] = json!(res.kind);
+    Ok(())
+}
+
+/// Defaults, metadata rules and schema validation; 422 with every cause at once.
+pub fn validate_object(res: &Resource, object: &mut Value) -> ApiResult<()> {
+    defaults::apply_defaults(&res.schema, object);
+    let name = meta_str(object, "name").unwrap_or("").to_string();
+    let rule = if res.group.is_empty() && res.plural == "namespaces" {
+        metadata::NameRule::Label
+    } else {
+        metadata::NameRule::Subdomain
+    };
+    let empty = json!({});
+    let mut errors =
+        metadata::validate_metadata(object.get("metadata").unwrap_or(&empty), res.namespaced, rule);
+    errors.extend(validate::validate(&res.schema, object));
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let causes = errors
+        .into_iter()
+        .map(|e| Cause {
+            reason: e.reason.to_string(),
+            message: e.message.clone(),
+            field: e.field.clone(),
+        })
+        .collect();
+    Err(ApiError::invalid(&res.group, &res.kind, &name, causes))
+}
+
+/// A 422 with one cause.
+pub fn invalid_field(res: &Resource, name: &str, field: &str, reason: &str, msg: &str) -> ApiError {
+    ApiError::invalid(
+        &res.group,
+        &res.kind,
+        name,
+        vec![Cause {
+            reason: reason.to_string(),
+            message: msg.to_string(),
+            field: field.to_string(),
+        }],
+    )
+}
+
+/// Everything but metadata (and status, when status is a subresource): what generation counts.
+fn spec_part(res: &Resource, object: &Value) -> Value {
+    let mut v = object.clone();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("metadata");
+        m.remove("apiVersion");
+        m.remove("kind");
+        if res.status {
+            m.remove("status");
+        }
+    }
+    v
+}
+
+/// Carries the server-owned metadata of `old` into `new` and bumps the generation when the spec
+/// changed.
+pub fn carry_metadata(res: &Resource, old: &Value, new: &mut Value) {
+    let old_meta = meta(old).clone();
+    let changed = spec_part(res, old) != spec_part(res, new);
+    let m = meta_mut(new);
+    for field in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"] {
+        match old_meta.get(field) {
+            Some(v) => m.insert(field.into(), v.clone()),
+            None => m.remove(field),
+        };
+    }
+    for field in ["name", "namespace"] {
+        if let Some(v) = old_meta.get(field) {
+            m.insert(field.into(), v.clone());
+        }
+    }
+    m.remove("selfLink");
+    let generation = old_meta.get("generation").and_then(Value::as_i64).unwrap_or(1);
+    m.insert(
+        "generation".into(),
+        json!(if changed { generation + 1 } else { generation }),
+    );
+}
+
+/// The server-owned metadata of a new object.
+pub fn init_metadata(object: &mut Value, namespace: Option<&str>) {
+    let m = meta_mut(object);
+    m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+    m.insert("creationTimestamp".into(), json!(now()));
+    m.insert("generation".into(), json!(1));
+    for field in [
+        "resourceVersion",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "selfLink",
+    ] {
+        m.remove(field);
+    }
+    if let Some(ns) = namespace {
+        m.insert("namespace".into(), json!(ns));
+    } else {
+        m.remove("namespace");
+    }
+}
+
+/// Replaces `generateName` with a name: the prefix and five random characters.
+pub fn generate_name(object: &mut Value) {
+    let m = meta_mut(object);
+    let has_name = m.get("name").and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+    if has_name {
+        return;
+    }
+    if let Some(prefix) = m.get("generateName").and_then(Value::as_str) {
+        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+        use rand::Rng;
+        let mut rng = rand::rng();
+        let suffix: String = (0..5)
+            .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+            .collect();
+        let name = format!("{prefix}{suffix}");
+        m.insert("name".into(), json!(name));
+    }
+}
+
+/// For kinds with a status subresource, a write to the main resource keeps the stored status and
+/// a write to `/status` changes only status.
+pub fn split_status(res: &Resource, old: Option<&Value>, new: &mut Value, subresource: Option<&str>) {
+    if !res.status {
+        return;
+    }
+    match subresource {
+        Some("status") => {
+            let Some(old) = old else { return };
+            let status = new.get("status").cloned();
+            let rv = meta(new).get("resourceVersion").cloned();
+            let managed = meta(new).get("managedFields").cloned();
+            *new = old.clone();
+            match status {
+                Some(s) => new["status"] = s,
+                None => {
+                    new.as_object_mut().map(|m| m.remove("status"));
+                }
+            }
+            let m = meta_mut(new);
+            match rv {
+                Some(rv) => m.insert("resourceVersion".into(), rv),
+                None => m.remove("resourceVersion"),
+            };
+            if let Some(mf) = managed {
+                m.insert("managedFields".into(), mf);
+            }
+        }
+        _ => {
+            let old_status = old.and_then(|o| o.get("status")).cloned();
+            let obj = new.as_object_mut().expect("objects are maps");
+            match old_status {
+                Some(s) => obj.insert("status".into(), s),
+                None => obj.remove("status"),
+            };
+        }
+    }
+}
+
+/// The server-owned parts of built-in kinds (what their Go strategies do).
+pub fn builtin_rules(res: &Resource, old: Option<&Value>, object: &mut Value) -> ApiResult<()> {
+    if !res.group.is_empty() {
+        return Ok(());
+    }
+    match res.plural.as_str() {
+        "namespaces" => {
+            if old.is_none() {
+                object["spec"] = json!({"finalizers": ["kubernetes"]});
+                object["status"] = json!({"phase": "Active"});
+            }
+            if let Some(old) = old {
+                object["spec"] = old.get("spec").cloned().unwrap_or(json!({}));
+            }
+        }
+        "secrets" => {
+            if let Some(Value::Object(string_data)) =
+                object.as_object_mut().and_then(|o| o.remove("stringData"))
+            {
+                use base64::Engine;
+                let data = object
+                    .as_object_mut()
+                    .expect("objects are maps")
+                    .entry("data")
+                    .or_insert_with(|| json!({}));
+                if let Some(data) = data.as_object_mut() {
+                    for (k, v) in string_data {
+                        let s = v.as_str().unwrap_or_default();
+                        data.insert(k, json!(base64::engine::general_purpose::STANDARD.encode(s)));
+                    }
+                }
+            }
+            if object.get("type").is_none() {
+                object["type"] = json!("Opaque");
+            }
+            if let Some(old) = old
+                && old.get("type") != object.get("type")
+            {
+                let name = meta_str(object, "name").unwrap_or("").to_string();
+                return Err(invalid_field(
+                    res,
+                    &name,
+                    "type",
+                    "FieldValueInvalid",
+                    "field is immutable",
+                ));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! The API server's shared state: storage, the resource registry, authentication, and the options
+//! it was started with. Request handlers and the built-in controllers (garbage collection,
+//! namespace lifecycle) all act through [`ApiServer`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::auth::Authenticator;
+use crate::registry::Registry;
+use crate::storage::Storage;
+
+/// Options `strata server` passes in.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    /// How many events watches can replay before a 410 Expired.
+    pub watch_history: usize,
+    /// Seconds between BOOKMARK events on watches that asked for them.
+    pub bookmark_interval_secs: u64,
+}
+
+impl Config {
+    pub fn new(data_dir: PathBuf) -> Config {
+        Config {
+            data_dir,
+            watch_history: 20_000,
+            bookmark_interval_secs: 60,
+        }
+    }
+}
+
+pub struct ApiServer {
+    pub config: Config,
+    pub storage: Storage,
+    pub registry: Registry,
+    pub auth: Authenticator,
+}
+
+pub type Shared = Arc<ApiServer>;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot use data directory {dir}: {source}")]
+    DataDir { dir: PathBuf, source: std::io::Error },
+    #[error("cannot open the store in {dir}: {message}")]
+    Storage { dir: PathBuf, message: String },
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
+    #[error("cannot install the built-in definition {name}: {message}")]
+    Install { name: String, message: String },
+}
+
+impl ApiServer {
+    /// Opens the data directory: storage, credentials, the built-in kinds, the stored CRDs, and
+    /// strata's own CRDs and default namespaces (created or updated).
+    pub async fn open(config: Config) -> Result<Shared, StartError> {
+        let dir = config.data_dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|source| StartError::DataDir { dir: dir.clone(), source })?;
+        let storage = Storage::open(
+            &dir.join("store.redb"),
+            crate::storage::Options { history: config.watch_history, ..Default::default() },
+        )
+        .map_err(|e| StartError::Storage { dir: dir.clone(), message: e.to_string() })?;
+        let auth = Authenticator::load_or_create(&dir)?;
+        let registry = Registry::default();
+        crate::builtins::register(&registry);
+        let server = Arc::new(ApiServer { config, storage, registry, auth });
+        let crds = server
+            .registry
+            .get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+            .expect("built-in");
+        let (stored, _, _) = server.storage.list(&crds.storage, None, None, |_| true, None);
+        for crd in stored {
+            crate::crd::sync(&server.registry, &crd.key.name, Some(&crd.value()));
+        }
+        server.install().await?;
+        crate::gc::start(server.clone());
+        Ok(server)
+    }
+
+    /// Creates or updates what every strata store holds: its CRDs and the default namespaces.
+    async fn install(&self) -> Result<(), StartError> {
+        let crds = self
+            .registry
+            .get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+            .expect("built-in");
+        let q = crate::request::Query { field_manager: Some("strata-server".into()), force: Some(true), ..Default::default() };
+        for crd in strata_api::crds::all() {
+            let value = serde_json::to_value(&crd).expect("CRDs serialize");
+            let name = crd.metadata.name.clone().unwrap_or_default();
+            let body = bytes::Bytes::from(value.to_string());
+            self.patch(&crds, None, &name, None, crate::write::PatchType::Apply, &body, &q, None)
+                .await
+                .map_err(|e| StartError::Install { name: name.clone(), message: e.message })?;
+        }
+        let namespaces = self.registry.get("", "v1", "namespaces").expect("built-in");
+        for ns in ["default", "kube-system", "kube-public", "strata-system"] {
+            if self.current(&namespaces, None, ns).is_none() {
+                let obj = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+                match self.create(&namespaces, None, obj, &q, "strata-server").await {
+                    Ok(_) => {}
+                    Err(e) if e.reason == "AlreadyExists" => {}
+                    Err(e) => return Err(StartError::Install { name: ns.into(), message: e.message }),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Serves the API over TLS on `listener` until `shutdown` resolves.
+pub async fn serve(
+    server: Shared,
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let app = crate::http::router(server);
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+            _ = &mut shutdown => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            let tls = match acceptor.accept(stream).await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let io = hyper_util::rt::TokioIo::new(tls);
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, service)
+                .await
+            {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+}

@@ -1,0 +1,245 @@
+//! Durable object storage with a global revision, a replayable event history and group commit.
+//!
+//! The in-memory [`cache`] is authoritative for reads (it is the "watch cache" of kube-apiserver):
+//! every object and the recent events live there, while [`disk`] keeps them crash-safe in redb. All
+//! writes go through one [`committer`] thread, which checks each transaction's preconditions against
+//! the cache, writes a whole batch of transactions in one durable redb commit (so concurrent writers
+//! share an fsync), and only then updates the cache, publishes the events and acknowledges. A write
+//! is never acknowledged before it is on disk.
+//!
+//! This layer knows nothing of HTTP or Kubernetes semantics beyond stamping
+//! `metadata.resourceVersion`; validation and admission happen before a transaction reaches it.
+
+mod cache;
+mod committer;
+mod disk;
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use serde_json::Value;
+use tokio::sync::{broadcast, oneshot};
+
+pub use cache::{Event, EventKind, StoredObject};
+
+/// Identifies one object: its resource (`"<group>/<plural>"`, group empty for the core group), its
+/// namespace (empty for cluster-scoped objects) and its name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    pub resource: Arc<str>,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectKey {
+    pub fn new(resource: &Arc<str>, namespace: &str, name: &str) -> ObjectKey {
+        ObjectKey {
+            resource: resource.clone(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }
+    }
+}
+
+/// What a write expects of the object's current state (compare-and-swap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// The object must not exist (create).
+    Absent,
+    /// The object must exist at exactly this revision.
+    Revision(u64),
+    /// The object must exist, at any revision.
+    Present,
+}
+
+/// One change within a transaction.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Store `object` under `key`; its `metadata.resourceVersion` is set to the commit's revision.
+    Put { key: ObjectKey, object: Value, expect: Expect },
+    /// Remove the object at `key`.
+    Delete { key: ObjectKey, expect: Expect },
+}
+
+impl Op {
+    fn key(&self) -> &ObjectKey {
+        match self {
+            Op::Put { key, .. } | Op::Delete { key, .. } => key,
+        }
+    }
+}
+
+/// The result of one committed operation: the new revision and the object as stored (for a delete,
+/// the object as it was, stamped with the deletion's revision).
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub revision: u64,
+    pub object: Arc<StoredObject>,
+}
+
+/// Why a transaction was not committed. Nothing of it was written.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CommitError {
+    #[error("{0:?} already exists")]
+    AlreadyExists(ObjectKey),
+    #[error("{0:?} not found")]
+    NotFound(ObjectKey),
+    #[error("{key:?} is at revision {actual}, not {expected}")]
+    Conflict { key: ObjectKey, expected: u64, actual: u64 },
+    #[error("storage failure: {0}")]
+    Storage(String),
+}
+
+/// A watch starting point that is no longer in the history.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("too old resource version: {requested} ({oldest})")]
+pub struct Expired {
+    pub requested: u64,
+    /// The oldest revision a watch can still start from.
+    pub oldest: u64,
+}
+
+/// Tuning of the storage layer.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How many events are kept for watches to replay (in memory and in the on-disk log); a watch
+    /// from an older revision gets 410 Expired.
+    pub history: usize,
+    /// At most this many transactions share one durable commit.
+    pub max_batch: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            history: 20_000,
+            max_batch: 1024,
+        }
+    }
+}
+
+/// The store's storage: cheap to clone, shared by every request handler.
+#[derive(Clone)]
+pub struct Storage {
+    cache: Arc<RwLock<cache::Cache>>,
+    events: broadcast::Sender<Arc<Event>>,
+    commits: std::sync::mpsc::SyncSender<committer::Pending>,
+}
+
+/// A live subscription: the events already in history after the requested revision, then the
+/// receiver for everything newer. Events may repeat across the two; skip revisions already seen.
+pub struct Subscription {
+    pub backlog: Vec<Arc<Event>>,
+    pub live: broadcast::Receiver<Arc<Event>>,
+}
+
+impl Storage {
+    /// Opens (or creates) the database at `path`, loading every object and the event history.
+    pub fn open(path: &Path, options: Options) -> Result<Storage, CommitError> {
+        let disk = disk::Disk::open(path).map_err(|e| CommitError::Storage(e.to_string()))?;
+        let cache = disk
+            .load(options.history)
+            .map_err(|e| CommitError::Storage(e.to_string()))?;
+        let cache = Arc::new(RwLock::new(cache));
+        let (events, _) = broadcast::channel(4096);
+        let commits = committer::start(disk, cache.clone(), events.clone(), options);
+        Ok(Storage {
+            cache,
+            events,
+            commits,
+        })
+    }
+
+    /// Commits `ops` atomically and durably: either all preconditions hold and every op is written,
+    /// or nothing is.
+    pub async fn commit(&self, ops: Vec<Op>) -> Result<Vec<Committed>, CommitError> {
+        let (reply, done) = oneshot::channel();
+        self.commits
+            .send(committer::Pending { ops, reply })
+            .map_err(|_| CommitError::Storage("the committer has stopped".into()))?;
+        done.await
+            .map_err(|_| CommitError::Storage("the committer has stopped".into()))?
+    }
+
+    /// Commits one op and returns its result.
+    pub async fn commit_one(&self, op: Op) -> Result<Committed, CommitError> {
+        let mut done = self.commit(vec![op]).await?;
+        Ok(done.remove(0))
+    }
+
+    /// The latest committed revision.
+    pub fn revision(&self) -> u64 {
+        self.read().revision
+    }
+
+    /// The object at `key`, if any.
+    pub fn get(&self, key: &ObjectKey) -> Option<Arc<StoredObject>> {
+        self.read().get(key)
+    }
+
+    /// Objects of `resource` (in `namespace`, or all when `None`) in key order, starting after
+    /// `after` (namespace, name), with the revision the listing reflects.
+    pub fn list(
+        &self,
+        resource: &str,
+        namespace: Option<&str>,
+        after: Option<(&str, &str)>,
+        mut keep: impl FnMut(&StoredObject) -> bool,
+        limit: Option<usize>,
+    ) -> (Vec<Arc<StoredObject>>, u64, bool) {
+        let cache = self.read();
+        let mut out = Vec::new();
+        let mut more = false;
+        for obj in cache.range(resource, namespace, after) {
+            if !keep(&obj) {
+                continue;
+            }
+            if limit.is_some_and(|l| out.len() >= l) {
+                more = true;
+                break;
+            }
+            out.push(obj);
+        }
+        (out, cache.revision, more)
+    }
+
+    /// Number of objects of `resource` (all namespaces).
+    pub fn count(&self, resource: &str) -> usize {
+        self.read().count(resource)
+    }
+
+    /// Subscribes to events after revision `from`.
+    pub fn subscribe(&self, from: u64) -> Result<Subscription, Expired> {
+        let cache = self.read();
+        // Subscribing under the read lock means no event is published between the backlog copy and
+        // the subscription: the committer publishes while holding the write lock.
+        let live = self.events.subscribe();
+        let backlog = cache.since(from)?;
+        Ok(Subscription { backlog, live })
+    }
+
+    /// Events after `from`, for a subscriber that fell behind the live channel.
+    pub fn since(&self, from: u64) -> Result<Vec<Arc<Event>>, Expired> {
+        self.read().since(from)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, cache::Cache> {
+        self.cache.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Serializes an object with its `metadata.resourceVersion` set to `revision`.
+fn stamp(mut object: Value, revision: u64) -> Value {
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert(
+            "resourceVersion".into(),
+            Value::String(revision.to_string()),
+        );
+    }
+    object
+}
+
+fn to_bytes(object: &Value) -> Bytes {
+    Bytes::from(serde_json::to_vec(object).expect("a serde_json::Value always serializes"))
+}
