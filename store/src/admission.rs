@@ -141,11 +141,7 @@ pub fn set_type(res: &Resource, object: &mut Value) -> ApiResult<()> {
 pub fn validate_object(res: &Resource, object: &mut Value) -> ApiResult<()> {
     defaults::apply_defaults(&res.schema, object);
     let name = meta_str(object, "name").unwrap_or("").to_string();
-    let rule = if res.group.is_empty() && res.plural == "namespaces" {
-        metadata::NameRule::Label
-    } else {
-        metadata::NameRule::Subdomain
-    };
+    let rule = metadata::NameRule::for_kind(&res.group, &res.kind);
     let empty = json!({});
     let mut errors =
         metadata::validate_metadata(object.get("metadata").unwrap_or(&empty), res.namespaced, rule);

@@ -40,7 +40,6 @@ pub fn start(server: Shared) {
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     continue;
                 }
-                dirty = false;
             }
             match live.recv().await {
                 Ok(e) => {

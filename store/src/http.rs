@@ -18,10 +18,11 @@ use serde_json::{Value, json};
 use crate::errors::{ApiError, ApiResult};
 use crate::read;
 use crate::registry::Resource;
-use crate::request::{Query, ResourcePath, Target, parse_path};
+use crate::request::{Query, Target, parse_path};
 use crate::server::Shared;
 use crate::watch::{self, Render};
 use crate::write::{DeleteOptions, PatchType, Written};
+use crate::auth::{self, Credentials, UserInfo};
 use crate::{admission, body, discovery, openapi, table};
 
 pub fn router(server: Shared) -> Router {
@@ -42,24 +43,19 @@ async fn ok() -> &'static str {
 }
 
 /// Health endpoints and /version are public (as kube-apiserver's default RBAC allows); every other
-/// request needs a valid bearer token.
-async fn authenticate(State(server): State<Shared>, req: Request, next: Next) -> Response {
-    let path = req.uri().path();
-    if matches!(path, "/healthz" | "/livez" | "/readyz" | "/version") {
-        return next.run(req).await;
-    }
+/// request needs a valid bearer token, and an invalid token is refused everywhere.
+async fn authenticate(State(server): State<Shared>, mut req: Request, next: Next) -> Response {
     let header = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    match server.auth.authenticate(header) {
-        Some(user) => {
-            let mut req = req;
-            req.extensions_mut().insert(Arc::new(user));
-            next.run(req).await
-        }
-        None => ApiError::unauthorized().into_response(),
-    }
+    let user = match server.auth.check(header) {
+        Credentials::User(u) => u,
+        Credentials::Anonymous if auth::is_public_path(req.uri().path()) => UserInfo::anonymous(),
+        _ => return ApiError::unauthorized().into_response(),
+    };
+    req.extensions_mut().insert(Arc::new(user));
+    next.run(req).await
 }
 
 fn json_response(code: StatusCode, v: &Value) -> Response {
@@ -139,17 +135,10 @@ async fn handle(server: Shared, req: Request) -> ApiResult<Response> {
             res.qualified()
         )));
     }
-    if let Some(name) = &rp.name
-        && let Err(msg) = crate::schema::metadata::dns1123_subdomain(name).or_else(|_| {
-            // Some kinds (RBAC) allow path-segment names such as "system:admin".
-            if res.builtin && !name.contains('/') && !name.contains('%') && name != "." && name != ".." {
-                Ok(())
-            } else {
-                Err(format!("invalid name {name:?}"))
-            }
-        })
-    {
-        return Err(ApiError::bad_request(msg));
+    for segment in [rp.name.as_deref(), rp.namespace.as_deref()].into_iter().flatten() {
+        crate::schema::metadata::path_segment_name(segment).map_err(|msg| {
+            ApiError::bad_request(format!("invalid name {segment:?} in the request path: {msg}"))
+        })?;
     }
     let user_agent = req
         .headers()
@@ -170,7 +159,7 @@ async fn handle(server: Shared, req: Request) -> ApiResult<Response> {
         (&Method::GET, Some(name)) => {
             let obj = server.get(&res, ns, name, sub)?;
             if table && sub.is_none() {
-                let include = query.include_object.as_deref().unwrap_or("Metadata");
+                let include = include_object(&query)?;
                 return Ok(json_response(StatusCode::OK, &watch::table_of(&res.columns, &obj, include, true)));
             }
             Ok(json_response(StatusCode::OK, &obj))
@@ -230,6 +219,10 @@ async fn handle(server: Shared, req: Request) -> ApiResult<Response> {
     }
 }
 
+fn include_object(q: &Query) -> ApiResult<table::IncludeObject> {
+    table::IncludeObject::parse(q.include_object.as_deref()).map_err(ApiError::bad_request)
+}
+
 fn delete_options(q: &Query, body: &Bytes) -> ApiResult<DeleteOptions> {
     let doc = if body.iter().all(u8::is_ascii_whitespace) {
         None
@@ -260,14 +253,14 @@ async fn list_response(
     let listed = server.list(res, ns, q).await?;
     let rv = listed.revision.to_string();
     if as_table {
-        let include = q.include_object.as_deref().unwrap_or("Metadata");
+        let include = include_object(q)?;
         let now = jiff::Timestamp::now();
         let rows = listed
             .items
             .iter()
             .map(|o| {
                 let v = o.value();
-                (table::row(&res.columns, &v, now), watch::row_object(&v, include))
+                (table::row(&res.columns, &v, now), table::row_object(&v, include))
             })
             .collect();
         let t = table::table(&res.columns, rows, &rv, listed.continue_token.as_deref(), true);
@@ -312,7 +305,7 @@ fn watch_response(
     as_table: bool,
 ) -> ApiResult<Response> {
     let render = if as_table {
-        Render::Table { include_object: q.include_object.clone().unwrap_or_else(|| "Metadata".into()) }
+        Render::Table { include_object: include_object(q)? }
     } else {
         Render::Object
     };

@@ -24,7 +24,7 @@ impl Filter {
     pub fn parse(res: &Resource, q: &Query) -> ApiResult<Filter> {
         let labels = match q.label_selector.as_deref().filter(|s| !s.trim().is_empty()) {
             Some(s) => Some(selectors::parse(s).map_err(|e| {
-                ApiError::bad_request(format!("unable to parse requirement: {e}"))
+                ApiError::bad_request(e.to_string())
             })?),
             None => None,
         };

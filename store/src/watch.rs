@@ -19,13 +19,13 @@ use crate::registry::Resource;
 use crate::request::Query;
 use crate::server::Shared;
 use crate::storage::{Event, EventKind, StoredObject};
-use crate::table::{self, Column};
+use crate::table::{self, Column, IncludeObject};
 
 /// How events are rendered: plain objects, or Table rows.
 #[derive(Clone)]
 pub enum Render {
     Object,
-    Table { include_object: String },
+    Table { include_object: IncludeObject },
 }
 
 /// Starts a watch; the returned channel yields the body's chunks until the watch ends.
@@ -179,7 +179,7 @@ impl Watcher {
             }
             Render::Table { include_object } => {
                 let value = obj.value();
-                let t = table_of(&self.res.columns, &value, include_object, !self.columns_sent);
+                let t = table_of(&self.res.columns, &value, *include_object, !self.columns_sent);
                 self.columns_sent = true;
                 let mut s = json!({"type": kind, "object": t}).to_string();
                 s.push('\n');
@@ -213,10 +213,15 @@ impl Watcher {
 }
 
 /// A one-row Table for a watch event.
-pub fn table_of(columns: &[Column], object: &Value, include_object: &str, with_columns: bool) -> Value {
+pub fn table_of(
+    columns: &[Column],
+    object: &Value,
+    include_object: IncludeObject,
+    with_columns: bool,
+) -> Value {
     let now = jiff::Timestamp::now();
     let cells = table::row(columns, object, now);
-    let row_object = row_object(object, include_object);
+    let row_object = table::row_object(object, include_object);
     table::table(
         columns,
         vec![(cells, row_object)],
@@ -224,15 +229,6 @@ pub fn table_of(columns: &[Column], object: &Value, include_object: &str, with_c
         None,
         with_columns,
     )
-}
-
-/// What a Table row carries per `includeObject`.
-pub fn row_object(object: &Value, include_object: &str) -> Value {
-    match include_object {
-        "Object" => object.clone(),
-        "None" => Value::Null,
-        _ => table::partial_object_metadata(object),
-    }
 }
 
 impl Resource {

@@ -246,3 +246,12 @@ pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Opt
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A kube-rs client for a server's admin kubeconfig.
+pub async fn kube_client(server: &Server) -> kube::Client {
+    let kc = kube::config::Kubeconfig::read_from(server.kubeconfig()).expect("kubeconfig parses");
+    let config = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig is usable");
+    kube::Client::try_from(config).expect("client")
+}

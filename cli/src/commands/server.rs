@@ -36,7 +36,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     config.watch_history = args.watch_history;
     config.bookmark_interval_secs = args.bookmark_interval;
     let server = ApiServer::open(config).await?;
-    let pki = tls::load_or_create(&args.data_dir, &args.tls_san)?;
+    let mut names = args.tls_san.clone();
+    if !args.listen.ip().is_unspecified() {
+        names.push(args.listen.ip().to_string());
+    }
+    let pki = tls::load_or_create(&args.data_dir, &names)?;
     let tls_config = tls::server_config(&pki)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -8,6 +8,19 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+pub mod builtin;
+pub mod defaults;
+pub mod metadata;
+pub mod prune;
+pub mod validate;
+
+pub use validate::FieldError;
+
+/// How deeply objects and arrays may nest in a value that validation, pruning and defaulting walk.
+/// Deeper values are refused (see [`validate::validate`]) instead of being recursed into, so that
+/// untrusted input cannot exhaust the stack.
+pub const MAX_DEPTH: usize = 100;
+
 /// The JSON type a schema node admits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SchemaType {
@@ -165,7 +178,9 @@ fn parse(value: &Value, path: &str) -> Result<Schema, SchemaError> {
         Some(other) => {
             return Err(err(
                 &format!("{path}.type"),
-                format!("unsupported type {other:?}: use object, array, string, integer, number or boolean"),
+                format!(
+                    "unsupported type {other:?}: use object, array, string, integer, number or boolean"
+                ),
             ));
         }
     };
@@ -176,8 +191,10 @@ fn parse(value: &Value, path: &str) -> Result<Schema, SchemaError> {
             .as_object()
             .ok_or_else(|| err(&format!("{path}.properties"), "must be an object"))?;
         for (name, sub) in props {
-            s.properties
-                .insert(name.clone(), parse(sub, &format!("{path}.properties.{name}"))?);
+            s.properties.insert(
+                name.clone(),
+                parse(sub, &format!("{path}.properties.{name}"))?,
+            );
         }
     }
     if let Some(req) = obj.get("required") {
@@ -217,8 +234,12 @@ fn parse(value: &Value, path: &str) -> Result<Schema, SchemaError> {
     s.max_length = u64_of("maxLength")?;
     s.pattern = str_of("pattern");
     if let Some(p) = &s.pattern {
-        regex::Regex::new(p)
-            .map_err(|e| err(&format!("{path}.pattern"), format!("invalid regular expression: {e}")))?;
+        regex::Regex::new(p).map_err(|e| {
+            err(
+                &format!("{path}.pattern"),
+                format!("invalid regular expression: {e}"),
+            )
+        })?;
     }
     s.min_items = u64_of("minItems")?;
     s.max_items = u64_of("maxItems")?;
@@ -235,7 +256,11 @@ fn parse(value: &Value, path: &str) -> Result<Schema, SchemaError> {
             let keys: Vec<String> = obj
                 .get("x-kubernetes-list-map-keys")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
             if keys.is_empty() {
                 return Err(err(
@@ -281,7 +306,10 @@ mod tests {
             }
         }))
         .unwrap();
-        assert_eq!(s.field("ports").unwrap().list_type, ListType::Map(vec!["name".into()]));
+        assert_eq!(
+            s.field("ports").unwrap().list_type,
+            ListType::Map(vec!["name".into()])
+        );
         assert_eq!(s.field("labels").unwrap().map_type, MapType::Atomic);
         assert_eq!(
             s.field("labels").unwrap().field("anything").unwrap().kind,
@@ -292,7 +320,8 @@ mod tests {
 
     #[test]
     fn rejects_map_list_without_keys() {
-        let e = Schema::from_json(&json!({"type": "array", "x-kubernetes-list-type": "map"})).unwrap_err();
+        let e = Schema::from_json(&json!({"type": "array", "x-kubernetes-list-type": "map"}))
+            .unwrap_err();
         assert_eq!(e.path, "x-kubernetes-list-map-keys");
     }
 }

@@ -1,0 +1,205 @@
+//! Agent: a node that offers its resources to the cluster (Mesos' agent, formerly "slave").
+//!
+//! Why it exists: the allocator offers what agents have, frameworks place tasks on them, and the
+//! node agent process registers one Agent for itself and keeps its status. Heartbeats are not
+//! written here but to a coordination.k8s.io Lease named like the Agent (cheap, and what
+//! Kubernetes does for Nodes); the status says what the heartbeats imply. Cluster-scoped, like
+//! a Node.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::conditions::Condition;
+use crate::resources::Resources;
+
+/// An agent: a machine (or a slice of one) whose resources strata offers to frameworks.
+// kube's repeated printcolumn(...) arguments trip clippy's duplicated_attributes (a false
+// positive: each column is a separate argument, not a repeated attribute).
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "strata.io",
+    version = "v1alpha1",
+    kind = "Agent",
+    status = "AgentStatus",
+    shortname = "agt",
+    category = "strata",
+    derive = "PartialEq",
+    doc = "A node offering its resources (cpus, mem, disk, gpus, ports) to strata's frameworks, as a Mesos agent does.",
+    printcolumn(
+        name = "Hostname",
+        type_ = "string",
+        json_path = ".spec.hostname",
+        description = "Hostname of the agent"
+    ),
+    printcolumn(
+        name = "CPUs",
+        type_ = "number",
+        json_path = ".spec.resources.cpus",
+        description = "CPUs the agent offers"
+    ),
+    printcolumn(
+        name = "Mem",
+        type_ = "integer",
+        json_path = ".spec.resources.mem",
+        description = "Memory the agent offers, in MB"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status",
+        description = "Whether the agent heartbeats and can be offered"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentSpec {
+    /// Name of the Cluster this agent belongs to; unset is the root pool. (Reserved for nested
+    /// clusters, where a child cluster's agents are carved out of its parent's resources.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// Hostname (or address) of the machine, matched by the @hostname constraint field.
+    pub hostname: String,
+    /// Total resources the agent offers: cpus, mem and disk in MB, gpus, port ranges.
+    #[serde(default)]
+    pub resources: Resources,
+    /// Attributes for placement constraints, e.g. `rack: r1`, `zone: eu-1a` (Mesos attributes).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
+    /// When true, no new offers are made from this agent; running tasks keep running.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub unschedulable: bool,
+    /// When set, the agent is drained: no new offers, and its tasks are killed (frameworks
+    /// replace them elsewhere) within the grace period. Mesos' DRAIN_AGENT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<Drain>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// How to drain an agent.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Drain {
+    /// Longest time in seconds a task is given to stop, overriding longer kill grace periods;
+    /// unset uses each task's own grace period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_grace_period_seconds: Option<u64>,
+    /// When true, once drained the agent is marked Gone and never offered again
+    /// (decommissioning).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub mark_gone: bool,
+}
+
+/// What the agent and the master observe about an agent.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentStatus {
+    /// Resources held by tasks (and outstanding offers) on this agent.
+    #[serde(default)]
+    pub allocated: Resources,
+    /// Ready (heartbeating), Unreachable (heartbeats missed), Gone (never coming back).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+    /// Base URL of the agent's sandbox file service (browse and read task stdout/stderr).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// How resource limits are enforced, in Mesos' --isolation form, e.g. `cgroups/cpu,cgroups/mem`
+    /// or `posix/cpu,posix/mem` (accounted, not enforced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<String>,
+    /// Containerizers the agent can run tasks with, e.g. `[mesos, docker]`; mesos runs plain
+    /// processes, docker runs container images.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containerizers: Vec<String>,
+    /// Time of the last heartbeat the master saw (copied from the agent's Lease).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_heartbeat: Option<Time>,
+}
+
+impl AgentSpec {
+    /// An agent on `hostname` offering `resources`.
+    pub fn new(hostname: impl Into<String>, resources: Resources) -> AgentSpec {
+        AgentSpec {
+            hostname: hostname.into(),
+            resources,
+            ..AgentSpec::default()
+        }
+    }
+
+    /// Whether new offers may be made from this agent (not unschedulable, not draining).
+    pub fn is_schedulable(&self) -> bool {
+        !self.unschedulable && self.drain.is_none()
+    }
+}
+
+impl Agent {
+    /// Resources not yet allocated: total minus allocated (zero where allocated exceeds total,
+    /// e.g. just after the operator shrank the agent).
+    pub fn free(&self) -> Resources {
+        let allocated = self
+            .status
+            .as_ref()
+            .map(|s| s.allocated.clone())
+            .unwrap_or_default();
+        let total = &self.spec.resources;
+        Resources {
+            cpus: total.cpus.saturating_sub(allocated.cpus),
+            mem: total.mem.saturating_sub(allocated.mem),
+            disk: total.disk.saturating_sub(allocated.disk),
+            gpus: total.gpus.saturating_sub(allocated.gpus),
+            ports: total.ports.difference(&allocated.ports),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_is_total_minus_allocated() {
+        let mut agent = Agent::new(
+            "node-1",
+            AgentSpec::new(
+                "node-1.example.org",
+                "cpus:4;mem:1024;ports:[31000-31010]".parse().unwrap(),
+            ),
+        );
+        assert_eq!(agent.free(), agent.spec.resources);
+        agent.status = Some(AgentStatus {
+            allocated: "cpus:5;mem:24;ports:[31000-31000]".parse().unwrap(),
+            ..AgentStatus::default()
+        });
+        assert_eq!(agent.free().to_string(), "mem:1000;ports:[31001-31010]");
+    }
+
+    #[test]
+    fn schedulable_unless_cordoned_or_draining() {
+        let mut spec = AgentSpec::new("h", Resources::new());
+        assert!(spec.is_schedulable());
+        spec.drain = Some(Drain::default());
+        assert!(!spec.is_schedulable());
+        spec.drain = None;
+        spec.unschedulable = true;
+        assert!(!spec.is_schedulable());
+    }
+
+    #[test]
+    fn minimal_yaml_round_trips() {
+        let yaml = "hostname: node-1\nresources:\n  cpus: 2\n  mem: 2048\n";
+        let spec: AgentSpec = serde_saphyr::from_str(yaml).unwrap();
+        assert_eq!(serde_saphyr::to_string(&spec).unwrap(), yaml);
+    }
+}

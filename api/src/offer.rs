@@ -1,0 +1,176 @@
+//! Offer: resources on one agent offered to one framework, until it is used or expires.
+//!
+//! Why it exists: two-level scheduling. The allocator (the master) creates Offers in the
+//! framework's namespace; the framework accepts one by creating Tasks that name it (and fit
+//! it), or declines it with a refuse filter. The allocator never offers the same resources
+//! twice at once and rescinds offers it must take back. The spec is written by the allocator
+//! only; the phase records how the offer ended.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::conditions::Condition;
+use crate::resources::Resources;
+
+/// Resources on one agent offered to one framework.
+// kube's repeated printcolumn(...) arguments trip clippy's duplicated_attributes (a false
+// positive: each column is a separate argument, not a repeated attribute).
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "strata.io",
+    version = "v1alpha1",
+    kind = "Offer",
+    namespaced,
+    status = "OfferStatus",
+    shortname = "ofr",
+    category = "strata",
+    derive = "PartialEq",
+    selectable = ".spec.framework",
+    selectable = ".spec.agent",
+    doc = "Resources on one agent offered to one framework until they are used, declined, rescinded or expire, as in Mesos' two-level scheduling.",
+    printcolumn(
+        name = "Framework",
+        type_ = "string",
+        json_path = ".spec.framework",
+        description = "Framework the offer is made to"
+    ),
+    printcolumn(
+        name = "Agent",
+        type_ = "string",
+        json_path = ".spec.agent",
+        description = "Agent the resources are on"
+    ),
+    printcolumn(
+        name = "CPUs",
+        type_ = "number",
+        json_path = ".spec.resources.cpus",
+        description = "CPUs offered"
+    ),
+    printcolumn(
+        name = "Mem",
+        type_ = "integer",
+        json_path = ".spec.resources.mem",
+        description = "Memory offered, in MB"
+    ),
+    printcolumn(
+        name = "Phase",
+        type_ = "string",
+        json_path = ".status.phase",
+        description = "Pending, Accepted, Declined, Rescinded or Expired"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct OfferSpec {
+    /// Name of the Framework (in this namespace) the offer is made to.
+    pub framework: String,
+    /// Name of the Agent the resources are on.
+    pub agent: String,
+    /// Hostname of the agent, copied from the Agent so frameworks can place tasks without
+    /// reading it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// Attributes of the agent, copied from the Agent for placement constraints.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
+    /// The resources offered; tasks launched against the offer must fit in them together.
+    pub resources: Resources,
+    /// When the offer lapses if unused (RFC 3339); unset never expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Time>,
+    /// Whether the resources are revocable (lent or oversubscribed) and may be taken back,
+    /// killing the tasks using them; made only to frameworks with the revocable capability.
+    #[serde(default)]
+    pub revocable: bool,
+}
+
+/// How an offer ended.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+pub enum OfferPhase {
+    /// Made and not yet used.
+    #[default]
+    Pending,
+    /// The framework launched tasks against it.
+    Accepted,
+    /// The framework declined it.
+    Declined,
+    /// The allocator took it back.
+    Rescinded,
+    /// It lapsed unused.
+    Expired,
+}
+
+impl OfferPhase {
+    /// Whether the offer is over (anything but Pending).
+    pub fn is_settled(self) -> bool {
+        self != OfferPhase::Pending
+    }
+}
+
+/// What became of an offer.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OfferStatus {
+    /// Pending, Accepted, Declined, Rescinded or Expired.
+    #[serde(default)]
+    pub phase: OfferPhase,
+    /// When Declined: seconds during which these resources on this agent are not offered to
+    /// this framework again (Mesos' refuse filter; 5 when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub refuse_seconds: Option<f64>,
+    /// Why the offer ended as it did, e.g. why it was rescinded or what did not fit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Settled, with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+}
+
+/// Mesos' default refuse filter for a declined offer, in seconds.
+pub const DEFAULT_REFUSE_SECONDS: f64 = 5.0;
+
+impl OfferStatus {
+    /// How long a decline holds: `refuseSeconds`, or Mesos' default of 5 seconds.
+    pub fn refuse_seconds_or_default(&self) -> f64 {
+        self.refuse_seconds.unwrap_or(DEFAULT_REFUSE_SECONDS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_serialize_as_written() {
+        assert_eq!(
+            serde_json::to_value(OfferPhase::Rescinded).unwrap(),
+            "Rescinded"
+        );
+        assert!(!OfferPhase::Pending.is_settled());
+        assert!(OfferPhase::Expired.is_settled());
+    }
+
+    #[test]
+    fn spec_round_trips_with_an_rfc3339_expiry() {
+        let json = serde_json::json!({
+            "framework": "marathon", "agent": "node-1",
+            "resources": {"cpus": 1.5, "mem": 512},
+            "expiresAt": "2025-06-01T12:00:00Z", "revocable": false
+        });
+        let spec: OfferSpec = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(spec.resources.cpus.millis(), 1500);
+        assert_eq!(serde_json::to_value(&spec).unwrap(), json);
+        assert_eq!(OfferStatus::default().refuse_seconds_or_default(), 5.0);
+    }
+}
