@@ -5,7 +5,11 @@ mod commands;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "strata", version, about = "Mesos' two-level scheduling and Marathon's PaaS, the Kubernetes way")]
+#[command(
+    name = "strata",
+    version,
+    about = "Mesos' two-level scheduling and Marathon's PaaS, the Kubernetes way"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -8,7 +8,11 @@ fn crds_command_prints_every_kind() {
         .arg("crds")
         .output()
         .expect("strata runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let yaml = String::from_utf8(out.stdout).expect("UTF-8");
     for kind in ["Agent", "Framework", "Offer", "Task", "App"] {
         assert!(yaml.contains(&format!("kind: {kind}\n")), "{kind} missing");

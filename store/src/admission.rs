@@ -106,7 +106,11 @@ pub fn finalizers(object: &Value) -> Vec<String> {
     meta(object)
         .get("finalizers")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -139,12 +143,16 @@ pub fn set_type(res: &Resource, object: &mut Value) -> ApiResult<()> {
 
 /// Defaults, metadata rules and schema validation; 422 with every cause at once.
 pub fn validate_object(res: &Resource, object: &mut Value) -> ApiResult<()> {
+    drop_empty_metadata(object);
     defaults::apply_defaults(&res.schema, object);
     let name = meta_str(object, "name").unwrap_or("").to_string();
     let rule = metadata::NameRule::for_kind(&res.group, &res.kind);
     let empty = json!({});
-    let mut errors =
-        metadata::validate_metadata(object.get("metadata").unwrap_or(&empty), res.namespaced, rule);
+    let mut errors = metadata::validate_metadata(
+        object.get("metadata").unwrap_or(&empty),
+        res.namespaced,
+        rule,
+    );
     errors.extend(validate::validate(&res.schema, object));
     if errors.is_empty() {
         return Ok(());
@@ -158,6 +166,29 @@ pub fn validate_object(res: &Resource, object: &mut Value) -> ApiResult<()> {
         })
         .collect();
     Err(ApiError::invalid(&res.group, &res.kind, &name, causes))
+}
+
+/// Empty lists and maps in metadata are not stored, as kube-apiserver's decoding drops them (a
+/// JSON patch `test` of a missing `/metadata/finalizers` must then pass).
+fn drop_empty_metadata(object: &mut Value) {
+    let m = meta_mut(object);
+    for field in [
+        "finalizers",
+        "labels",
+        "annotations",
+        "ownerReferences",
+        "managedFields",
+    ] {
+        let empty = match m.get(field) {
+            Some(Value::Array(a)) => a.is_empty(),
+            Some(Value::Object(o)) => o.is_empty(),
+            Some(Value::Null) => true,
+            _ => false,
+        };
+        if empty {
+            m.remove(field);
+        }
+    }
 }
 
 /// A 422 with one cause.
@@ -194,7 +225,12 @@ pub fn carry_metadata(res: &Resource, old: &Value, new: &mut Value) {
     let old_meta = meta(old).clone();
     let changed = spec_part(res, old) != spec_part(res, new);
     let m = meta_mut(new);
-    for field in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"] {
+    for field in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+    ] {
         match old_meta.get(field) {
             Some(v) => m.insert(field.into(), v.clone()),
             None => m.remove(field),
@@ -206,7 +242,10 @@ pub fn carry_metadata(res: &Resource, old: &Value, new: &mut Value) {
         }
     }
     m.remove("selfLink");
-    let generation = old_meta.get("generation").and_then(Value::as_i64).unwrap_or(1);
+    let generation = old_meta
+        .get("generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
     m.insert(
         "generation".into(),
         json!(if changed { generation + 1 } else { generation }),
@@ -237,7 +276,10 @@ pub fn init_metadata(object: &mut Value, namespace: Option<&str>) {
 /// Replaces `generateName` with a name: the prefix and five random characters.
 pub fn generate_name(object: &mut Value) {
     let m = meta_mut(object);
-    let has_name = m.get("name").and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+    let has_name = m
+        .get("name")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty());
     if has_name {
         return;
     }
@@ -255,7 +297,12 @@ pub fn generate_name(object: &mut Value) {
 
 /// For kinds with a status subresource, a write to the main resource keeps the stored status and
 /// a write to `/status` changes only status.
-pub fn split_status(res: &Resource, old: Option<&Value>, new: &mut Value, subresource: Option<&str>) {
+pub fn split_status(
+    res: &Resource,
+    old: Option<&Value>,
+    new: &mut Value,
+    subresource: Option<&str>,
+) {
     if !res.status {
         return;
     }
@@ -320,7 +367,10 @@ pub fn builtin_rules(res: &Resource, old: Option<&Value>, object: &mut Value) ->
                 if let Some(data) = data.as_object_mut() {
                     for (k, v) in string_data {
                         let s = v.as_str().unwrap_or_default();
-                        data.insert(k, json!(base64::engine::general_purpose::STANDARD.encode(s)));
+                        data.insert(
+                            k,
+                            json!(base64::engine::general_purpose::STANDARD.encode(s)),
+                        );
                     }
                 }
             }

@@ -20,7 +20,13 @@ pub fn content_type(headers: &HeaderMap) -> String {
     headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default()
 }
 
@@ -49,9 +55,8 @@ pub fn decode_json(body: &[u8]) -> ApiResult<Value> {
     if body.len() > MAX_BODY {
         return Err(too_large());
     }
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(format!("the request body is not valid JSON: {e}"))
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
 }
 
 pub fn decode_yaml(body: &[u8]) -> ApiResult<Value> {
@@ -88,7 +93,8 @@ mod tests {
     fn decodes_json_and_yaml() {
         let v = decode_object(&headers("application/json"), &Bytes::from(r#"{"a":1}"#)).unwrap();
         assert_eq!(v["a"], 1);
-        let v = decode_object(&headers("application/yaml"), &Bytes::from("a: 1\nb: [x]\n")).unwrap();
+        let v =
+            decode_object(&headers("application/yaml"), &Bytes::from("a: 1\nb: [x]\n")).unwrap();
         assert_eq!(v["b"][0], "x");
     }
 
@@ -98,17 +104,38 @@ mod tests {
         let bomb = "a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\nh: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n";
         assert_eq!(decode_object(&h, &Bytes::from(bomb)).unwrap_err().code, 400);
         let deep = "[".repeat(10_000);
-        assert_eq!(decode_object(&headers("application/json"), &Bytes::from(deep)).unwrap_err().code, 400);
-        let deep_yaml = "[".repeat(10_000);
-        assert_eq!(decode_object(&h, &Bytes::from(deep_yaml)).unwrap_err().code, 400);
-        assert_eq!(decode_object(&headers("application/json"), &Bytes::from("[1]")).unwrap_err().code, 400);
         assert_eq!(
-            decode_object(&headers("application/vnd.kubernetes.protobuf"), &Bytes::from("x"))
+            decode_object(&headers("application/json"), &Bytes::from(deep))
                 .unwrap_err()
                 .code,
+            400
+        );
+        let deep_yaml = "[".repeat(10_000);
+        assert_eq!(
+            decode_object(&h, &Bytes::from(deep_yaml)).unwrap_err().code,
+            400
+        );
+        assert_eq!(
+            decode_object(&headers("application/json"), &Bytes::from("[1]"))
+                .unwrap_err()
+                .code,
+            400
+        );
+        assert_eq!(
+            decode_object(
+                &headers("application/vnd.kubernetes.protobuf"),
+                &Bytes::from("x")
+            )
+            .unwrap_err()
+            .code,
             415
         );
         let huge = Bytes::from(vec![b' '; MAX_BODY + 1]);
-        assert_eq!(decode_object(&headers("application/json"), &huge).unwrap_err().code, 413);
+        assert_eq!(
+            decode_object(&headers("application/json"), &huge)
+                .unwrap_err()
+                .code,
+            413
+        );
     }
 }

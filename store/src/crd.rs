@@ -35,33 +35,61 @@ pub fn prepare(res: &Resource, old: Option<&Value>, crd: &mut Value) -> ApiResul
     let mut causes = Vec::new();
     let spec = crd.get("spec").cloned().unwrap_or(json!({}));
     let group = spec.get("group").and_then(Value::as_str).unwrap_or("");
-    let plural = spec.pointer("/names/plural").and_then(Value::as_str).unwrap_or("");
-    let kind = spec.pointer("/names/kind").and_then(Value::as_str).unwrap_or("");
+    let plural = spec
+        .pointer("/names/plural")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let kind = spec
+        .pointer("/names/kind")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if group.is_empty() || !group.contains('.') {
-        causes.push(cause("spec.group", "FieldValueInvalid", format!(
-            "Invalid value: {group:?}: should be a domain with at least one dot"
-        )));
+        causes.push(cause(
+            "spec.group",
+            "FieldValueInvalid",
+            format!("Invalid value: {group:?}: should be a domain with at least one dot"),
+        ));
     }
     if plural.is_empty() {
-        causes.push(cause("spec.names.plural", "FieldValueRequired", "Required value"));
+        causes.push(cause(
+            "spec.names.plural",
+            "FieldValueRequired",
+            "Required value",
+        ));
     }
     if kind.is_empty() {
-        causes.push(cause("spec.names.kind", "FieldValueRequired", "Required value"));
+        causes.push(cause(
+            "spec.names.kind",
+            "FieldValueRequired",
+            "Required value",
+        ));
     }
     if !plural.is_empty() && !group.is_empty() && name != format!("{plural}.{group}") {
-        causes.push(cause("metadata.name", "FieldValueInvalid", format!(
-            "Invalid value: {name:?}: must be spec.names.plural+\".\"+spec.group"
-        )));
+        causes.push(cause(
+            "metadata.name",
+            "FieldValueInvalid",
+            format!("Invalid value: {name:?}: must be spec.names.plural+\".\"+spec.group"),
+        ));
     }
     match spec.get("scope").and_then(Value::as_str) {
         Some("Namespaced" | "Cluster") => {}
-        other => causes.push(cause("spec.scope", "FieldValueNotSupported", format!(
-            "Unsupported value: {other:?}: supported values: \"Cluster\", \"Namespaced\""
-        ))),
+        other => causes.push(cause(
+            "spec.scope",
+            "FieldValueNotSupported",
+            format!("Unsupported value: {other:?}: supported values: \"Cluster\", \"Namespaced\""),
+        )),
     }
-    let versions = spec.get("versions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let versions = spec
+        .get("versions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if versions.is_empty() {
-        causes.push(cause("spec.versions", "FieldValueRequired", "Required value: must have exactly one version marked as storage version"));
+        causes.push(cause(
+            "spec.versions",
+            "FieldValueRequired",
+            "Required value: must have exactly one version marked as storage version",
+        ));
     }
     let storage: Vec<&str> = versions
         .iter()
@@ -69,7 +97,11 @@ pub fn prepare(res: &Resource, old: Option<&Value>, crd: &mut Value) -> ApiResul
         .filter_map(|v| v.get("name").and_then(Value::as_str))
         .collect();
     if !versions.is_empty() && storage.len() != 1 {
-        causes.push(cause("spec.versions", "FieldValueInvalid", "Invalid value: must have exactly one version marked as storage version"));
+        causes.push(cause(
+            "spec.versions",
+            "FieldValueInvalid",
+            "Invalid value: must have exactly one version marked as storage version",
+        ));
     }
     for (i, v) in versions.iter().enumerate() {
         if let Some(schema) = v.pointer("/schema/openAPIV3Schema")
@@ -104,7 +136,11 @@ pub fn prepare(res: &Resource, old: Option<&Value>, crd: &mut Value) -> ApiResul
     let mut stored: Vec<String> = old
         .and_then(|o| o.pointer("/status/storedVersions"))
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     for s in storage {
         if !stored.iter().any(|x| x == s) {
@@ -143,36 +179,70 @@ pub fn sync(registry: &Registry, name: &str, crd: Option<&Value>) {
 /// The resources a CRD serves, one per served version.
 pub fn resources(crd: &Value) -> Result<Vec<Resource>, String> {
     let spec = crd.get("spec").ok_or("no spec")?;
-    let s = |p: &str| spec.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+    let s = |p: &str| {
+        spec.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     let group = s("/group");
     let plural = s("/names/plural");
     let kind = s("/names/kind");
-    let singular = Some(s("/names/singular")).filter(|x| !x.is_empty()).unwrap_or_else(|| kind.to_lowercase());
-    let list_kind = Some(s("/names/listKind")).filter(|x| !x.is_empty()).unwrap_or_else(|| format!("{kind}List"));
+    let singular = Some(s("/names/singular"))
+        .filter(|x| !x.is_empty())
+        .unwrap_or_else(|| kind.to_lowercase());
+    let list_kind = Some(s("/names/listKind"))
+        .filter(|x| !x.is_empty())
+        .unwrap_or_else(|| format!("{kind}List"));
     let strings = |p: &str| -> Vec<String> {
         spec.pointer(p)
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let storage: Arc<str> = Arc::from(format!("{group}/{plural}"));
     let mut out = Vec::new();
-    for v in spec.get("versions").and_then(Value::as_array).into_iter().flatten() {
+    for v in spec
+        .get("versions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if v.get("served").and_then(Value::as_bool) != Some(true) {
             continue;
         }
-        let version = v.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+        let version = v
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let schema_json = v
             .pointer("/schema/openAPIV3Schema")
             .cloned()
             .unwrap_or(json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
         let schema = Schema::from_json(&schema_json).map_err(|e| e.to_string())?;
-        let columns = table::columns_for_crd(v.get("additionalPrinterColumns").unwrap_or(&json!([])))
-            .map_err(|e| e.to_string())?;
+        let columns =
+            table::columns_for_crd(v.get("additionalPrinterColumns").unwrap_or(&json!([])))
+                .map_err(|e| e.to_string())?;
         let scale = v.pointer("/subresources/scale").map(|sc| ScalePaths {
-            spec_replicas: sc.get("specReplicasPath").and_then(Value::as_str).unwrap_or(".spec.replicas").to_string(),
-            status_replicas: sc.get("statusReplicasPath").and_then(Value::as_str).unwrap_or(".status.replicas").to_string(),
-            label_selector: sc.get("labelSelectorPath").and_then(Value::as_str).map(String::from),
+            spec_replicas: sc
+                .get("specReplicasPath")
+                .and_then(Value::as_str)
+                .unwrap_or(".spec.replicas")
+                .to_string(),
+            status_replicas: sc
+                .get("statusReplicasPath")
+                .and_then(Value::as_str)
+                .unwrap_or(".status.replicas")
+                .to_string(),
+            label_selector: sc
+                .get("labelSelectorPath")
+                .and_then(Value::as_str)
+                .map(String::from),
         });
         out.push(Resource {
             group: group.clone(),

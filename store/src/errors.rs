@@ -15,6 +15,15 @@ pub struct Cause {
     pub field: String,
 }
 
+/// `name.group`, or `name` in the core group: how Kubernetes names a resource or kind in messages.
+fn qualified(group: &str, name: &str) -> String {
+    if group.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name}.{group}")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub code: StatusCode,
@@ -48,11 +57,7 @@ impl ApiError {
     }
 
     pub fn not_found(group: &str, plural: &str, name: &str) -> ApiError {
-        let what = if group.is_empty() {
-            plural.to_string()
-        } else {
-            format!("{plural}.{group}")
-        };
+        let what = qualified(group, plural);
         ApiError::new(
             StatusCode::NOT_FOUND,
             "NotFound",
@@ -70,11 +75,7 @@ impl ApiError {
     }
 
     pub fn already_exists(group: &str, plural: &str, name: &str) -> ApiError {
-        let what = if group.is_empty() {
-            plural.to_string()
-        } else {
-            format!("{plural}.{group}")
-        };
+        let what = qualified(group, plural);
         ApiError::new(
             StatusCode::CONFLICT,
             "AlreadyExists",
@@ -84,11 +85,7 @@ impl ApiError {
     }
 
     pub fn conflict(group: &str, plural: &str, name: &str) -> ApiError {
-        let what = if group.is_empty() {
-            plural.to_string()
-        } else {
-            format!("{plural}.{group}")
-        };
+        let what = qualified(group, plural);
         ApiError::new(
             StatusCode::CONFLICT,
             "Conflict",
@@ -102,11 +99,7 @@ impl ApiError {
 
     /// 422 Invalid: `<Kind>.<group> "<name>" is invalid: <causes>`.
     pub fn invalid(group: &str, kind: &str, name: &str, causes: Vec<Cause>) -> ApiError {
-        let what = if group.is_empty() {
-            kind.to_string()
-        } else {
-            format!("{kind}.{group}")
-        };
+        let what = qualified(group, kind);
         let list: Vec<String> = causes
             .iter()
             .map(|c| {

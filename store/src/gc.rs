@@ -73,7 +73,11 @@ impl Obj {
         self.value
             .pointer("/metadata/ownerReferences")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|o| o.get("uid").and_then(Value::as_str).map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|o| o.get("uid").and_then(Value::as_str).map(String::from))
+                    .collect()
+            })
             .unwrap_or_default()
     }
     fn deleting(&self) -> bool {
@@ -94,10 +98,16 @@ async fn pass(server: &Shared) -> Result<(), crate::errors::ApiError> {
 async fn step(server: &Shared) -> Result<bool, crate::errors::ApiError> {
     let mut objects = Vec::new();
     for res in server.registry.storage_resources() {
-        let (items, _, _) = server.storage.list(&res.storage, None, None, |_| true, None);
+        let (items, _, _) = server
+            .storage
+            .list(&res.storage, None, None, |_| true, None);
         for stored in items {
             let value = stored.value();
-            objects.push(Obj { res: res.clone(), stored, value });
+            objects.push(Obj {
+                res: res.clone(),
+                stored,
+                value,
+            });
         }
     }
     let uids: HashSet<String> = objects.iter().map(|o| o.uid().to_string()).collect();
@@ -107,7 +117,10 @@ async fn step(server: &Shared) -> Result<bool, crate::errors::ApiError> {
             dependents.entry(owner).or_default().push(i);
         }
     }
-    let background = DeleteOptions { propagation: Some("Background".into()), ..Default::default() };
+    let background = DeleteOptions {
+        propagation: Some("Background".into()),
+        ..Default::default()
+    };
     let mut progress = false;
     for o in &objects {
         let owners = o.owners();
@@ -125,8 +138,16 @@ async fn step(server: &Shared) -> Result<bool, crate::errors::ApiError> {
         if finalizers.iter().any(|f| f == "orphan") {
             for &d in deps {
                 let dep = &objects[d];
-                let kept: Vec<Value> = dep.value.pointer("/metadata/ownerReferences").and_then(Value::as_array)
-                    .map(|a| a.iter().filter(|r| r.get("uid").and_then(Value::as_str) != Some(o.uid())).cloned().collect())
+                let kept: Vec<Value> = dep
+                    .value
+                    .pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter(|r| r.get("uid").and_then(Value::as_str) != Some(o.uid()))
+                            .cloned()
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let patch = json!({"metadata": {"ownerReferences": if kept.is_empty() { Value::Null } else { json!(kept) }}});
                 ignore_gone(merge(server, dep, patch).await)?;
@@ -137,7 +158,10 @@ async fn step(server: &Shared) -> Result<bool, crate::errors::ApiError> {
             if deps.is_empty() {
                 remove_finalizer(server, o, "foregroundDeletion").await?;
             } else {
-                let fg = DeleteOptions { propagation: Some("Foreground".into()), ..Default::default() };
+                let fg = DeleteOptions {
+                    propagation: Some("Foreground".into()),
+                    ..Default::default()
+                };
                 for &d in deps {
                     let dep = &objects[d];
                     if !dep.deleting() {
@@ -146,11 +170,24 @@ async fn step(server: &Shared) -> Result<bool, crate::errors::ApiError> {
                 }
             }
             progress = true;
-        } else if finalizers.iter().any(|f| f == CLEANUP_FINALIZER) && o.res.plural == "customresourcedefinitions" {
-            let group = o.value.pointer("/spec/group").and_then(Value::as_str).unwrap_or("");
-            let plural = o.value.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or("");
+        } else if finalizers.iter().any(|f| f == CLEANUP_FINALIZER)
+            && o.res.plural == "customresourcedefinitions"
+        {
+            let group = o
+                .value
+                .pointer("/spec/group")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let plural = o
+                .value
+                .pointer("/spec/names/plural")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             let storage = format!("{group}/{plural}");
-            let members: Vec<&Obj> = objects.iter().filter(|x| *x.stored.key.resource == *storage).collect();
+            let members: Vec<&Obj> = objects
+                .iter()
+                .filter(|x| *x.stored.key.resource == *storage)
+                .collect();
             if members.is_empty() {
                 remove_finalizer(server, o, CLEANUP_FINALIZER).await?;
             } else {
@@ -162,11 +199,20 @@ async fn step(server: &Shared) -> Result<bool, crate::errors::ApiError> {
             }
             progress = true;
         } else if o.res.group.is_empty() && o.res.plural == "namespaces" {
-            let members: Vec<&Obj> = objects.iter().filter(|x| x.res.namespaced && x.stored.key.namespace == o.name()).collect();
+            let members: Vec<&Obj> = objects
+                .iter()
+                .filter(|x| x.res.namespaced && x.stored.key.namespace == o.name())
+                .collect();
             if members.is_empty() {
                 let opts = DeleteOptions::default();
                 let key = server.key(&o.res, None, o.name());
-                let _ = server.storage.commit_one(crate::storage::Op::Delete { key, expect: crate::storage::Expect::Revision(o.stored.revision) }).await;
+                let _ = server
+                    .storage
+                    .commit_one(crate::storage::Op::Delete {
+                        key,
+                        expect: crate::storage::Expect::Revision(o.stored.revision),
+                    })
+                    .await;
                 let _ = opts;
             } else {
                 for m in members {
@@ -178,13 +224,15 @@ async fn step(server: &Shared) -> Result<bool, crate::errors::ApiError> {
             progress = true;
         }
     }
-    Ok(progress && objects.iter().any(|o| o.deleting()) || progress)
+    Ok(progress)
 }
 
 fn ignore_gone<T>(r: Result<T, crate::errors::ApiError>) -> Result<(), crate::errors::ApiError> {
     match r {
         Ok(_) => Ok(()),
-        Err(e) if e.code == http::StatusCode::NOT_FOUND || e.code == http::StatusCode::CONFLICT => Ok(()),
+        Err(e) if e.code == http::StatusCode::NOT_FOUND || e.code == http::StatusCode::CONFLICT => {
+            Ok(())
+        }
         Err(e) => Err(e),
     }
 }
@@ -192,12 +240,28 @@ fn ignore_gone<T>(r: Result<T, crate::errors::ApiError>) -> Result<(), crate::er
 async fn merge(server: &Shared, o: &Obj, patch: Value) -> Result<(), crate::errors::ApiError> {
     let body = bytes::Bytes::from(patch.to_string());
     server
-        .patch(&o.res, o.ns(), o.name(), None, PatchType::Merge, &body, &Query::default(), Some(MANAGER))
+        .patch(
+            &o.res,
+            o.ns(),
+            o.name(),
+            None,
+            PatchType::Merge,
+            &body,
+            &Query::default(),
+            Some(MANAGER),
+        )
         .await
         .map(|_| ())
 }
 
-async fn remove_finalizer(server: &Shared, o: &Obj, finalizer: &str) -> Result<(), crate::errors::ApiError> {
-    let kept: Vec<String> = admission::finalizers(&o.value).into_iter().filter(|f| f != finalizer).collect();
+async fn remove_finalizer(
+    server: &Shared,
+    o: &Obj,
+    finalizer: &str,
+) -> Result<(), crate::errors::ApiError> {
+    let kept: Vec<String> = admission::finalizers(&o.value)
+        .into_iter()
+        .filter(|f| f != finalizer)
+        .collect();
     ignore_gone(merge(server, o, json!({"metadata": {"finalizers": kept}})).await)
 }

@@ -15,6 +15,7 @@ use http::{HeaderMap, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
+use crate::auth::{self, Credentials, UserInfo};
 use crate::errors::{ApiError, ApiResult};
 use crate::read;
 use crate::registry::Resource;
@@ -22,7 +23,6 @@ use crate::request::{Query, Target, parse_path};
 use crate::server::Shared;
 use crate::watch::{self, Render};
 use crate::write::{DeleteOptions, PatchType, Written};
-use crate::auth::{self, Credentials, UserInfo};
 use crate::{admission, body, discovery, openapi, table};
 
 pub fn router(server: Shared) -> Router {
@@ -30,7 +30,10 @@ pub fn router(server: Shared) -> Router {
         .route("/healthz", get(ok))
         .route("/livez", get(ok))
         .route("/readyz", get(ok))
-        .route("/version", get(|| async { json_response(StatusCode::OK, &discovery::version()) }))
+        .route(
+            "/version",
+            get(|| async { json_response(StatusCode::OK, &discovery::version()) }),
+        )
         .route("/openapi/v3", get(openapi_index))
         .route("/openapi/v3/{*path}", get(openapi_doc))
         .fallback(api)
@@ -59,7 +62,12 @@ async fn authenticate(State(server): State<Shared>, mut req: Request, next: Next
 }
 
 fn json_response(code: StatusCode, v: &Value) -> Response {
-    (code, [(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        v.to_string(),
+    )
+        .into_response()
 }
 
 async fn openapi_index(State(server): State<Shared>) -> Response {
@@ -96,12 +104,28 @@ fn wants_table(headers: &HeaderMap) -> bool {
 }
 
 async fn read_body(req: Request) -> ApiResult<(HeaderMap, Bytes)> {
-    let (parts, b) = req.into_parts();
-    let limited = http_body_util::Limited::new(b, body::MAX_BODY);
-    match limited.collect().await {
-        Ok(c) => Ok((parts.headers, c.to_bytes())),
-        Err(_) => Err(body::too_large()),
+    let (parts, mut b) = req.into_parts();
+    let mut buf = bytes::BytesMut::new();
+    let mut total = 0usize;
+    while let Some(frame) = b.frame().await {
+        let Ok(frame) = frame else {
+            return Err(ApiError::bad_request("the request body could not be read"));
+        };
+        if let Ok(data) = frame.into_data() {
+            total += data.len();
+            if total <= body::MAX_BODY {
+                buf.extend_from_slice(&data);
+            } else if total > 8 * body::MAX_BODY {
+                // Past this, stop reading: the connection closes after the answer.
+                break;
+            }
+        }
     }
+    if total > body::MAX_BODY {
+        // The rest was read and dropped, so the client gets the 413 on a healthy connection.
+        return Err(body::too_large());
+    }
+    Ok((parts.headers, buf.freeze()))
 }
 
 async fn handle(server: Shared, req: Request) -> ApiResult<Response> {
@@ -110,8 +134,15 @@ async fn handle(server: Shared, req: Request) -> ApiResult<Response> {
     let query = Query::parse(req.uri().query())?;
     let target = parse_path(&path).ok_or_else(ApiError::no_route)?;
     let rp = match target {
-        Target::CoreVersions => return Ok(json_response(StatusCode::OK, &discovery::core_versions())),
-        Target::Groups => return Ok(json_response(StatusCode::OK, &discovery::groups(&server.registry))),
+        Target::CoreVersions => {
+            return Ok(json_response(StatusCode::OK, &discovery::core_versions()));
+        }
+        Target::Groups => {
+            return Ok(json_response(
+                StatusCode::OK,
+                &discovery::groups(&server.registry),
+            ));
+        }
         Target::Group(g) => {
             let v = discovery::group(&server.registry, &g).ok_or_else(ApiError::no_route)?;
             return Ok(json_response(StatusCode::OK, &v));
@@ -135,9 +166,14 @@ async fn handle(server: Shared, req: Request) -> ApiResult<Response> {
             res.qualified()
         )));
     }
-    for segment in [rp.name.as_deref(), rp.namespace.as_deref()].into_iter().flatten() {
+    for segment in [rp.name.as_deref(), rp.namespace.as_deref()]
+        .into_iter()
+        .flatten()
+    {
         crate::schema::metadata::path_segment_name(segment).map_err(|msg| {
-            ApiError::bad_request(format!("invalid name {segment:?} in the request path: {msg}"))
+            ApiError::bad_request(format!(
+                "invalid name {segment:?} in the request path: {msg}"
+            ))
         })?;
     }
     let user_agent = req
@@ -154,13 +190,18 @@ async fn handle(server: Shared, req: Request) -> ApiResult<Response> {
         return Err(ApiError::no_route());
     }
     match (&method, &rp.name) {
-        (&Method::GET, None) if query.watch => watch_response(server.clone(), res, ns, &query, table),
+        (&Method::GET, None) if query.watch => {
+            watch_response(server.clone(), res, ns, &query, table)
+        }
         (&Method::GET, None) => list_response(&server, &res, ns, &query, table).await,
         (&Method::GET, Some(name)) => {
             let obj = server.get(&res, ns, name, sub)?;
             if table && sub.is_none() {
                 let include = include_object(&query)?;
-                return Ok(json_response(StatusCode::OK, &watch::table_of(&res.columns, &obj, include, true)));
+                return Ok(json_response(
+                    StatusCode::OK,
+                    &watch::table_of(&res.columns, &obj, include, true),
+                ));
             }
             Ok(json_response(StatusCode::OK, &obj))
         }
@@ -175,9 +216,22 @@ async fn handle(server: Shared, req: Request) -> ApiResult<Response> {
             let obj = server.decode(&headers, &body)?;
             let manager = admission::manager(&query, user_agent.as_deref())?;
             if sub == Some("scale") {
-                return scale_write(&server, &res, ns, name, ScaleWrite::Put(obj), &query, &manager).await;
+                return scale_write(
+                    &server,
+                    &res,
+                    ns,
+                    name,
+                    ScaleWrite::Put(obj),
+                    &query,
+                    &manager,
+                )
+                .await;
             }
-            written(server.update(&res, ns, name, sub, obj, &query, &manager).await?)
+            written(
+                server
+                    .update(&res, ns, name, sub, obj, &query, &manager)
+                    .await?,
+            )
         }
         (&Method::PATCH, Some(name)) => {
             let (headers, body) = read_body(req).await?;
@@ -185,9 +239,22 @@ async fn handle(server: Shared, req: Request) -> ApiResult<Response> {
             let manager = admission::manager(&query, user_agent.as_deref())?;
             if sub == Some("scale") {
                 let doc = body::decode_json(&body)?;
-                return scale_write(&server, &res, ns, name, ScaleWrite::Patch(kind, doc), &query, &manager).await;
+                return scale_write(
+                    &server,
+                    &res,
+                    ns,
+                    name,
+                    ScaleWrite::Patch(kind, doc),
+                    &query,
+                    &manager,
+                )
+                .await;
             }
-            written(server.patch(&res, ns, name, sub, kind, &body, &query, Some(&manager)).await?)
+            written(
+                server
+                    .patch(&res, ns, name, sub, kind, &body, &query, Some(&manager))
+                    .await?,
+            )
         }
         (&Method::DELETE, Some(name)) if sub.is_none() => {
             let (_, body) = read_body(req).await?;
@@ -197,7 +264,17 @@ async fn handle(server: Shared, req: Request) -> ApiResult<Response> {
         (&Method::DELETE, None) => {
             let (_, body) = read_body(req).await?;
             let opts = delete_options(&query, &body)?;
-            let listed = server.list(&res, ns, &Query { limit: None, continue_token: None, ..query.clone() }).await?;
+            let listed = server
+                .list(
+                    &res,
+                    ns,
+                    &Query {
+                        limit: None,
+                        continue_token: None,
+                        ..query.clone()
+                    },
+                )
+                .await?;
             let mut items = Vec::new();
             for item in listed.items {
                 let ns = Some(item.key.namespace.as_str()).filter(|s| !s.is_empty());
@@ -207,11 +284,14 @@ async fn handle(server: Shared, req: Request) -> ApiResult<Response> {
                     Err(e) => return Err(e),
                 }
             }
-            Ok(json_response(StatusCode::OK, &json!({
-                "kind": res.list_kind, "apiVersion": res.api_version(),
-                "metadata": {"resourceVersion": server.storage.revision().to_string()},
-                "items": items,
-            })))
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({
+                    "kind": res.list_kind, "apiVersion": res.api_version(),
+                    "metadata": {"resourceVersion": server.storage.revision().to_string()},
+                    "items": items,
+                }),
+            ))
         }
         _ => Err(ApiError::method_not_supported(format!(
             "the server does not allow this method on the requested resource: {method} {path}"
@@ -235,7 +315,10 @@ fn delete_options(q: &Query, body: &Bytes) -> ApiResult<DeleteOptions> {
 fn written(w: Written) -> ApiResult<Response> {
     let mut r = json_response(w.code, &w.object);
     for warning in w.warnings {
-        let text = format!("299 - {}", serde_json::to_string(&warning).unwrap_or_default());
+        let text = format!(
+            "299 - {}",
+            serde_json::to_string(&warning).unwrap_or_default()
+        );
         if let Ok(v) = http::HeaderValue::from_str(&text) {
             r.headers_mut().append(header::WARNING, v);
         }
@@ -260,10 +343,19 @@ async fn list_response(
             .iter()
             .map(|o| {
                 let v = o.value();
-                (table::row(&res.columns, &v, now), table::row_object(&v, include))
+                (
+                    table::row(&res.columns, &v, now),
+                    table::row_object(&v, include),
+                )
             })
             .collect();
-        let t = table::table(&res.columns, rows, &rv, listed.continue_token.as_deref(), true);
+        let t = table::table(
+            &res.columns,
+            rows,
+            &rv,
+            listed.continue_token.as_deref(),
+            true,
+        );
         return Ok(json_response(StatusCode::OK, &t));
     }
     // Items are written out from their stored JSON, without re-serializing.
@@ -271,7 +363,8 @@ async fn list_response(
     if let Some(c) = &listed.continue_token {
         meta["continue"] = json!(c);
     }
-    let mut out = Vec::with_capacity(listed.items.iter().map(|o| o.json.len() + 1).sum::<usize>() + 256);
+    let mut out =
+        Vec::with_capacity(listed.items.iter().map(|o| o.json.len() + 1).sum::<usize>() + 256);
     out.extend_from_slice(
         format!(
             "{{\"kind\":{},\"apiVersion\":{},\"metadata\":{},\"items\":[",
@@ -294,7 +387,12 @@ async fn list_response(
         }
     }
     out.extend_from_slice(b"]}");
-    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], out).into_response())
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        out,
+    )
+        .into_response())
 }
 
 fn watch_response(
@@ -305,13 +403,15 @@ fn watch_response(
     as_table: bool,
 ) -> ApiResult<Response> {
     let render = if as_table {
-        Render::Table { include_object: include_object(q)? }
+        Render::Table {
+            include_object: include_object(q)?,
+        }
     } else {
         Render::Object
     };
     let rx = watch::start(server, res, ns.map(String::from), q, render)?;
-    let stream = tokio_stream::wrappers::ReceiverStream::new(rx)
-        .map(Ok::<Bytes, std::convert::Infallible>);
+    let stream =
+        tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<Bytes, std::convert::Infallible>);
     Ok(Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "application/json")
@@ -341,36 +441,58 @@ async fn scale_write(
     let mut scale = read::scale_of(res, &object);
     match write {
         ScaleWrite::Put(s) => scale = s,
-        ScaleWrite::Patch(PatchType::Merge, doc) => crate::patch::merge::merge_patch(&mut scale, &doc),
-        ScaleWrite::Patch(PatchType::Json, doc) => crate::patch::json_patch::apply(&mut scale, &doc)
-            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", e.to_string()))?,
+        ScaleWrite::Patch(PatchType::Merge, doc) => {
+            crate::patch::merge::merge_patch(&mut scale, &doc)
+        }
+        ScaleWrite::Patch(PatchType::Json, doc) => {
+            crate::patch::json_patch::apply(&mut scale, &doc).map_err(crate::write::patch_error)?
+        }
         ScaleWrite::Patch(_, _) => {
             return Err(ApiError::unsupported_media_type(
                 "the scale subresource accepts merge and JSON patches",
             ));
         }
     }
-    let replicas = scale.pointer("/spec/replicas").and_then(Value::as_i64).ok_or_else(|| {
-        ApiError::invalid("autoscaling", "Scale", name, vec![crate::errors::Cause {
-            reason: "FieldValueRequired".into(),
-            message: "Required value: spec.replicas must be an integer".into(),
-            field: "spec.replicas".into(),
-        }])
-    })?;
+    let replicas = scale
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "autoscaling",
+                "Scale",
+                name,
+                vec![crate::errors::Cause {
+                    reason: "FieldValueRequired".into(),
+                    message: "Required value: spec.replicas must be an integer".into(),
+                    field: "spec.replicas".into(),
+                }],
+            )
+        })?;
     if replicas < 0 {
-        return Err(ApiError::invalid("autoscaling", "Scale", name, vec![crate::errors::Cause {
-            reason: "FieldValueInvalid".into(),
-            message: format!("Invalid value: {replicas}: must be greater than or equal to 0"),
-            field: "spec.replicas".into(),
-        }]));
+        return Err(ApiError::invalid(
+            "autoscaling",
+            "Scale",
+            name,
+            vec![crate::errors::Cause {
+                reason: "FieldValueInvalid".into(),
+                message: format!("Invalid value: {replicas}: must be greater than or equal to 0"),
+                field: "spec.replicas".into(),
+            }],
+        ));
     }
     let mut new = object.clone();
     read::set_replicas(res, &mut new, replicas)?;
-    if let Some(rv) = scale.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
+    if let Some(rv) = scale
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+    {
         new["metadata"]["resourceVersion"] = json!(rv);
     }
     let w = server.update(res, ns, name, None, new, q, manager).await?;
-    Ok(json_response(StatusCode::OK, &read::scale_of(res, &w.object)))
+    Ok(json_response(
+        StatusCode::OK,
+        &read::scale_of(res, &w.object),
+    ))
 }
 
 use futures::StreamExt;

@@ -27,7 +27,9 @@ pub fn index(registry: &Registry) -> Value {
     gvs.dedup();
     for (g, v) in gvs {
         let path = doc_path(&g, &v);
-        let hash = document(registry, &g, &v).map(|d| hash_of(&d)).unwrap_or_default();
+        let hash = document(registry, &g, &v)
+            .map(|d| hash_of(&d))
+            .unwrap_or_default();
         paths.insert(
             path.clone(),
             json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={hash}")}),
@@ -124,9 +126,18 @@ fn document(registry: &Registry, group: &str, version: &str) -> Option<Value> {
         let query = |n: &str, d: &str| json!({"name": n, "in": "query", "description": d, "schema": {"type": "string", "uniqueItems": true}});
         let mut params = vec![
             json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string", "uniqueItems": true}}),
-            query("dryRun", "When present, indicates that modifications should not be persisted."),
-            query("fieldManager", "fieldManager is a name associated with the actor or entity that is making these changes."),
-            query("fieldValidation", "fieldValidation instructs the server on how to handle objects in the request containing unknown or duplicate fields. Valid values are: Ignore, Warn, Strict."),
+            query(
+                "dryRun",
+                "When present, indicates that modifications should not be persisted.",
+            ),
+            query(
+                "fieldManager",
+                "fieldManager is a name associated with the actor or entity that is making these changes.",
+            ),
+            query(
+                "fieldValidation",
+                "fieldValidation instructs the server on how to handle objects in the request containing unknown or duplicate fields. Valid values are: Ignore, Warn, Strict.",
+            ),
             json!({"name": "force", "in": "query", "schema": {"type": "boolean", "uniqueItems": true}}),
         ];
         if r.namespaced {
@@ -147,7 +158,8 @@ fn document(registry: &Registry, group: &str, version: &str) -> Option<Value> {
         get["parameters"] = json!([params[0].clone()]);
         let mut put = op("put", "replace");
         put["parameters"] = json!(params[..params.len() - 1].to_vec());
-        put["requestBody"] = json!({"content": {"application/json": {"schema": reference}}, "required": true});
+        put["requestBody"] =
+            json!({"content": {"application/json": {"schema": reference}}, "required": true});
         paths.insert(item_path, json!({"get": get, "put": put, "patch": patch}));
     }
     Some(json!({

@@ -23,9 +23,7 @@ pub struct Filter {
 impl Filter {
     pub fn parse(res: &Resource, q: &Query) -> ApiResult<Filter> {
         let labels = match q.label_selector.as_deref().filter(|s| !s.trim().is_empty()) {
-            Some(s) => Some(selectors::parse(s).map_err(|e| {
-                ApiError::bad_request(e.to_string())
-            })?),
+            Some(s) => Some(selectors::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?),
             None => None,
         };
         let fields = match q.field_selector.as_deref().filter(|s| !s.trim().is_empty()) {
@@ -137,16 +135,30 @@ pub struct Listed {
 
 impl ApiServer {
     /// Lists objects per the query's selectors, pagination and resourceVersion.
-    pub async fn list(&self, res: &Resource, namespace: Option<&str>, q: &Query) -> ApiResult<Listed> {
+    pub async fn list(
+        &self,
+        res: &Resource,
+        namespace: Option<&str>,
+        q: &Query,
+    ) -> ApiResult<Listed> {
         let filter = Filter::parse(res, q)?;
-        let cont = q.continue_token.as_deref().map(decode_continue).transpose()?;
+        let cont = q
+            .continue_token
+            .as_deref()
+            .map(decode_continue)
+            .transpose()?;
         if cont.is_none() {
             self.wait_for_revision(q).await?;
         }
         // A point lookup for `metadata.name=X` (kubectl wait, delete --wait).
-        let exact = filter.fields.as_ref().and_then(|f| f.exact_name().map(String::from));
-        if let (Some(name), Some(ns)) = (&exact, namespace.or(if res.namespaced { None } else { Some("") }))
-        {
+        let exact = filter
+            .fields
+            .as_ref()
+            .and_then(|f| f.exact_name().map(String::from));
+        if let (Some(name), Some(ns)) = (
+            &exact,
+            namespace.or(if res.namespaced { None } else { Some("") }),
+        ) {
             let revision = self.storage.revision();
             let items = self
                 .storage
@@ -154,9 +166,15 @@ impl ApiServer {
                 .filter(|o| filter.matches(o))
                 .into_iter()
                 .collect();
-            return Ok(Listed { items, revision, continue_token: None });
+            return Ok(Listed {
+                items,
+                revision,
+                continue_token: None,
+            });
         }
-        let after = cont.as_ref().map(|c| (c.namespace.as_str(), c.name.as_str()));
+        let after = cont
+            .as_ref()
+            .map(|c| (c.namespace.as_str(), c.name.as_str()));
         let ns = if res.namespaced { namespace } else { None };
         let (items, revision, more) =
             self.storage
@@ -173,7 +191,11 @@ impl ApiServer {
         } else {
             None
         };
-        Ok(Listed { items, revision, continue_token })
+        Ok(Listed {
+            items,
+            revision,
+            continue_token,
+        })
     }
 
     /// resourceVersion=N with NotOlderThan: wait (briefly) until this server has seen N.
@@ -207,21 +229,34 @@ impl ApiServer {
         let mut e = ApiError::new(
             http::StatusCode::GATEWAY_TIMEOUT,
             "Timeout",
-            format!("Too large resource version: {want}, current resource version: {}", self.storage.revision()),
+            format!(
+                "Too large resource version: {want}, current resource version: {}",
+                self.storage.revision()
+            ),
         );
         e.retry_after = Some(1);
         Err(e)
     }
 
     /// GET of one object; `scale` returns the autoscaling/v1 Scale view.
-    pub fn get(&self, res: &Resource, namespace: Option<&str>, name: &str, subresource: Option<&str>) -> ApiResult<Value> {
+    pub fn get(
+        &self,
+        res: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+        subresource: Option<&str>,
+    ) -> ApiResult<Value> {
         let (_, object) = self
             .current(res, namespace, name)
             .ok_or_else(|| ApiError::not_found(&res.group, &res.plural, name))?;
         match subresource {
             None | Some("status") => Ok(object),
             Some("scale") if res.scale.is_some() => Ok(scale_of(res, &object)),
-            Some(other) => Err(ApiError::not_found(&res.group, &format!("{}/{other}", res.plural), name)),
+            Some(other) => Err(ApiError::not_found(
+                &res.group,
+                &format!("{}/{other}", res.plural),
+                name,
+            )),
         }
     }
 }
@@ -235,8 +270,12 @@ fn path_value(object: &Value, path: &str) -> Option<Value> {
 pub fn scale_of(res: &Resource, object: &Value) -> Value {
     let paths = res.scale.as_ref().expect("checked by the caller");
     let meta = object.get("metadata").cloned().unwrap_or(json!({}));
-    let spec = path_value(object, &paths.spec_replicas).and_then(|v| v.as_i64()).unwrap_or(0);
-    let status = path_value(object, &paths.status_replicas).and_then(|v| v.as_i64()).unwrap_or(0);
+    let spec = path_value(object, &paths.spec_replicas)
+        .and_then(|v| v.as_i64())
+        .unwrap_or(0);
+    let status = path_value(object, &paths.status_replicas)
+        .and_then(|v| v.as_i64())
+        .unwrap_or(0);
     let mut scale = json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
@@ -250,7 +289,10 @@ pub fn scale_of(res: &Resource, object: &Value) -> Value {
         "spec": {"replicas": spec},
         "status": {"replicas": status},
     });
-    if let Some(sel) = paths.label_selector.as_deref().and_then(|p| path_value(object, p))
+    if let Some(sel) = paths
+        .label_selector
+        .as_deref()
+        .and_then(|p| path_value(object, p))
         && let Some(s) = sel.as_str()
     {
         scale["status"]["selector"] = json!(s);
@@ -261,7 +303,11 @@ pub fn scale_of(res: &Resource, object: &Value) -> Value {
 /// Writes `replicas` into an object at the scale subresource's spec path.
 pub fn set_replicas(res: &Resource, object: &mut Value, replicas: i64) -> ApiResult<()> {
     let paths = res.scale.as_ref().expect("checked by the caller");
-    let segs: Vec<&str> = paths.spec_replicas.trim_start_matches('.').split('.').collect();
+    let segs: Vec<&str> = paths
+        .spec_replicas
+        .trim_start_matches('.')
+        .split('.')
+        .collect();
     let mut cur = object;
     for (i, seg) in segs.iter().enumerate() {
         if i + 1 == segs.len() {

@@ -100,8 +100,9 @@ pub struct Query {
 
 fn parse_bool(key: &str, v: &str) -> ApiResult<bool> {
     match v {
-        "true" | "1" | "" => Ok(true),
-        "false" | "0" => Ok(false),
+        // Go's strconv.ParseBool, which kube-apiserver uses; the Python client sends "True".
+        "true" | "True" | "TRUE" | "t" | "T" | "1" | "" => Ok(true),
+        "false" | "False" | "FALSE" | "f" | "F" | "0" => Ok(false),
         _ => Err(ApiError::bad_request(format!(
             "invalid value {v:?} for query parameter {key}: use true or false"
         ))),
@@ -174,7 +175,14 @@ impl Query {
 mod tests {
     use super::*;
 
-    fn res(g: &str, v: &str, p: &str, ns: Option<&str>, n: Option<&str>, s: Option<&str>) -> Target {
+    fn res(
+        g: &str,
+        v: &str,
+        p: &str,
+        ns: Option<&str>,
+        n: Option<&str>,
+        s: Option<&str>,
+    ) -> Target {
         Target::Resource(ResourcePath {
             group: g.into(),
             version: v.into(),
@@ -190,14 +198,24 @@ mod tests {
         let cases = [
             ("/api", Some(Target::CoreVersions)),
             ("/apis", Some(Target::Groups)),
-            ("/api/v1/namespaces", Some(res("", "v1", "namespaces", None, None, None))),
+            (
+                "/api/v1/namespaces",
+                Some(res("", "v1", "namespaces", None, None, None)),
+            ),
             (
                 "/api/v1/namespaces/default",
                 Some(res("", "v1", "namespaces", None, Some("default"), None)),
             ),
             (
                 "/api/v1/namespaces/default/status",
-                Some(res("", "v1", "namespaces", None, Some("default"), Some("status"))),
+                Some(res(
+                    "",
+                    "v1",
+                    "namespaces",
+                    None,
+                    Some("default"),
+                    Some("status"),
+                )),
             ),
             (
                 "/api/v1/namespaces/default/configmaps",
@@ -205,7 +223,14 @@ mod tests {
             ),
             (
                 "/apis/strata.io/v1alpha1/namespaces/a/apps/web/scale",
-                Some(res("strata.io", "v1alpha1", "apps", Some("a"), Some("web"), Some("scale"))),
+                Some(res(
+                    "strata.io",
+                    "v1alpha1",
+                    "apps",
+                    Some("a"),
+                    Some("web"),
+                    Some("scale"),
+                )),
             ),
             (
                 "/apis/strata.io/v1alpha1/apps",
@@ -213,7 +238,14 @@ mod tests {
             ),
             (
                 "/apis/strata.io/v1alpha1/agents/a1/status",
-                Some(res("strata.io", "v1alpha1", "agents", None, Some("a1"), Some("status"))),
+                Some(res(
+                    "strata.io",
+                    "v1alpha1",
+                    "agents",
+                    None,
+                    Some("a1"),
+                    Some("status"),
+                )),
             ),
             ("/apis/strata.io/v1alpha1/namespaces//apps", None),
             ("/other", None),

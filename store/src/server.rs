@@ -42,7 +42,10 @@ pub type Shared = Arc<ApiServer>;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot use data directory {dir}: {source}")]
-    DataDir { dir: PathBuf, source: std::io::Error },
+    DataDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot open the store in {dir}: {message}")]
     Storage { dir: PathBuf, message: String },
     #[error(transparent)]
@@ -56,21 +59,37 @@ impl ApiServer {
     /// strata's own CRDs and default namespaces (created or updated).
     pub async fn open(config: Config) -> Result<Shared, StartError> {
         let dir = config.data_dir.clone();
-        std::fs::create_dir_all(&dir).map_err(|source| StartError::DataDir { dir: dir.clone(), source })?;
+        std::fs::create_dir_all(&dir).map_err(|source| StartError::DataDir {
+            dir: dir.clone(),
+            source,
+        })?;
         let storage = Storage::open(
             &dir.join("store.redb"),
-            crate::storage::Options { history: config.watch_history, ..Default::default() },
+            crate::storage::Options {
+                history: config.watch_history,
+                ..Default::default()
+            },
         )
-        .map_err(|e| StartError::Storage { dir: dir.clone(), message: e.to_string() })?;
+        .map_err(|e| StartError::Storage {
+            dir: dir.clone(),
+            message: e.to_string(),
+        })?;
         let auth = Authenticator::load_or_create(&dir)?;
         let registry = Registry::default();
         crate::builtins::register(&registry);
-        let server = Arc::new(ApiServer { config, storage, registry, auth });
+        let server = Arc::new(ApiServer {
+            config,
+            storage,
+            registry,
+            auth,
+        });
         let crds = server
             .registry
             .get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
             .expect("built-in");
-        let (stored, _, _) = server.storage.list(&crds.storage, None, None, |_| true, None);
+        let (stored, _, _) = server
+            .storage
+            .list(&crds.storage, None, None, |_| true, None);
         for crd in stored {
             crate::crd::sync(&server.registry, &crd.key.name, Some(&crd.value()));
         }
@@ -85,23 +104,47 @@ impl ApiServer {
             .registry
             .get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
             .expect("built-in");
-        let q = crate::request::Query { field_manager: Some("strata-server".into()), force: Some(true), ..Default::default() };
+        let q = crate::request::Query {
+            field_manager: Some("strata-server".into()),
+            force: Some(true),
+            ..Default::default()
+        };
         for crd in strata_api::crds::all() {
             let value = serde_json::to_value(&crd).expect("CRDs serialize");
             let name = crd.metadata.name.clone().unwrap_or_default();
             let body = bytes::Bytes::from(value.to_string());
-            self.patch(&crds, None, &name, None, crate::write::PatchType::Apply, &body, &q, None)
-                .await
-                .map_err(|e| StartError::Install { name: name.clone(), message: e.message })?;
+            self.patch(
+                &crds,
+                None,
+                &name,
+                None,
+                crate::write::PatchType::Apply,
+                &body,
+                &q,
+                None,
+            )
+            .await
+            .map_err(|e| StartError::Install {
+                name: name.clone(),
+                message: e.message,
+            })?;
         }
         let namespaces = self.registry.get("", "v1", "namespaces").expect("built-in");
         for ns in ["default", "kube-system", "kube-public", "strata-system"] {
             if self.current(&namespaces, None, ns).is_none() {
                 let obj = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-                match self.create(&namespaces, None, obj, &q, "strata-server").await {
+                match self
+                    .create(&namespaces, None, obj, &q, "strata-server")
+                    .await
+                {
                     Ok(_) => {}
                     Err(e) if e.reason == "AlreadyExists" => {}
-                    Err(e) => return Err(StartError::Install { name: ns.into(), message: e.message }),
+                    Err(e) => {
+                        return Err(StartError::Install {
+                            name: ns.into(),
+                            message: e.message,
+                        });
+                    }
                 }
             }
         }

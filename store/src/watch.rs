@@ -88,9 +88,18 @@ impl Watcher {
     async fn run(&mut self, initial: bool, from: Option<u64>) -> Result<(), Closed> {
         let storage = self.server.storage.clone();
         let start = if initial {
-            let ns = if self.res.namespaced { self.namespace.as_deref() } else { None };
-            let (items, revision, _) =
-                storage.list(&self.res.storage, ns, None, |o| self.filter.matches(o), None);
+            let ns = if self.res.namespaced {
+                self.namespace.as_deref()
+            } else {
+                None
+            };
+            let (items, revision, _) = storage.list(
+                &self.res.storage,
+                ns,
+                None,
+                |o| self.filter.matches(o),
+                None,
+            );
             for item in items {
                 self.emit(EventKind::Added.as_str(), &item).await?;
             }
@@ -179,7 +188,12 @@ impl Watcher {
             }
             Render::Table { include_object } => {
                 let value = obj.value();
-                let t = table_of(&self.res.columns, &value, *include_object, !self.columns_sent);
+                let t = table_of(
+                    &self.res.columns,
+                    &value,
+                    *include_object,
+                    !self.columns_sent,
+                );
                 self.columns_sent = true;
                 let mut s = json!({"type": kind, "object": t}).to_string();
                 s.push('\n');
@@ -194,7 +208,8 @@ impl Watcher {
         if initial_end {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        let object = json!({"kind": self.res.kind, "apiVersion": self.res.api_version(), "metadata": meta});
+        let object =
+            json!({"kind": self.res.kind, "apiVersion": self.res.api_version(), "metadata": meta});
         let mut s = json!({"type": "BOOKMARK", "object": object}).to_string();
         s.push('\n');
         self.send(s.into_bytes()).await
@@ -225,7 +240,10 @@ pub fn table_of(
     table::table(
         columns,
         vec![(cells, row_object)],
-        object.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or(""),
+        object
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or(""),
         None,
         with_columns,
     )
@@ -240,6 +258,9 @@ impl Resource {
         }
         let want = self.api_version();
         let needle = format!("\"apiVersion\":\"{want}\"");
-        !obj.json.windows(needle.len()).take(256).any(|w| w == needle.as_bytes())
+        !obj.json
+            .windows(needle.len())
+            .take(256)
+            .any(|w| w == needle.as_bytes())
     }
 }

@@ -118,7 +118,9 @@ fn parse_rv(s: &str) -> ApiResult<u64> {
 }
 
 fn check_size(object: &Value) -> ApiResult<()> {
-    let size = serde_json::to_vec(object).map(|v| v.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(object)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
     if size > crate::body::MAX_OBJECT {
         return Err(ApiError::too_large(format!(
             "the object is {size} bytes; objects may be at most {} bytes",
@@ -134,7 +136,12 @@ impl ApiServer {
     }
 
     /// The stored object, with apiVersion set to the requested version.
-    pub fn current(&self, res: &Resource, namespace: Option<&str>, name: &str) -> Option<(u64, Value)> {
+    pub fn current(
+        &self,
+        res: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<(u64, Value)> {
         let stored = self.storage.get(&self.key(res, namespace, name))?;
         let mut v = stored.value();
         v["apiVersion"] = json!(res.api_version());
@@ -149,7 +156,11 @@ impl ApiServer {
         let Some(stored) = self.storage.get(&key) else {
             return Err(ApiError::not_found("", "namespaces", ns));
         };
-        if stored.value().pointer("/metadata/deletionTimestamp").is_some() {
+        if stored
+            .value()
+            .pointer("/metadata/deletionTimestamp")
+            .is_some()
+        {
             return Err(ApiError::forbidden(format!(
                 "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it \
                  is being terminated",
@@ -218,9 +229,18 @@ impl ApiServer {
 
     /// Everything a new object needs before it is stored: metadata, status reset, built-in rules,
     /// defaults and validation.
-    fn prepare_create(&self, res: &Resource, namespace: Option<&str>, object: &mut Value) -> ApiResult<()> {
+    fn prepare_create(
+        &self,
+        res: &Resource,
+        namespace: Option<&str>,
+        object: &mut Value,
+    ) -> ApiResult<()> {
         self.check_namespace(res, namespace)?;
-        let namespace = if res.namespaced { namespace.or(Some("default")) } else { None };
+        let namespace = if res.namespaced {
+            namespace.or(Some("default"))
+        } else {
+            None
+        };
         admission::init_metadata(object, namespace);
         if res.status {
             object.as_object_mut().map(|o| o.remove("status"));
@@ -252,7 +272,15 @@ impl ApiServer {
         }
         let key = self.key(res, namespace.filter(|_| res.namespaced), &name);
         let committed = self
-            .commit(res, &name, Op::Put { key, object: object.clone(), expect: Expect::Absent })
+            .commit(
+                res,
+                &name,
+                Op::Put {
+                    key,
+                    object: object.clone(),
+                    expect: Expect::Absent,
+                },
+            )
             .await?;
         object = committed.object.value();
         Ok(Written {
@@ -283,7 +311,9 @@ impl ApiServer {
                 "the name of the object ({body_name}) does not match the name on the URL ({name})"
             )));
         }
-        let precondition = meta_str(&object, "resourceVersion").map(parse_rv).transpose()?;
+        let precondition = meta_str(&object, "resourceVersion")
+            .map(parse_rv)
+            .transpose()?;
         if precondition.is_none() && !res.builtin {
             return Err(admission::invalid_field(
                 res,
@@ -304,7 +334,18 @@ impl ApiServer {
             let mut new = object.clone();
             admission::split_status(res, Some(&old), &mut new, subresource);
             match self
-                .finish_update(res, namespace, name, subresource, rev, &old, new, manager, q.dry_run, None)
+                .finish_update(
+                    res,
+                    namespace,
+                    name,
+                    subresource,
+                    rev,
+                    &old,
+                    new,
+                    manager,
+                    q.dry_run,
+                    None,
+                )
                 .await
             {
                 Err(e) if e.reason == "Conflict" && precondition.is_none() => continue,
@@ -366,10 +407,21 @@ impl ApiServer {
         let key = self.key(res, namespace, name);
         if deleting && new_finalizers.is_empty() {
             if dry_run {
-                return Ok(Written { code: StatusCode::OK, object: new, warnings: vec![] });
+                return Ok(Written {
+                    code: StatusCode::OK,
+                    object: new,
+                    warnings: vec![],
+                });
             }
             let committed = self
-                .commit(res, name, Op::Delete { key, expect: Expect::Revision(rev) })
+                .commit(
+                    res,
+                    name,
+                    Op::Delete {
+                        key,
+                        expect: Expect::Revision(rev),
+                    },
+                )
                 .await?;
             return Ok(Written {
                 code: StatusCode::OK,
@@ -378,7 +430,11 @@ impl ApiServer {
             });
         }
         if dry_run {
-            return Ok(Written { code: StatusCode::OK, object: new, warnings: vec![] });
+            return Ok(Written {
+                code: StatusCode::OK,
+                object: new,
+                warnings: vec![],
+            });
         }
         // Nothing changed: answer with the stored object, as kube-apiserver does (no new revision).
         let mut unchanged = new.clone();
@@ -386,10 +442,22 @@ impl ApiServer {
             m.insert("resourceVersion".into(), json!(rev.to_string()));
         }
         if strip_times(&unchanged) == strip_times(old) {
-            return Ok(Written { code: StatusCode::OK, object: old.clone(), warnings: vec![] });
+            return Ok(Written {
+                code: StatusCode::OK,
+                object: old.clone(),
+                warnings: vec![],
+            });
         }
         let committed = self
-            .commit(res, name, Op::Put { key, object: new, expect: Expect::Revision(rev) })
+            .commit(
+                res,
+                name,
+                Op::Put {
+                    key,
+                    object: new,
+                    expect: Expect::Revision(rev),
+                },
+            )
             .await?;
         Ok(Written {
             code: StatusCode::OK,
@@ -436,7 +504,16 @@ impl ApiServer {
                 .with_message("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"));
             };
             return self
-                .apply_patch(res, namespace, name, subresource, patch_doc, q, manager, mode)
+                .apply_patch(
+                    res,
+                    namespace,
+                    name,
+                    subresource,
+                    patch_doc,
+                    q,
+                    manager,
+                    mode,
+                )
                 .await;
         }
         let manager = manager.unwrap_or("unknown");
@@ -447,10 +524,11 @@ impl ApiServer {
             let mut new = old.clone();
             match kind {
                 PatchType::Merge => patch::merge::merge_patch(&mut new, &patch_doc),
-                PatchType::Json => patch::json_patch::apply(&mut new, &patch_doc)
-                    .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", e.to_string()))?,
+                PatchType::Json => {
+                    patch::json_patch::apply(&mut new, &patch_doc).map_err(patch_error)?
+                }
                 PatchType::Strategic => patch::strategic::apply(&mut new, &patch_doc, &res.schema)
-                    .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", e.to_string()))?,
+                    .map_err(patch_error)?,
                 PatchType::Apply => unreachable!("handled above"),
             }
             if !new.is_object() {
@@ -467,7 +545,18 @@ impl ApiServer {
             let warnings = admission::prune_unknown(res, &mut new, mode)?;
             admission::split_status(res, Some(&old), &mut new, subresource);
             match self
-                .finish_update(res, namespace, name, subresource, rev, &old, new, manager, q.dry_run, None)
+                .finish_update(
+                    res,
+                    namespace,
+                    name,
+                    subresource,
+                    rev,
+                    &old,
+                    new,
+                    manager,
+                    q.dry_run,
+                    None,
+                )
                 .await
             {
                 Err(e) if e.reason == "Conflict" => continue,
@@ -497,7 +586,11 @@ impl ApiServer {
             return Err(ApiError::bad_request("an apply patch must be an object"));
         }
         for field in ["apiVersion", "kind"] {
-            if applied.get(field).and_then(Value::as_str).is_none_or(str::is_empty) {
+            if applied
+                .get(field)
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
                 return Err(ApiError::bad_request(format!(
                     "{field} must be set in an apply patch"
                 )));
@@ -512,6 +605,10 @@ impl ApiServer {
             )));
         }
         let warnings = admission::prune_unknown(res, &mut applied, mode)?;
+        if res.status && subresource.is_none() {
+            // The main resource cannot set status: do not record its applier as owning it.
+            applied.as_object_mut().map(|o| o.remove("status"));
+        }
         let force = q.force.unwrap_or(false);
         for _ in 0..MAX_RETRIES {
             let current = self.current(res, namespace, name);
@@ -535,11 +632,7 @@ impl ApiServer {
                     )
                     .details(name, &res.group, &res.plural);
                     for c in conflicts {
-                        e = e.with_cause(
-                            "FieldManagerConflict",
-                            &c.path,
-                            format!("conflict with \"{}\" using {}", c.manager, c.api_version),
-                        );
+                        e = e.with_cause("FieldManagerConflict", &c.path, c.to_string());
                     }
                     return Err(e);
                 }
@@ -556,7 +649,10 @@ impl ApiServer {
                 if let Some(mf) = managed {
                     admission::meta_mut(&mut new).insert("managedFields".into(), mf);
                 }
-                match self.finish_create(res, namespace, new, q.dry_run, warnings.clone()).await {
+                match self
+                    .finish_create(res, namespace, new, q.dry_run, warnings.clone())
+                    .await
+                {
                     Err(e) if e.reason == "AlreadyExists" => continue,
                     other => return other,
                 }
@@ -572,7 +668,18 @@ impl ApiServer {
                 admission::meta_mut(&mut new).insert("managedFields".into(), mf);
             }
             match self
-                .finish_update(res, namespace, name, subresource, rev, &old, new, manager, q.dry_run, Some(applied.clone()))
+                .finish_update(
+                    res,
+                    namespace,
+                    name,
+                    subresource,
+                    rev,
+                    &old,
+                    new,
+                    manager,
+                    q.dry_run,
+                    Some(applied.clone()),
+                )
                 .await
             {
                 Err(e) if e.reason == "Conflict" && e.causes.is_empty() => continue,
@@ -601,10 +708,12 @@ impl ApiServer {
             if let Some(uid) = &opts.precondition_uid
                 && meta_str(&old, "uid") != Some(uid.as_str())
             {
-                return Err(ApiError::conflict(&res.group, &res.plural, name).with_message(format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    meta_str(&old, "uid").unwrap_or("")
-                )));
+                return Err(
+                    ApiError::conflict(&res.group, &res.plural, name).with_message(format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        meta_str(&old, "uid").unwrap_or("")
+                    )),
+                );
             }
             if let Some(p) = &opts.precondition_rv
                 && parse_rv(p)? != rev
@@ -627,12 +736,33 @@ impl ApiServer {
             let key = self.key(res, namespace, name);
             if finalizers.is_empty() && !is_namespace {
                 if opts.dry_run {
-                    return Ok(Written { code: StatusCode::OK, object: old, warnings: vec![] });
+                    return Ok(Written {
+                        code: StatusCode::OK,
+                        object: old,
+                        warnings: vec![],
+                    });
                 }
-                match self.storage.commit_one(Op::Delete { key, expect: Expect::Revision(rev) }).await {
+                match self
+                    .storage
+                    .commit_one(Op::Delete {
+                        key,
+                        expect: Expect::Revision(rev),
+                    })
+                    .await
+                {
                     Ok(c) => {
-                        self.after_commit(res, &Committed { revision: c.revision, object: c.object.clone() });
-                        return Ok(Written { code: StatusCode::OK, object: c.object.value(), warnings: vec![] });
+                        self.after_commit(
+                            res,
+                            &Committed {
+                                revision: c.revision,
+                                object: c.object.clone(),
+                            },
+                        );
+                        return Ok(Written {
+                            code: StatusCode::OK,
+                            object: c.object.value(),
+                            warnings: vec![],
+                        });
                     }
                     Err(CommitError::Conflict { .. }) => continue,
                     Err(e) => return Err(commit_error(res, name, e)),
@@ -650,14 +780,34 @@ impl ApiServer {
                 new["status"] = json!({"phase": "Terminating"});
             }
             if opts.dry_run {
-                return Ok(Written { code: StatusCode::OK, object: new, warnings: vec![] });
+                return Ok(Written {
+                    code: StatusCode::OK,
+                    object: new,
+                    warnings: vec![],
+                });
             }
             if strip_times(&new) == strip_times(&old) {
-                return Ok(Written { code: StatusCode::OK, object: old, warnings: vec![] });
+                return Ok(Written {
+                    code: StatusCode::OK,
+                    object: old,
+                    warnings: vec![],
+                });
             }
-            match self.storage.commit_one(Op::Put { key, object: new, expect: Expect::Revision(rev) }).await {
+            match self
+                .storage
+                .commit_one(Op::Put {
+                    key,
+                    object: new,
+                    expect: Expect::Revision(rev),
+                })
+                .await
+            {
                 Ok(c) => {
-                    return Ok(Written { code: StatusCode::OK, object: c.object.value(), warnings: vec![] });
+                    return Ok(Written {
+                        code: StatusCode::OK,
+                        object: c.object.value(),
+                        warnings: vec![],
+                    });
                 }
                 Err(CommitError::Conflict { .. }) => continue,
                 Err(e) => return Err(commit_error(res, name, e)),
@@ -670,6 +820,17 @@ impl ApiServer {
     pub fn decode(&self, headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
         crate::body::decode_object(headers, body)
     }
+}
+
+/// A patch that cannot be read (400) or does not apply to the object (422).
+pub fn patch_error(e: patch::PatchError) -> ApiError {
+    let code = StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+    let reason = if code == StatusCode::BAD_REQUEST {
+        "BadRequest"
+    } else {
+        "Invalid"
+    };
+    ApiError::new(code, reason, e.to_string())
 }
 
 fn meta_mut_name(object: &mut Value, name: &str) {

@@ -110,7 +110,10 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        bail!("strata server did not become ready in 30 s:\n{}", self.log())
+        bail!(
+            "strata server did not become ready in 30 s:\n{}",
+            self.log()
+        )
     }
 
     /// The server's log so far.
@@ -163,7 +166,11 @@ impl Server {
         cmd.env("KUBECONFIG", self.kubeconfig())
             .env("KUBECACHEDIR", self.dir.path().join("kubecache"))
             .args(args)
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("kubectl runs");
@@ -219,7 +226,11 @@ fn tail(s: &str, n: usize) -> String {
 impl Drop for Server {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("--- strata server log ({}) ---\n{}", self.url(), tail(&self.log(), 80));
+            eprintln!(
+                "--- strata server log ({}) ---\n{}",
+                self.url(),
+                tail(&self.log(), 80)
+            );
         }
         self.kill();
     }
@@ -250,8 +261,9 @@ pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Opt
 /// A kube-rs client for a server's admin kubeconfig.
 pub async fn kube_client(server: &Server) -> kube::Client {
     let kc = kube::config::Kubeconfig::read_from(server.kubeconfig()).expect("kubeconfig parses");
-    let config = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-        .await
-        .expect("kubeconfig is usable");
+    let config =
+        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            .await
+            .expect("kubeconfig is usable");
     kube::Client::try_from(config).expect("client")
 }

@@ -22,22 +22,68 @@ struct Case {
     expect: &'static str,
 }
 
-fn case(name: &'static str, method: Method, path: &str, ct: &'static str, body: impl Into<Vec<u8>>, code: u16, expect: &'static str) -> Case {
-    Case { name, method, path: path.to_string(), content_type: ct, body: body.into(), code, expect }
+fn case(
+    name: &'static str,
+    method: Method,
+    path: &str,
+    ct: &'static str,
+    body: impl Into<Vec<u8>>,
+    code: u16,
+    expect: &'static str,
+) -> Case {
+    Case {
+        name,
+        method,
+        path: path.to_string(),
+        content_type: ct,
+        body: body.into(),
+        code,
+        expect,
+    }
 }
 
-async fn send(client: &kube::Client, method: Method, path: &str, ct: &str, body: Vec<u8>) -> (u16, Value) {
-    let req = Request::builder().method(method).uri(path).header("content-type", ct).body(body).unwrap();
-    let resp = client.send(req.map(Into::into)).await.expect("the server answers");
+async fn send(
+    client: &kube::Client,
+    method: Method,
+    path: &str,
+    ct: &str,
+    body: Vec<u8>,
+) -> (u16, Value) {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", ct)
+        .body(body)
+        .unwrap();
+    let resp = client
+        .send(req.map(Into::into))
+        .await
+        .expect("the server answers");
     let code = resp.status().as_u16();
-    let bytes = http_body_util::BodyExt::collect(resp.into_body()).await.expect("body").to_bytes();
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .expect("body")
+        .to_bytes();
     (code, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
 async fn snapshot(client: &kube::Client) -> Vec<Value> {
     let mut out = Vec::new();
-    for (g, v, k, p) in [("strata.io", "v1alpha1", "App", "apps"), ("", "v1", "ConfigMap", "configmaps")] {
-        let ar = ApiResource { group: g.into(), version: v.into(), api_version: if g.is_empty() { v.into() } else { format!("{g}/{v}") }, kind: k.into(), plural: p.into() };
+    for (g, v, k, p) in [
+        ("strata.io", "v1alpha1", "App", "apps"),
+        ("", "v1", "ConfigMap", "configmaps"),
+    ] {
+        let ar = ApiResource {
+            group: g.into(),
+            version: v.into(),
+            api_version: if g.is_empty() {
+                v.into()
+            } else {
+                format!("{g}/{v}")
+            },
+            kind: k.into(),
+            plural: p.into(),
+        };
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
         for o in api.list(&ListParams::default()).await.expect("list").items {
             out.push(serde_json::to_value(o).unwrap());
@@ -52,71 +98,366 @@ async fn hostile_requests_get_clear_4xx_and_change_nothing() {
     let client = kube_client(&s).await;
     let (code, app) = send(&client, Method::POST, APPS, "application/json", APP.into()).await;
     assert_eq!(code, 201, "{app}");
-    let rv = app["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+    let rv = app["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let stale = APP.replace(r#""name":"web","#, r#""name":"web","resourceVersion":"1","#);
     let _ = rv;
     let bomb = {
-        let mut y = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+        let mut y = String::from(
+            "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+        );
         for (i, c) in "bcdefghij".chars().enumerate() {
             let prev = (b'a' + i as u8) as char;
             y.push_str(&format!("{c}: &{c} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"));
         }
         y
     };
-    let huge = format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"huge"}},"data":{{"x":"{}"}}}}"#, "x".repeat(4 * 1024 * 1024));
-    let big_object = format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"big"}},"data":{{"x":"{}"}}}}"#, "x".repeat(2 * 1024 * 1024));
+    let huge = format!(
+        r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"huge"}},"data":{{"x":"{}"}}}}"#,
+        "x".repeat(4 * 1024 * 1024)
+    );
+    let big_object = format!(
+        r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"big"}},"data":{{"x":"{}"}}}}"#,
+        "x".repeat(2 * 1024 * 1024)
+    );
     let cases = vec![
-        case("malformed JSON", Method::POST, CMS, "application/json", "{\"apiVersion\": ", 400, "JSON"),
-        case("malformed YAML", Method::POST, CMS, "application/yaml", "a: [b\n  c: }", 400, "YAML"),
-        case("YAML alias bomb", Method::POST, CMS, "application/yaml", bomb, 400, ""),
-        case("deep nesting", Method::POST, CMS, "application/json", "[".repeat(100_000), 400, ""),
-        case("body over 3 MiB", Method::POST, CMS, "application/json", huge, 413, ""),
-        case("object over 1.5 MiB", Method::POST, CMS, "application/json", big_object, 413, ""),
-        case("not an object", Method::POST, CMS, "application/json", "[1,2]", 400, "object"),
-        case("wrong content type", Method::POST, CMS, "text/plain", "hello", 415, "media type"),
-        case("invalid name", Method::POST, CMS, "application/json", r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"Bad_Name"}}"#, 422, "metadata.name"),
-        case("missing name", Method::POST, CMS, "application/json", r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{}}"#, 422, "metadata.name"),
-        case("wrong kind for endpoint", Method::POST, CMS, "application/json", r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"x"}}"#, 400, "kind"),
-        case("unknown field under Strict", Method::POST, &format!("{APPS}?fieldValidation=Strict"), "application/json", APP.replace("\"instances\":1", "\"instances\":1,\"colour\":\"red\"").replace("\"web\"", "\"web2\""), 400, "unknown field \"spec.colour\""),
-        case("wrong type", Method::POST, APPS, "application/json", APP.replace("\"instances\":1", "\"instances\":\"three\"").replace("\"web\"", "\"web3\""), 422, "spec.instances"),
-        case("negative instances", Method::POST, APPS, "application/json", APP.replace("\"instances\":1", "\"instances\":-1").replace("\"web\"", "\"web4\""), 422, "spec.instances"),
-        case("already exists", Method::POST, APPS, "application/json", APP, 409, "already exists"),
-        case("stale resourceVersion", Method::PUT, &format!("{APPS}/web"), "application/json", stale, 409, "modified"),
-        case("update without resourceVersion", Method::PUT, &format!("{APPS}/web"), "application/json", APP, 422, "resourceVersion"),
-        case("name mismatch", Method::PUT, &format!("{APPS}/other"), "application/json", APP, 400, "does not match"),
-        case("apply without fieldManager", Method::PATCH, &format!("{APPS}/web"), "application/apply-patch+yaml", APP, 422, "fieldManager"),
-        case("strategic merge on a custom resource", Method::PATCH, &format!("{APPS}/web"), "application/strategic-merge-patch+json", r#"{"spec":{"instances":2}}"#, 415, "merge-patch"),
-        case("force on a merge patch", Method::PATCH, &format!("{APPS}/web?force=true"), "application/merge-patch+json", r#"{"spec":{"instances":2}}"#, 422, "force"),
-        case("bad JSON patch op", Method::PATCH, &format!("{APPS}/web"), "application/json-patch+json", r#"[{"op":"frobnicate","path":"/spec"}]"#, 422, ""),
-        case("JSON patch on a missing path", Method::PATCH, &format!("{APPS}/web"), "application/json-patch+json", r#"[{"op":"replace","path":"/spec/nope/deeper","value":1}]"#, 422, ""),
-        case("merge patch to an invalid value", Method::PATCH, &format!("{APPS}/web"), "application/merge-patch+json", r#"{"spec":{"instances":-5}}"#, 422, "spec.instances"),
-        case("unknown resource", Method::GET, "/apis/strata.io/v1alpha1/namespaces/default/gizmos", "application/json", "", 404, ""),
-        case("missing object", Method::GET, &format!("{APPS}/nope"), "application/json", "", 404, "not found"),
-        case("bad label selector", Method::GET, &format!("{APPS}?labelSelector=a%20in%20(b"), "application/json", "", 400, ""),
-        case("unsupported field selector", Method::GET, &format!("{APPS}?fieldSelector=spec.cmd%3Dx"), "application/json", "", 400, "field label not supported"),
-        case("bad continue token", Method::GET, &format!("{APPS}?limit=1&continue=garbage"), "application/json", "", 400, "continue"),
-        case("bad propagation policy", Method::DELETE, &format!("{APPS}/web?propagationPolicy=Sideways"), "application/json", "", 400, "propagationPolicy"),
-        case("namespace that does not exist", Method::POST, "/api/v1/namespaces/nowhere/configmaps", "application/json", r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}}"#, 404, "nowhere"),
+        case(
+            "malformed JSON",
+            Method::POST,
+            CMS,
+            "application/json",
+            "{\"apiVersion\": ",
+            400,
+            "JSON",
+        ),
+        case(
+            "malformed YAML",
+            Method::POST,
+            CMS,
+            "application/yaml",
+            "a: [b\n  c: }",
+            400,
+            "YAML",
+        ),
+        case(
+            "YAML alias bomb",
+            Method::POST,
+            CMS,
+            "application/yaml",
+            bomb,
+            400,
+            "",
+        ),
+        case(
+            "deep nesting",
+            Method::POST,
+            CMS,
+            "application/json",
+            "[".repeat(100_000),
+            400,
+            "",
+        ),
+        case(
+            "body over 3 MiB",
+            Method::POST,
+            CMS,
+            "application/json",
+            huge,
+            413,
+            "",
+        ),
+        case(
+            "object over 1.5 MiB",
+            Method::POST,
+            CMS,
+            "application/json",
+            big_object,
+            413,
+            "",
+        ),
+        case(
+            "not an object",
+            Method::POST,
+            CMS,
+            "application/json",
+            "[1,2]",
+            400,
+            "object",
+        ),
+        case(
+            "wrong content type",
+            Method::POST,
+            CMS,
+            "text/plain",
+            "hello",
+            415,
+            "media type",
+        ),
+        case(
+            "invalid name",
+            Method::POST,
+            CMS,
+            "application/json",
+            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"Bad_Name"}}"#,
+            422,
+            "metadata.name",
+        ),
+        case(
+            "missing name",
+            Method::POST,
+            CMS,
+            "application/json",
+            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{}}"#,
+            422,
+            "metadata.name",
+        ),
+        case(
+            "wrong kind for endpoint",
+            Method::POST,
+            CMS,
+            "application/json",
+            r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"x"}}"#,
+            400,
+            "kind",
+        ),
+        case(
+            "unknown field under Strict",
+            Method::POST,
+            &format!("{APPS}?fieldValidation=Strict"),
+            "application/json",
+            APP.replace("\"instances\":1", "\"instances\":1,\"colour\":\"red\"")
+                .replace("\"web\"", "\"web2\""),
+            400,
+            "unknown field \"spec.colour\"",
+        ),
+        case(
+            "wrong type",
+            Method::POST,
+            APPS,
+            "application/json",
+            APP.replace("\"instances\":1", "\"instances\":\"three\"")
+                .replace("\"web\"", "\"web3\""),
+            422,
+            "spec.instances",
+        ),
+        case(
+            "negative instances",
+            Method::POST,
+            APPS,
+            "application/json",
+            APP.replace("\"instances\":1", "\"instances\":-1")
+                .replace("\"web\"", "\"web4\""),
+            422,
+            "spec.instances",
+        ),
+        case(
+            "already exists",
+            Method::POST,
+            APPS,
+            "application/json",
+            APP,
+            409,
+            "already exists",
+        ),
+        case(
+            "stale resourceVersion",
+            Method::PUT,
+            &format!("{APPS}/web"),
+            "application/json",
+            stale,
+            409,
+            "modified",
+        ),
+        case(
+            "update without resourceVersion",
+            Method::PUT,
+            &format!("{APPS}/web"),
+            "application/json",
+            APP,
+            422,
+            "resourceVersion",
+        ),
+        case(
+            "name mismatch",
+            Method::PUT,
+            &format!("{APPS}/other"),
+            "application/json",
+            APP,
+            400,
+            "does not match",
+        ),
+        case(
+            "apply without fieldManager",
+            Method::PATCH,
+            &format!("{APPS}/web"),
+            "application/apply-patch+yaml",
+            APP,
+            422,
+            "fieldManager",
+        ),
+        case(
+            "strategic merge on a custom resource",
+            Method::PATCH,
+            &format!("{APPS}/web"),
+            "application/strategic-merge-patch+json",
+            r#"{"spec":{"instances":2}}"#,
+            415,
+            "merge-patch",
+        ),
+        case(
+            "force on a merge patch",
+            Method::PATCH,
+            &format!("{APPS}/web?force=true"),
+            "application/merge-patch+json",
+            r#"{"spec":{"instances":2}}"#,
+            422,
+            "force",
+        ),
+        case(
+            "bad JSON patch op",
+            Method::PATCH,
+            &format!("{APPS}/web"),
+            "application/json-patch+json",
+            r#"[{"op":"frobnicate","path":"/spec"}]"#,
+            400,
+            "frobnicate",
+        ),
+        case(
+            "JSON patch on a missing path",
+            Method::PATCH,
+            &format!("{APPS}/web"),
+            "application/json-patch+json",
+            r#"[{"op":"replace","path":"/spec/nope/deeper","value":1}]"#,
+            422,
+            "",
+        ),
+        case(
+            "merge patch to an invalid value",
+            Method::PATCH,
+            &format!("{APPS}/web"),
+            "application/merge-patch+json",
+            r#"{"spec":{"instances":-5}}"#,
+            422,
+            "spec.instances",
+        ),
+        case(
+            "unknown resource",
+            Method::GET,
+            "/apis/strata.io/v1alpha1/namespaces/default/gizmos",
+            "application/json",
+            "",
+            404,
+            "",
+        ),
+        case(
+            "missing object",
+            Method::GET,
+            &format!("{APPS}/nope"),
+            "application/json",
+            "",
+            404,
+            "not found",
+        ),
+        case(
+            "bad label selector",
+            Method::GET,
+            &format!("{APPS}?labelSelector=a%20in%20(b"),
+            "application/json",
+            "",
+            400,
+            "",
+        ),
+        case(
+            "unsupported field selector",
+            Method::GET,
+            &format!("{APPS}?fieldSelector=spec.cmd%3Dx"),
+            "application/json",
+            "",
+            400,
+            "field label not supported",
+        ),
+        case(
+            "bad continue token",
+            Method::GET,
+            &format!("{APPS}?limit=1&continue=garbage"),
+            "application/json",
+            "",
+            400,
+            "continue",
+        ),
+        case(
+            "bad propagation policy",
+            Method::DELETE,
+            &format!("{APPS}/web?propagationPolicy=Sideways"),
+            "application/json",
+            "",
+            400,
+            "propagationPolicy",
+        ),
+        case(
+            "namespace that does not exist",
+            Method::POST,
+            "/api/v1/namespaces/nowhere/configmaps",
+            "application/json",
+            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}}"#,
+            404,
+            "nowhere",
+        ),
     ];
     let before = snapshot(&client).await;
     for c in cases {
         let (code, status) = send(&client, c.method.clone(), &c.path, c.content_type, c.body).await;
         assert_eq!(code, c.code, "{}: {status}", c.name);
-        assert_eq!(status["kind"], "Status", "{}: not a Status: {status}", c.name);
-        let text = status.to_string();
-        assert!(text.contains(c.expect), "{}: {status} does not mention {:?}", c.name, c.expect);
+        assert_eq!(
+            status["kind"], "Status",
+            "{}: not a Status: {status}",
+            c.name
+        );
+        let text = format!(
+            "{} {}",
+            status["message"].as_str().unwrap_or_default(),
+            status["details"]
+        );
+        assert!(
+            text.contains(c.expect),
+            "{}: {status} does not mention {:?}",
+            c.name,
+            c.expect
+        );
         let (health, _) = send(&client, Method::GET, "/healthz", "application/json", vec![]).await;
         assert_eq!(health, 200, "server unhealthy after {}", c.name);
     }
-    assert_eq!(snapshot(&client).await, before, "a rejected request changed stored data");
+    assert_eq!(
+        snapshot(&client).await,
+        before,
+        "a rejected request changed stored data"
+    );
     // Without credentials: 401, and still nothing changes.
     let out = std::process::Command::new("curl")
-        .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}", &format!("{}/api/v1/namespaces", s.url())])
+        .args([
+            "-sk",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("{}/api/v1/namespaces", s.url()),
+        ])
         .output()
         .expect("curl");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "401");
     let out = std::process::Command::new("curl")
-        .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer wrong", &format!("{}/api/v1/namespaces", s.url())])
+        .args([
+            "-sk",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            "Authorization: Bearer wrong",
+            &format!("{}/api/v1/namespaces", s.url()),
+        ])
         .output()
         .expect("curl");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "401");

@@ -29,7 +29,9 @@ async fn acknowledged_writes_survive_sigkill() {
                         cm.metadata.name = Some(format!("r{round}-w{w}-{i}"));
                         cm.data = Some([("round".to_string(), round.to_string())].into());
                         match api.create(&PostParams::default(), &cm).await {
-                            Ok(created) => acked.lock().unwrap().push(created.metadata.name.unwrap()),
+                            Ok(created) => {
+                                acked.lock().unwrap().push(created.metadata.name.unwrap())
+                            }
                             Err(_) => return,
                         }
                     }
@@ -45,17 +47,34 @@ async fn acknowledged_writes_survive_sigkill() {
         s.restart();
         let client = kube_client(&s).await;
         let api: Api<ConfigMap> = Api::namespaced(client, "default");
-        let list = api.list(&ListParams::default()).await.expect("list after restart");
-        let present: std::collections::HashSet<String> =
-            list.items.iter().filter_map(|c| c.metadata.name.clone()).collect();
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .expect("list after restart");
+        let present: std::collections::HashSet<String> = list
+            .items
+            .iter()
+            .filter_map(|c| c.metadata.name.clone())
+            .collect();
         let acked = acknowledged.lock().unwrap().clone();
         let missing: Vec<&String> = acked.iter().filter(|n| !present.contains(*n)).collect();
-        assert!(missing.is_empty(), "round {round}: {} acknowledged writes lost, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
+        assert!(
+            missing.is_empty(),
+            "round {round}: {} acknowledged writes lost, e.g. {:?}",
+            missing.len(),
+            &missing[..missing.len().min(5)]
+        );
         let revision: u64 = list.metadata.resource_version.unwrap().parse().unwrap();
-        assert!(revision >= last_revision, "the revision went backwards: {revision} < {last_revision}");
+        assert!(
+            revision >= last_revision,
+            "the revision went backwards: {revision} < {last_revision}"
+        );
         last_revision = revision;
     }
     let total = acknowledged.lock().unwrap().len();
-    assert!(total > ROUNDS * 10, "too few writes to mean anything: {total}");
+    assert!(
+        total > ROUNDS * 10,
+        "too few writes to mean anything: {total}"
+    );
     eprintln!("{total} acknowledged writes over {ROUNDS} kills, none lost");
 }

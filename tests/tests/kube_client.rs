@@ -19,7 +19,13 @@ use strata_e2e::{Server, kube_client};
 
 /// A user's own kind, defined with kube's derive like any kube-rs user would.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, JsonSchema)]
-#[kube(group = "example.com", version = "v1", kind = "Widget", namespaced, status = "WidgetStatus")]
+#[kube(
+    group = "example.com",
+    version = "v1",
+    kind = "Widget",
+    namespaced,
+    status = "WidgetStatus"
+)]
 struct WidgetSpec {
     size: i64,
 }
@@ -35,12 +41,20 @@ fn widget(name: &str, size: i64) -> Widget {
 
 async fn install_widgets(client: &kube::Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.patch("widgets.example.com", &PatchParams::apply("e2e").force(), &Patch::Apply(Widget::crd()))
-        .await
-        .expect("CRD applies");
-    kube::runtime::wait::await_condition(crds, "widgets.example.com", kube::runtime::wait::conditions::is_crd_established())
-        .await
-        .expect("CRD established");
+    crds.patch(
+        "widgets.example.com",
+        &PatchParams::apply("e2e").force(),
+        &Patch::Apply(Widget::crd()),
+    )
+    .await
+    .expect("CRD applies");
+    kube::runtime::wait::await_condition(
+        crds,
+        "widgets.example.com",
+        kube::runtime::wait::conditions::is_crd_established(),
+    )
+    .await
+    .expect("CRD established");
 }
 
 async fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
@@ -60,22 +74,39 @@ async fn crud_round_trips() {
     let client = kube_client(&s).await;
     install_widgets(&client).await;
     let api: Api<Widget> = Api::namespaced(client.clone(), "default");
-    let created = api.create(&PostParams::default(), &widget("a", 1)).await.expect("create");
+    let created = api
+        .create(&PostParams::default(), &widget("a", 1))
+        .await
+        .expect("create");
     assert!(created.uid().is_some() && created.resource_version().is_some());
     let mut got = api.get("a").await.expect("get");
     assert_eq!(got.spec.size, 1);
     got.spec.size = 2;
-    let replaced = api.replace("a", &PostParams::default(), &got).await.expect("replace");
+    let replaced = api
+        .replace("a", &PostParams::default(), &got)
+        .await
+        .expect("replace");
     assert_eq!(replaced.spec.size, 2);
     assert_eq!(replaced.metadata.generation, Some(2));
     // A stale resourceVersion is a 409 Conflict.
-    let err = api.replace("a", &PostParams::default(), &got).await.unwrap_err();
-    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 409), "{err:?}");
+    let err = api
+        .replace("a", &PostParams::default(), &got)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 409),
+        "{err:?}"
+    );
     let list = api.list(&Default::default()).await.expect("list");
     assert_eq!(list.items.len(), 1);
-    api.delete("a", &DeleteParams::default()).await.expect("delete");
+    api.delete("a", &DeleteParams::default())
+        .await
+        .expect("delete");
     let err = api.get("a").await.unwrap_err();
-    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 404), "{err:?}");
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 404),
+        "{err:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -85,33 +116,52 @@ async fn reflector_survives_restart_and_compaction() {
     install_widgets(&client).await;
     let api: Api<Widget> = Api::namespaced(client.clone(), "default");
     for i in 0..5 {
-        api.create(&PostParams::default(), &widget(&format!("w{i}"), i)).await.expect("create");
+        api.create(&PostParams::default(), &widget(&format!("w{i}"), i))
+            .await
+            .expect("create");
     }
     let (reader, writer) = reflector::store::<Widget>();
     let stream = reflector(writer, watcher(api.clone(), watcher::Config::default()))
         .applied_objects()
         .for_each(|_| async {});
     tokio::spawn(stream);
-    assert!(eventually(Duration::from_secs(10), || reader.state().len() == 5).await, "initial sync");
+    assert!(
+        eventually(Duration::from_secs(10), || reader.state().len() == 5).await,
+        "initial sync"
+    );
     // Move the revision far past the history while the widget watch sees nothing, so its
     // resourceVersion is compacted away: on reconnection it must get 410 and relist.
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     for i in 0..120 {
         let mut cm = ConfigMap::default();
         cm.metadata.name = Some(format!("filler-{i}"));
-        cms.create(&PostParams::default(), &cm).await.expect("filler");
+        cms.create(&PostParams::default(), &cm)
+            .await
+            .expect("filler");
     }
     s.restart();
     let client = kube_client(&s).await;
     let api: Api<Widget> = Api::namespaced(client.clone(), "default");
-    api.create(&PostParams::default(), &widget("w5", 5)).await.expect("create after restart");
-    api.delete("w0", &DeleteParams::default()).await.expect("delete after restart");
+    api.create(&PostParams::default(), &widget("w5", 5))
+        .await
+        .expect("create after restart");
+    api.delete("w0", &DeleteParams::default())
+        .await
+        .expect("delete after restart");
     let synced = eventually(Duration::from_secs(30), || {
         let names: Vec<String> = reader.state().iter().map(|w| w.name_any()).collect();
         names.len() == 5 && names.contains(&"w5".to_string()) && !names.contains(&"w0".to_string())
     })
     .await;
-    assert!(synced, "reflector out of sync: {:?}", reader.state().iter().map(|w| w.name_any()).collect::<Vec<_>>());
+    assert!(
+        synced,
+        "reflector out of sync: {:?}",
+        reader
+            .state()
+            .iter()
+            .map(|w| w.name_any())
+            .collect::<Vec<_>>()
+    );
 }
 
 struct Ctx {
@@ -120,7 +170,10 @@ struct Ctx {
 
 const FINALIZER: &str = "widgets.example.com/cleanup";
 
-async fn reconcile(w: Arc<Widget>, ctx: Arc<Ctx>) -> Result<Action, kube::runtime::finalizer::Error<kube::Error>> {
+async fn reconcile(
+    w: Arc<Widget>,
+    ctx: Arc<Ctx>,
+) -> Result<Action, kube::runtime::finalizer::Error<kube::Error>> {
     let ns = w.namespace().unwrap_or_default();
     let api: Api<Widget> = Api::namespaced(ctx.client.clone(), &ns);
     let cms: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
@@ -131,8 +184,12 @@ async fn reconcile(w: Arc<Widget>, ctx: Arc<Ctx>) -> Result<Action, kube::runtim
                     "apiVersion": "example.com/v1", "kind": "Widget",
                     "status": {"observed": w.spec.size},
                 });
-                api.patch_status(&w.name_any(), &PatchParams::apply("widget-controller").force(), &Patch::Apply(status))
-                    .await?;
+                api.patch_status(
+                    &w.name_any(),
+                    &PatchParams::apply("widget-controller").force(),
+                    &Patch::Apply(status),
+                )
+                .await?;
                 Ok(Action::await_change())
             }
             Finalizer::Cleanup(w) => {
@@ -152,12 +209,20 @@ async fn controller_writes_status_and_finalizer_runs_cleanup() {
     let client = kube_client(&s).await;
     install_widgets(&client).await;
     let api: Api<Widget> = Api::namespaced(client.clone(), "default");
-    let ctx = Arc::new(Ctx { client: client.clone() });
+    let ctx = Arc::new(Ctx {
+        client: client.clone(),
+    });
     let controller = Controller::new(api.clone(), watcher::Config::default())
-        .run(reconcile, |_, _, _| Action::requeue(Duration::from_secs(1)), ctx)
+        .run(
+            reconcile,
+            |_, _, _| Action::requeue(Duration::from_secs(1)),
+            ctx,
+        )
         .for_each(|_| async {});
     tokio::spawn(controller);
-    api.create(&PostParams::default(), &widget("c", 7)).await.expect("create");
+    api.create(&PostParams::default(), &widget("c", 7))
+        .await
+        .expect("create");
     let mut observed = None;
     for _ in 0..200 {
         let w = api.get("c").await.expect("get");
@@ -171,17 +236,31 @@ async fn controller_writes_status_and_finalizer_runs_cleanup() {
     assert_eq!(value, 7);
     assert_eq!(finalizers, vec![FINALIZER.to_string()]);
     let w = api.get("c").await.expect("get");
-    let managers: Vec<String> = w.managed_fields().iter().filter_map(|m| m.manager.clone()).collect();
-    assert!(managers.contains(&"widget-controller".to_string()), "{managers:?}");
-    api.delete("c", &DeleteParams::default()).await.expect("delete");
+    let managers: Vec<String> = w
+        .managed_fields()
+        .iter()
+        .filter_map(|m| m.manager.clone())
+        .collect();
+    assert!(
+        managers.contains(&"widget-controller".to_string()),
+        "{managers:?}"
+    );
+    api.delete("c", &DeleteParams::default())
+        .await
+        .expect("delete");
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     let mut done = false;
     for _ in 0..200 {
-        if api.get_opt("c").await.expect("get").is_none() && cms.get_opt("cleaned-c").await.expect("get").is_some() {
+        if api.get_opt("c").await.expect("get").is_none()
+            && cms.get_opt("cleaned-c").await.expect("get").is_some()
+        {
             done = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(done, "finalizer cleanup did not run, or the widget was not deleted after it");
+    assert!(
+        done,
+        "finalizer cleanup did not run, or the widget was not deleted after it"
+    );
 }

@@ -30,10 +30,20 @@ fn apply_get_and_reapply_show_marathon_columns() {
     assert!(out.contains("app.strata.io/web created"), "{out}");
     let table = s.kubectl_ok(&["get", "apps"]);
     let header = table.lines().next().unwrap_or_default();
-    for col in ["ID", "MEMORY (MB)", "CPUS", "TASKS / INSTANCES", "HEALTH", "STATUS"] {
+    for col in [
+        "ID",
+        "MEMORY (MB)",
+        "CPUS",
+        "TASKS / INSTANCES",
+        "HEALTH",
+        "STATUS",
+    ] {
         assert!(header.contains(col), "column {col} missing from:\n{table}");
     }
-    assert!(table.contains("web") && table.contains("64") && table.contains("0.5"), "{table}");
+    assert!(
+        table.contains("web") && table.contains("64") && table.contains("0.5"),
+        "{table}"
+    );
     // Re-apply with a change: client-side apply computes a merge patch.
     let changed = APP.replace("mem: 64", "mem: 128");
     let out = s.kubectl_ok_stdin(&["apply", "-f", "-"], Some(&changed));
@@ -44,8 +54,16 @@ fn apply_get_and_reapply_show_marathon_columns() {
     let out = s.kubectl_ok_stdin(&["apply", "-f", "-"], Some(&changed));
     assert!(out.contains("unchanged"), "{out}");
     let yaml = s.kubectl_ok(&["get", "app", "web", "-o", "yaml"]);
-    assert!(yaml.contains("kubectl.kubernetes.io/last-applied-configuration"), "{yaml}");
-    assert!(yaml.contains("uid:") && yaml.contains("resourceVersion:") && yaml.contains("generation: 2"), "{yaml}");
+    assert!(
+        yaml.contains("kubectl.kubernetes.io/last-applied-configuration"),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains("uid:")
+            && yaml.contains("resourceVersion:")
+            && yaml.contains("generation: 2"),
+        "{yaml}"
+    );
 }
 
 #[test]
@@ -54,14 +72,26 @@ fn server_side_apply_conflicts_and_force() {
     s.kubectl_ok_stdin(&["apply", "--server-side", "-f", "-"], Some(APP));
     // Another manager changes instances: kubectl scale owns spec.instances now.
     s.kubectl_ok(&["scale", "app/web", "--replicas=5"]);
-    assert_eq!(s.kubectl_ok(&["get", "app", "web", "-o", "jsonpath={.spec.instances}"]), "5");
+    assert_eq!(
+        s.kubectl_ok(&["get", "app", "web", "-o", "jsonpath={.spec.instances}"]),
+        "5"
+    );
     let changed = APP.replace("instances: 2", "instances: 3");
     let err = s.kubectl_stdin(&["apply", "--server-side", "-f", "-"], Some(&changed));
     let stderr = String::from_utf8_lossy(&err.stderr);
-    assert!(!err.status.success() && stderr.contains("conflict"), "{stderr}");
+    assert!(
+        !err.status.success() && stderr.contains("conflict"),
+        "{stderr}"
+    );
     assert!(stderr.contains(".spec.instances"), "{stderr}");
-    s.kubectl_ok_stdin(&["apply", "--server-side", "--force-conflicts", "-f", "-"], Some(&changed));
-    assert_eq!(s.kubectl_ok(&["get", "app", "web", "-o", "jsonpath={.spec.instances}"]), "3");
+    s.kubectl_ok_stdin(
+        &["apply", "--server-side", "--force-conflicts", "-f", "-"],
+        Some(&changed),
+    );
+    assert_eq!(
+        s.kubectl_ok(&["get", "app", "web", "-o", "jsonpath={.spec.instances}"]),
+        "3"
+    );
     // A field the manager stops applying is removed.
     let without_cpus = changed.replace("  cpus: 0.5\n", "");
     s.kubectl_ok_stdin(&["apply", "--server-side", "-f", "-"], Some(&without_cpus));
@@ -78,17 +108,35 @@ fn examples_apply_client_and_server_side_and_kustomize() {
     let out = s.kubectl_ok(&["apply", "--server-side", "-f", &dir]);
     assert!(out.contains("serverside-applied"), "{out}");
     let out = s.kubectl_ok(&["apply", "-k", &format!("{dir}/kustomize")]);
-    assert!(out.contains("created") || out.contains("configured"), "{out}");
+    assert!(
+        out.contains("created") || out.contains("configured"),
+        "{out}"
+    );
     let all = s.kubectl_ok(&["get", "strata", "-A"]);
-    assert!(all.contains("app.strata.io/") || all.contains("NAME"), "{all}");
+    assert!(
+        all.contains("app.strata.io/") || all.contains("NAME"),
+        "{all}"
+    );
 }
 
 #[test]
 fn discovery_explain_and_categories() {
     let s = Server::start();
     let res = s.kubectl_ok(&["api-resources"]);
-    for line in ["apps", "agents", "frameworks", "offers", "tasks", "namespaces", "configmaps", "leases"] {
-        assert!(res.lines().any(|l| l.starts_with(line)), "{line} missing:\n{res}");
+    for line in [
+        "apps",
+        "agents",
+        "frameworks",
+        "offers",
+        "tasks",
+        "namespaces",
+        "configmaps",
+        "leases",
+    ] {
+        assert!(
+            res.lines().any(|l| l.starts_with(line)),
+            "{line} missing:\n{res}"
+        );
     }
     let explain = s.kubectl_ok(&["explain", "app.spec"]);
     assert!(explain.contains("instances"), "{explain}");
@@ -105,25 +153,72 @@ fn describe_diff_label_annotate_and_patches() {
     assert!(d.contains("Name:") && d.contains("web"), "{d}");
     let changed = APP.replace("mem: 64", "mem: 256");
     let diff = s.kubectl_stdin(&["diff", "-f", "-"], Some(&changed));
-    assert_eq!(diff.status.code(), Some(1), "diff exits 1 when there are differences: {}", String::from_utf8_lossy(&diff.stderr));
+    assert_eq!(
+        diff.status.code(),
+        Some(1),
+        "diff exits 1 when there are differences: {}",
+        String::from_utf8_lossy(&diff.stderr)
+    );
     assert!(String::from_utf8_lossy(&diff.stdout).contains("256"));
     // The server-side dry run stored nothing.
-    assert_eq!(s.kubectl_ok(&["get", "app", "web", "-o", "jsonpath={.spec.mem}"]), "64");
+    assert_eq!(
+        s.kubectl_ok(&["get", "app", "web", "-o", "jsonpath={.spec.mem}"]),
+        "64"
+    );
     s.kubectl_ok(&["label", "app", "web", "tier=frontend"]);
     s.kubectl_ok(&["annotate", "app", "web", "owner=team-a"]);
     let got = s.kubectl_ok(&["get", "app", "-l", "tier=frontend", "-o", "name"]);
     assert_eq!(got.trim(), "app.strata.io/web");
-    assert!(s.kubectl_ok(&["get", "app", "-l", "tier!=frontend", "-o", "name"]).trim().is_empty());
-    s.kubectl_ok(&["patch", "app", "web", "--type=merge", "-p", r#"{"spec":{"mem":96}}"#]);
-    s.kubectl_ok(&["patch", "app", "web", "--type=json", "-p", r#"[{"op":"replace","path":"/spec/cpus","value":0.25}]"#]);
-    let err = s.kubectl_err(&["patch", "app", "web", "--type=strategic", "-p", r#"{"spec":{"mem":1}}"#]);
-    assert!(err.contains("415") || err.to_lowercase().contains("unsupported media type") || err.contains("strategic"), "{err}");
+    assert!(
+        s.kubectl_ok(&["get", "app", "-l", "tier!=frontend", "-o", "name"])
+            .trim()
+            .is_empty()
+    );
+    s.kubectl_ok(&[
+        "patch",
+        "app",
+        "web",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"mem":96}}"#,
+    ]);
+    s.kubectl_ok(&[
+        "patch",
+        "app",
+        "web",
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/cpus","value":0.25}]"#,
+    ]);
+    let err = s.kubectl_err(&[
+        "patch",
+        "app",
+        "web",
+        "--type=strategic",
+        "-p",
+        r#"{"spec":{"mem":1}}"#,
+    ]);
+    assert!(
+        err.contains("415")
+            || err.to_lowercase().contains("unsupported media type")
+            || err.contains("strategic"),
+        "{err}"
+    );
     // Strategic merge works on built-ins.
     s.kubectl_ok(&["create", "configmap", "cfg", "--from-literal=a=1"]);
     s.kubectl_ok(&["patch", "configmap", "cfg", "-p", r#"{"data":{"b":"2"}}"#]);
     let data = s.kubectl_ok(&["get", "cm", "cfg", "-o", "jsonpath={.data}"]);
-    assert!(data.contains("\"a\":\"1\"") && data.contains("\"b\":\"2\""), "{data}");
-    let spec = s.kubectl_ok(&["get", "app", "web", "-o", "jsonpath={.spec.mem} {.spec.cpus}"]);
+    assert!(
+        data.contains("\"a\":\"1\"") && data.contains("\"b\":\"2\""),
+        "{data}"
+    );
+    let spec = s.kubectl_ok(&[
+        "get",
+        "app",
+        "web",
+        "-o",
+        "jsonpath={.spec.mem} {.spec.cpus}",
+    ]);
     assert_eq!(spec, "96 0.25");
 }
 
@@ -149,31 +244,50 @@ fn scale_wait_and_watch() {
     let out = s.kubectl_ok(&["scale", "app/web", "--replicas=4"]);
     assert!(out.contains("scaled"), "{out}");
     let saw = eventually(Duration::from_secs(10), || {
-        rx.try_iter().find(|l| l.contains("MODIFIED") && l.contains("web"))
+        rx.try_iter()
+            .find(|l| l.contains("MODIFIED") && l.contains("web"))
     });
     let _ = watch.kill();
     assert!(saw.is_some(), "kubectl get -w did not show the change");
-    assert_eq!(s.kubectl_ok(&["get", "app", "web", "-o", "jsonpath={.spec.instances}"]), "4");
+    assert_eq!(
+        s.kubectl_ok(&["get", "app", "web", "-o", "jsonpath={.spec.instances}"]),
+        "4"
+    );
     // A controller would set the condition; set it through the status subresource.
     s.kubectl_ok(&[
         "patch", "app", "web", "--subresource=status", "--type=merge", "-p",
         r#"{"status":{"conditions":[{"type":"Available","status":"True","reason":"AllHealthy","message":"ok","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}"#,
     ]);
-    let out = s.kubectl_ok(&["wait", "--for=condition=Available", "app/web", "--timeout=20s"]);
+    let out = s.kubectl_ok(&[
+        "wait",
+        "--for=condition=Available",
+        "app/web",
+        "--timeout=20s",
+    ]);
     assert!(out.contains("condition met"), "{out}");
 }
 
 #[test]
 fn delete_cascades_like_kubernetes() {
     let s = Server::start();
-    for (owner, policy) in [("bg", "background"), ("fg", "foreground"), ("orph", "orphan")] {
+    for (owner, policy) in [
+        ("bg", "background"),
+        ("fg", "foreground"),
+        ("orph", "orphan"),
+    ] {
         s.kubectl_ok(&["create", "configmap", owner]);
         let uid = s.kubectl_ok(&["get", "cm", owner, "-o", "jsonpath={.metadata.uid}"]);
         let dep = format!(
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {owner}-child\n  ownerReferences:\n  - apiVersion: v1\n    kind: ConfigMap\n    name: {owner}\n    uid: {uid}\n    blockOwnerDeletion: true\n"
         );
         s.kubectl_ok_stdin(&["apply", "-f", "-"], Some(&dep));
-        s.kubectl_ok(&["delete", "cm", owner, &format!("--cascade={policy}"), "--timeout=30s"]);
+        s.kubectl_ok(&[
+            "delete",
+            "cm",
+            owner,
+            &format!("--cascade={policy}"),
+            "--timeout=30s",
+        ]);
         let child = format!("{owner}-child");
         let gone = eventually(Duration::from_secs(20), || {
             let out = s.kubectl(&["get", "cm", &child, "-o", "name"]);
@@ -185,8 +299,17 @@ fn delete_cascades_like_kubernetes() {
         });
         assert!(gone.is_some(), "dependent of a {policy} delete not handled");
         if policy == "orphan" {
-            let refs = s.kubectl_ok(&["get", "cm", &child, "-o", "jsonpath={.metadata.ownerReferences}"]);
-            assert!(refs.trim().is_empty(), "orphaned dependent keeps ownerReferences: {refs}");
+            let refs = s.kubectl_ok(&[
+                "get",
+                "cm",
+                &child,
+                "-o",
+                "jsonpath={.metadata.ownerReferences}",
+            ]);
+            assert!(
+                refs.trim().is_empty(),
+                "orphaned dependent keeps ownerReferences: {refs}"
+            );
         }
     }
 }
@@ -195,8 +318,24 @@ fn delete_cascades_like_kubernetes() {
 fn namespaces_secrets_and_user_crds() {
     let s = Server::start();
     s.kubectl_ok(&["create", "namespace", "team-a"]);
-    s.kubectl_ok(&["create", "secret", "generic", "creds", "-n", "team-a", "--from-literal=password=hunter2"]);
-    let v = s.kubectl_ok(&["get", "secret", "creds", "-n", "team-a", "-o", "jsonpath={.data.password}"]);
+    s.kubectl_ok(&[
+        "create",
+        "secret",
+        "generic",
+        "creds",
+        "-n",
+        "team-a",
+        "--from-literal=password=hunter2",
+    ]);
+    let v = s.kubectl_ok(&[
+        "get",
+        "secret",
+        "creds",
+        "-n",
+        "team-a",
+        "-o",
+        "jsonpath={.data.password}",
+    ]);
     assert_eq!(v, "aHVudGVyMg==");
     let crd = r#"
 apiVersion: apiextensions.k8s.io/v1
@@ -223,21 +362,40 @@ spec:
     - {name: Size, type: integer, jsonPath: .spec.size}
 "#;
     s.kubectl_ok_stdin(&["apply", "-f", "-"], Some(crd));
-    s.kubectl_ok(&["wait", "--for=condition=Established", "crd/widgets.example.com", "--timeout=10s"]);
+    s.kubectl_ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/widgets.example.com",
+        "--timeout=10s",
+    ]);
     let w = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w1\n  namespace: team-a\nspec:\n  size: 3\n";
     s.kubectl_ok_stdin(&["apply", "-f", "-"], Some(w));
     let t = s.kubectl_ok(&["get", "wg", "-n", "team-a"]);
-    assert!(t.contains("SIZE") && t.contains("w1") && t.contains('3'), "{t}");
+    assert!(
+        t.contains("SIZE") && t.contains("w1") && t.contains('3'),
+        "{t}"
+    );
     let bad = w.replace("size: 3", "size: 0");
     let out = s.kubectl_stdin(&["apply", "-f", "-"], Some(&bad));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("spec.size"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("spec.size"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let unknown = w.replace("size: 3", "size: 3\n  colour: red");
     let out = s.kubectl_stdin(&["apply", "-f", "-"], Some(&unknown));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown field"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Deleting the namespace deletes what is in it.
     s.kubectl_ok(&["delete", "namespace", "team-a", "--timeout=30s"]);
     let out = s.kubectl(&["get", "namespace", "team-a"]);
     assert!(!out.status.success(), "namespace still there");
     let out = s.kubectl_ok(&["get", "widgets", "-A", "-o", "name"]);
-    assert!(out.trim().is_empty(), "widgets survived their namespace: {out}");
+    assert!(
+        out.trim().is_empty(),
+        "widgets survived their namespace: {out}"
+    );
 }

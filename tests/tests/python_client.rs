@@ -20,7 +20,11 @@ fn python() -> PathBuf {
         .args(["sh", "-c", &script])
         .status()
         .expect("flock and sh run");
-    assert!(status.success(), "installing the Python kubernetes client into {} failed", venv.display());
+    assert!(
+        status.success(),
+        "installing the Python kubernetes client into {} failed",
+        venv.display()
+    );
     venv.join("bin/python")
 }
 

@@ -27,7 +27,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(serve(args))
 }
 
@@ -44,15 +46,37 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let tls_config = tls::server_config(&pki)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .with_context(|| format!("cannot listen on {}: is another server running there?", args.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {}: is another server running there?",
+                args.listen
+            )
+        })?;
     let addr = listener.local_addr()?;
-    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
-    let url = if addr.is_ipv6() { format!("https://[{host}]:{}", addr.port()) } else { format!("https://{host}:{}", addr.port()) };
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        addr.ip().to_string()
+    };
+    let url = if addr.is_ipv6() {
+        format!("https://[{host}]:{}", addr.port())
+    } else {
+        format!("https://{host}:{}", addr.port())
+    };
     let kubeconfig_path = args.data_dir.join("kubeconfig");
-    kubeconfig::write(&kubeconfig_path, &url, &pki.ca_pem, server.auth.admin_token(), "strata")?;
+    kubeconfig::write(
+        &kubeconfig_path,
+        &url,
+        &pki.ca_pem,
+        server.auth.admin_token(),
+        "strata",
+    )?;
     println!("strata server listening on {url}");
     println!("kubeconfig: {}", kubeconfig_path.display());
-    println!("try: KUBECONFIG={} kubectl get strata -A", kubeconfig_path.display());
+    println!(
+        "try: KUBECONFIG={} kubectl get strata -A",
+        kubeconfig_path.display()
+    );
     strata_store::server::serve(server, listener, tls_config, shutdown()).await;
     tracing::info!("stopped");
     Ok(())

@@ -183,7 +183,11 @@ fn op_expect(op: &Op) -> Expect {
     }
 }
 
-fn check(key: &ObjectKey, expect: Expect, current: Option<&StoredObject>) -> Result<(), CommitError> {
+fn check(
+    key: &ObjectKey,
+    expect: Expect,
+    current: Option<&StoredObject>,
+) -> Result<(), CommitError> {
     match (expect, current) {
         (Expect::Absent, Some(_)) => Err(CommitError::AlreadyExists(key.clone())),
         (Expect::Absent, None) => Ok(()),

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
-use super::cache::{Cache, Event, EventKind, StoredObject};
 use super::ObjectKey;
+use super::cache::{Cache, Event, EventKind, StoredObject};
 
 const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
@@ -161,7 +161,10 @@ impl Disk {
                         objects.insert(key.as_str(), v.as_slice())?;
                     }
                 }
-                log.insert(r.revision, encode_event(r.kind, &key, &r.object.json).as_slice())?;
+                log.insert(
+                    r.revision,
+                    encode_event(r.kind, &key, &r.object.json).as_slice(),
+                )?;
             }
             // Compaction: drop log records older than the history. Done in steps so one commit
             // never carries a huge deletion.

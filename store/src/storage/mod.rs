@@ -57,7 +57,11 @@ pub enum Expect {
 #[derive(Debug, Clone)]
 pub enum Op {
     /// Store `object` under `key`; its `metadata.resourceVersion` is set to the commit's revision.
-    Put { key: ObjectKey, object: Value, expect: Expect },
+    Put {
+        key: ObjectKey,
+        object: Value,
+        expect: Expect,
+    },
     /// Remove the object at `key`.
     Delete { key: ObjectKey, expect: Expect },
 }
@@ -86,7 +90,11 @@ pub enum CommitError {
     #[error("{0:?} not found")]
     NotFound(ObjectKey),
     #[error("{key:?} is at revision {actual}, not {expected}")]
-    Conflict { key: ObjectKey, expected: u64, actual: u64 },
+    Conflict {
+        key: ObjectKey,
+        expected: u64,
+        actual: u64,
+    },
     #[error("storage failure: {0}")]
     Storage(String),
 }
