@@ -29,12 +29,19 @@ pub struct ApiError {
     pub code: StatusCode,
     pub reason: &'static str,
     pub message: String,
-    /// `details`: the object's name, group and kind, where known.
+    /// Boxed: errors travel through every `Result` of a request, so they stay small.
+    pub details: Box<Details>,
+}
+
+/// `details` of a Status.
+#[derive(Debug, Clone, Default)]
+pub struct Details {
+    /// The object's name, group and kind, where known.
     pub name: Option<String>,
     pub group: Option<String>,
     pub kind: Option<String>,
     pub causes: Vec<Cause>,
-    /// Extra headers, e.g. `Retry-After`.
+    /// Seconds the client should wait before retrying (also sent as `Retry-After`).
     pub retry_after: Option<u64>,
 }
 
@@ -44,11 +51,7 @@ impl ApiError {
             code,
             reason,
             message: message.into(),
-            name: None,
-            group: None,
-            kind: None,
-            causes: Vec::new(),
-            retry_after: None,
+            details: Box::default(),
         }
     }
 
@@ -120,10 +123,10 @@ impl ApiError {
             "Invalid",
             format!("{what} \"{name}\" is invalid: {joined}"),
         );
-        e.name = Some(name.to_string());
-        e.group = Some(group.to_string());
-        e.kind = Some(kind.to_string());
-        e.causes = causes;
+        e.details.name = Some(name.to_string());
+        e.details.group = Some(group.to_string());
+        e.details.kind = Some(kind.to_string());
+        e.details.causes = causes;
         e
     }
 
@@ -170,14 +173,14 @@ impl ApiError {
     }
 
     pub fn details(mut self, name: &str, group: &str, plural: &str) -> ApiError {
-        self.name = Some(name.to_string());
-        self.group = Some(group.to_string());
-        self.kind = Some(plural.to_string());
+        self.details.name = Some(name.to_string());
+        self.details.group = Some(group.to_string());
+        self.details.kind = Some(plural.to_string());
         self
     }
 
     pub fn with_cause(mut self, reason: &str, field: &str, message: impl Into<String>) -> ApiError {
-        self.causes.push(Cause {
+        self.details.causes.push(Cause {
             reason: reason.to_string(),
             message: message.into(),
             field: field.to_string(),
@@ -197,24 +200,25 @@ impl ApiError {
             "code": self.code.as_u16(),
         });
         let mut details = serde_json::Map::new();
-        if let Some(n) = &self.name {
+        let d = &self.details;
+        if let Some(n) = &d.name {
             details.insert("name".into(), json!(n));
         }
-        if let Some(g) = &self.group {
+        if let Some(g) = &d.group {
             details.insert("group".into(), json!(g));
         }
-        if let Some(k) = &self.kind {
+        if let Some(k) = &d.kind {
             details.insert("kind".into(), json!(k));
         }
-        if !self.causes.is_empty() {
-            let causes: Vec<Value> = self
+        if !d.causes.is_empty() {
+            let causes: Vec<Value> = d
                 .causes
                 .iter()
                 .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
                 .collect();
             details.insert("causes".into(), Value::Array(causes));
         }
-        if let Some(s) = self.retry_after {
+        if let Some(s) = d.retry_after {
             details.insert("retryAfterSeconds".into(), json!(s));
         }
         if !details.is_empty() {
@@ -240,7 +244,7 @@ impl IntoResponse for ApiError {
             self.status().to_string(),
         )
             .into_response();
-        if let Some(s) = self.retry_after {
+        if let Some(s) = self.details.retry_after {
             resp.headers_mut()
                 .insert(http::header::RETRY_AFTER, http::HeaderValue::from(s));
         }

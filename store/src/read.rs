@@ -234,7 +234,7 @@ impl ApiServer {
                 self.storage.revision()
             ),
         );
-        e.retry_after = Some(1);
+        e.details.retry_after = Some(1);
         Err(e)
     }
 

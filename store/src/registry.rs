@@ -115,12 +115,15 @@ impl Resource {
     }
 }
 
+/// (group, version, plural)
+type Gvr = (String, String, String);
+
 /// All served resources, keyed by (group, version, plural).
 #[derive(Default)]
 pub struct Registry {
-    inner: RwLock<BTreeMap<(String, String, String), Arc<Resource>>>,
+    inner: RwLock<BTreeMap<Gvr, Arc<Resource>>>,
     /// CRD name -> the keys it registered, so an update or delete removes what it added.
-    crds: RwLock<HashMap<String, Vec<(String, String, String)>>>,
+    crds: RwLock<HashMap<String, Vec<Gvr>>>,
 }
 
 impl Registry {
@@ -207,15 +210,11 @@ impl Registry {
         out.into_iter().collect()
     }
 
-    fn read(
-        &self,
-    ) -> std::sync::RwLockReadGuard<'_, BTreeMap<(String, String, String), Arc<Resource>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Gvr, Arc<Resource>>> {
         self.inner.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write(
-        &self,
-    ) -> std::sync::RwLockWriteGuard<'_, BTreeMap<(String, String, String), Arc<Resource>>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<Gvr, Arc<Resource>>> {
         self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -682,7 +682,7 @@ impl ApiServer {
                 )
                 .await
             {
-                Err(e) if e.reason == "Conflict" && e.causes.is_empty() => continue,
+                Err(e) if e.reason == "Conflict" && e.details.causes.is_empty() => continue,
                 Err(e) => return Err(e),
                 Ok(mut w) => {
                     w.warnings = warnings;

@@ -248,6 +248,7 @@ fn scale_wait_and_watch() {
             .find(|l| l.contains("MODIFIED") && l.contains("web"))
     });
     let _ = watch.kill();
+    let _ = watch.wait();
     assert!(saw.is_some(), "kubectl get -w did not show the change");
     assert_eq!(
         s.kubectl_ok(&["get", "app", "web", "-o", "jsonpath={.spec.instances}"]),
