@@ -87,7 +87,11 @@ fn stored(key: ObjectKey, revision: u64, json: &[u8]) -> Result<StoredObject, re
 
 impl Disk {
     pub fn open(path: &Path) -> Result<Disk, redb::Error> {
-        let db = Database::create(path)?;
+        // Reads are served from the cache above, so redb's own page cache only needs to hold what
+        // writes touch; a small one keeps the server's memory proportional to its data.
+        let db = Database::builder()
+            .set_cache_size(32 * 1024 * 1024)
+            .create(path)?;
         let txn = db.begin_write()?;
         txn.open_table(OBJECTS)?;
         txn.open_table(LOG)?;

@@ -251,3 +251,111 @@ fn stamp(mut object: Value, revision: u64) -> Value {
 fn to_bytes(object: &Value) -> Bytes {
     Bytes::from(serde_json::to_vec(object).expect("a serde_json::Value always serializes"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn key(name: &str) -> ObjectKey {
+        ObjectKey::new(&Arc::from("/configmaps"), "default", name)
+    }
+
+    fn put(name: &str, expect: Expect) -> Op {
+        Op::Put {
+            key: key(name),
+            object: json!({"metadata": {"name": name, "labels": {"a": "b"}}}),
+            expect,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writers_get_consecutive_revisions_that_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let storage = Storage::open(&path, Options::default()).unwrap();
+        let tasks: Vec<_> = (0..100)
+            .map(|i| {
+                let s = storage.clone();
+                tokio::spawn(
+                    async move { s.commit_one(put(&format!("cm-{i}"), Expect::Absent)).await },
+                )
+            })
+            .collect();
+        let mut revisions = Vec::new();
+        for t in tasks {
+            revisions.push(t.await.unwrap().unwrap().revision);
+        }
+        revisions.sort();
+        assert_eq!(revisions, (1..=100).collect::<Vec<u64>>());
+        let stored = storage.get(&key("cm-7")).unwrap();
+        assert_eq!(
+            stored.value()["metadata"]["resourceVersion"],
+            json!(stored.revision.to_string())
+        );
+        drop(storage);
+        // The committer thread holds the database until its channel closes.
+        let reopened = loop {
+            match Storage::open(&path, Options::default()) {
+                Ok(s) => break s,
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
+        };
+        assert_eq!(reopened.revision(), 100);
+        assert_eq!(reopened.count("/configmaps"), 100);
+        assert_eq!(reopened.since(50).unwrap().len(), 50);
+    }
+
+    #[tokio::test]
+    async fn preconditions_are_checked_and_failed_transactions_write_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(&dir.path().join("s.redb"), Options::default()).unwrap();
+        let first = storage.commit_one(put("a", Expect::Absent)).await.unwrap();
+        assert!(matches!(
+            storage.commit_one(put("a", Expect::Absent)).await,
+            Err(CommitError::AlreadyExists(_))
+        ));
+        assert!(matches!(
+            storage
+                .commit_one(put("a", Expect::Revision(first.revision + 5)))
+                .await,
+            Err(CommitError::Conflict { .. })
+        ));
+        // All or nothing: the second op's failure leaves the first unwritten.
+        let err = storage
+            .commit(vec![put("b", Expect::Absent), put("a", Expect::Absent)])
+            .await;
+        assert!(err.is_err());
+        assert!(storage.get(&key("b")).is_none());
+        assert_eq!(storage.revision(), first.revision);
+        storage
+            .commit_one(Op::Delete {
+                key: key("a"),
+                expect: Expect::Revision(first.revision),
+            })
+            .await
+            .unwrap();
+        assert!(storage.get(&key("a")).is_none());
+        let sub = storage.subscribe(0).unwrap();
+        let kinds: Vec<EventKind> = sub.backlog.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, vec![EventKind::Added, EventKind::Deleted]);
+    }
+
+    #[tokio::test]
+    async fn watches_older_than_the_history_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = Options {
+            history: 3,
+            ..Options::default()
+        };
+        let storage = Storage::open(&dir.path().join("s.redb"), options).unwrap();
+        for i in 0..6 {
+            storage
+                .commit_one(put(&format!("x{i}"), Expect::Absent))
+                .await
+                .unwrap();
+        }
+        assert!(storage.subscribe(1).is_err());
+        assert_eq!(storage.subscribe(3).unwrap().backlog.len(), 3);
+    }
+}
