@@ -348,12 +348,8 @@ impl ApiServer {
                 )
                 .await
             {
-                Err(e) if e.reason == "Conflict" && precondition.is_none() => continue,
-                Err(e) => return Err(e),
-                Ok(mut w) => {
-                    w.warnings = warnings;
-                    return Ok(w);
-                }
+                Err(e) if lost_race(&e) && precondition.is_none() => continue,
+                done => return with_warnings(done, warnings),
             }
         }
         Err(ApiError::conflict(&res.group, &res.plural, name))
@@ -559,12 +555,8 @@ impl ApiServer {
                 )
                 .await
             {
-                Err(e) if e.reason == "Conflict" => continue,
-                Err(e) => return Err(e),
-                Ok(mut w) => {
-                    w.warnings = warnings;
-                    return Ok(w);
-                }
+                Err(e) if lost_race(&e) => continue,
+                done => return with_warnings(done, warnings),
             }
         }
         Err(ApiError::conflict(&res.group, &res.plural, name))
@@ -682,12 +674,8 @@ impl ApiServer {
                 )
                 .await
             {
-                Err(e) if e.reason == "Conflict" && e.details.causes.is_empty() => continue,
-                Err(e) => return Err(e),
-                Ok(mut w) => {
-                    w.warnings = warnings;
-                    return Ok(w);
-                }
+                Err(e) if lost_race(&e) => continue,
+                done => return with_warnings(done, warnings),
             }
         }
         Err(ApiError::conflict(&res.group, &res.plural, name))
@@ -820,6 +808,19 @@ impl ApiServer {
     pub fn decode(&self, headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
         crate::body::decode_object(headers, body)
     }
+}
+
+/// A 409 from the compare-and-swap: another writer got there first, so the write can be computed
+/// again from the new state (not an apply conflict between field managers, which has causes).
+fn lost_race(e: &ApiError) -> bool {
+    e.reason == "Conflict" && e.details.causes.is_empty()
+}
+
+fn with_warnings(done: ApiResult<Written>, warnings: Vec<String>) -> ApiResult<Written> {
+    done.map(|mut w| {
+        w.warnings = warnings;
+        w
+    })
 }
 
 /// A patch that cannot be read (400) or does not apply to the object (422).
