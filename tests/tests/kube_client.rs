@@ -35,6 +35,15 @@ struct WidgetStatus {
     observed: i64,
 }
 
+/// A task that stops when the test ends, by a failed assertion too, before its server goes away.
+struct Background(tokio::task::JoinHandle<()>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 fn widget(name: &str, size: i64) -> Widget {
     Widget::new(name, WidgetSpec { size })
 }
@@ -121,10 +130,12 @@ async fn reflector_survives_restart_and_compaction() {
             .expect("create");
     }
     let (reader, writer) = reflector::store::<Widget>();
+    // As a kube-rs user would: the watcher backs off between retries while the server is away.
     let stream = reflector(writer, watcher(api.clone(), watcher::Config::default()))
+        .default_backoff()
         .applied_objects()
         .for_each(|_| async {});
-    tokio::spawn(stream);
+    let _reflector = Background(tokio::spawn(stream));
     assert!(
         eventually(Duration::from_secs(10), || reader.state().len() == 5).await,
         "initial sync"
@@ -219,7 +230,7 @@ async fn controller_writes_status_and_finalizer_runs_cleanup() {
             ctx,
         )
         .for_each(|_| async {});
-    tokio::spawn(controller);
+    let _controller = Background(tokio::spawn(controller));
     api.create(&PostParams::default(), &widget("c", 7))
         .await
         .expect("create");
