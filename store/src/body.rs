@@ -36,10 +36,13 @@ pub fn decode_object(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
     let value = match ct.as_str() {
         "" | "application/json" | "*/*" => decode_json(body)?,
         "application/yaml" | "application/x-yaml" | "text/yaml" => decode_yaml(body)?,
+        crate::protobuf::CONTENT_TYPE => crate::protobuf::decode(body)
+            .map_err(|e| ApiError::unsupported_media_type(e.to_string()))?,
         other => {
             return Err(ApiError::unsupported_media_type(format!(
                 "the body of the request was in an unknown format - accepted media types include: \
-                 application/json, application/yaml (got {other})"
+                 application/json, application/yaml, application/vnd.kubernetes.protobuf (for \
+                 built-in kinds) (got {other})"
             )));
         }
     };

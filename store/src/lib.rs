@@ -20,6 +20,7 @@ pub mod jsonpath;
 pub mod kubeconfig;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod read;
 pub mod registry;
 pub mod request;
