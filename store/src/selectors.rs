@@ -392,130 +392,14 @@ fn list_repr(values: &[String]) -> String {
 
 // --- validation (k8s.io/apimachinery/pkg/util/validation) -----------------------------------
 
-const QUALIFIED_NAME_MAX: usize = 63;
-const LABEL_VALUE_MAX: usize = 63;
-const DNS1123_SUBDOMAIN_MAX: usize = 253;
-const QUALIFIED_NAME_FMT: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
-const QUALIFIED_NAME_MSG: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
-const DNS1123_SUBDOMAIN_FMT: &str =
-    "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
-const LABEL_VALUE_FMT: &str = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
-
-fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
-    let ex: Vec<String> = examples.iter().map(|e| format!("'{e}', ")).collect();
-    // Go joins the examples with " or " after "', " — hence kube's double spaces.
-    format!(
-        "{msg} (e.g. {}regex used for validation is '{fmt}')",
-        ex.join(" or ")
-    )
-}
-
-/// `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`, non-empty.
-fn is_qualified_name_part(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b[0].is_ascii_alphanumeric()
-        && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
-}
-
-/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*`
-fn is_dns1123_subdomain(s: &str) -> bool {
-    !s.is_empty()
-        && s.split('.').all(|label| {
-            let b = label.as_bytes();
-            let alnum = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-            !b.is_empty()
-                && alnum(&b[0])
-                && alnum(&b[b.len() - 1])
-                && b.iter().all(|c| alnum(c) || *c == b'-')
-        })
-}
-
-/// `validation.IsQualifiedName`: an optional DNS subdomain prefix and `/`, then a name of at most
-/// 63 characters. Returns the field error text (without the field path).
+/// `validation.IsQualifiedName` (label keys), shared with metadata validation.
 pub fn validate_label_key(k: &str) -> Result<(), String> {
-    let mut errs: Vec<String> = Vec::new();
-    let parts: Vec<&str> = k.split('/').collect();
-    let name = match parts.as_slice() {
-        [name] => *name,
-        [prefix, name] => {
-            if prefix.is_empty() {
-                errs.push("prefix part must be non-empty".into());
-            } else {
-                if prefix.len() > DNS1123_SUBDOMAIN_MAX {
-                    errs.push(format!(
-                        "prefix part must be no more than {DNS1123_SUBDOMAIN_MAX} characters"
-                    ));
-                }
-                if !is_dns1123_subdomain(prefix) {
-                    errs.push(format!(
-                        "prefix part {}",
-                        regex_error(
-                            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
-                            DNS1123_SUBDOMAIN_FMT,
-                            &["example.com"],
-                        )
-                    ));
-                }
-            }
-            *name
-        }
-        _ => {
-            return Err(format!(
-                "Invalid value: {k:?}: a qualified name {} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
-                regex_error(
-                    QUALIFIED_NAME_MSG,
-                    QUALIFIED_NAME_FMT,
-                    &["MyName", "my.name", "123-abc"]
-                )
-            ));
-        }
-    };
-    if name.is_empty() {
-        errs.push("name part must be non-empty".into());
-    } else if name.len() > QUALIFIED_NAME_MAX {
-        errs.push(format!(
-            "name part must be no more than {QUALIFIED_NAME_MAX} characters"
-        ));
-    }
-    if !is_qualified_name_part(name) {
-        errs.push(format!(
-            "name part {}",
-            regex_error(
-                QUALIFIED_NAME_MSG,
-                QUALIFIED_NAME_FMT,
-                &["MyName", "my.name", "123-abc"]
-            )
-        ));
-    }
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("Invalid value: {k:?}: {}", errs.join("; ")))
-    }
+    crate::schema::metadata::qualified_name(k).map_err(|e| format!("Invalid value: {k:?}: {e}"))
 }
 
-/// `validation.IsValidLabelValue`: empty, or at most 63 characters of
-/// `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`.
+/// `validation.IsValidLabelValue`, shared with metadata validation.
 pub fn validate_label_value(v: &str) -> Result<(), String> {
-    let mut errs: Vec<String> = Vec::new();
-    if v.len() > LABEL_VALUE_MAX {
-        errs.push(format!("must be no more than {LABEL_VALUE_MAX} characters"));
-    }
-    if !v.is_empty() && !is_qualified_name_part(v) {
-        errs.push(regex_error(
-            "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
-            LABEL_VALUE_FMT,
-            &["MyValue", "my_value", "12345"],
-        ));
-    }
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("Invalid value: {v:?}: {}", errs.join("; ")))
-    }
+    crate::schema::metadata::label_value(v).map_err(|e| format!("Invalid value: {v:?}: {e}"))
 }
 
 // --- lexer and parser (labels.Lexer / labels.Parser) -----------------------------------------
