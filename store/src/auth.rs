@@ -425,15 +425,11 @@ fn unhex32(text: &str) -> Option<[u8; 32]> {
 }
 
 fn read_optional(path: &Path) -> Result<Option<String>, AuthError> {
-    match std::fs::read_to_string(path) {
-        Ok(s) => Ok(Some(s)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(AuthError::Io {
-            action: "read",
-            path: path.to_owned(),
-            source,
-        }),
-    }
+    crate::kubeconfig::read_optional(path).map_err(|source| AuthError::Io {
+        action: "read",
+        path: path.to_owned(),
+        source,
+    })
 }
 
 fn write_file(path: &Path, contents: &[u8]) -> Result<(), AuthError> {

@@ -85,6 +85,15 @@ fn render(server_url: &str, ca_pem: &str, token: &str, name: &str) -> io::Result
     serde_saphyr::to_string(&config).map_err(io::Error::other)
 }
 
+/// The contents of `path`, or `None` when it does not exist (a credential not created yet).
+pub(crate) fn read_optional(path: &Path) -> io::Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Replaces `path` with `contents`: mode 0600 on Unix, atomically (temporary file in the same
 /// directory, fsync, rename, fsync of the directory). Creates missing parent directories. When
 /// `path` is a symbolic link, the file it points to is replaced and the link kept.

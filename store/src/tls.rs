@@ -508,15 +508,11 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn read_optional(path: &Path) -> Result<Option<String>, TlsError> {
-    match std::fs::read_to_string(path) {
-        Ok(s) => Ok(Some(s)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(TlsError::Io {
-            action: "read",
-            path: path.to_owned(),
-            source,
-        }),
-    }
+    crate::kubeconfig::read_optional(path).map_err(|source| TlsError::Io {
+        action: "read",
+        path: path.to_owned(),
+        source,
+    })
 }
 
 fn write_file(path: &Path, contents: &[u8]) -> Result<(), TlsError> {
