@@ -249,6 +249,7 @@ async fn merge(server: &Shared, o: &Obj, patch: Value) -> Result<(), crate::erro
             &body,
             &Query::default(),
             Some(MANAGER),
+            None,
         )
         .await
         .map(|_| ())

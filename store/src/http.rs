@@ -1,5 +1,5 @@
-//! The HTTP surface: routing of Kubernetes API paths to the verbs, authentication, content
-//! negotiation (JSON or Table), and the streaming of watches. `router` builds the axum app, so
+//! The HTTP surface: routing of Kubernetes API paths to the verbs, authentication and
+//! authorization, content negotiation (JSON or Table), and the streaming of watches. `router` builds the axum app, so
 //! tests can drive it without a socket.
 
 use std::sync::Arc;
@@ -15,14 +15,16 @@ use http::{HeaderMap, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
+use crate::agent_restriction::AgentRestriction;
 use crate::auth::{self, Credentials, UserInfo};
+use crate::authz::Attributes;
 use crate::errors::{ApiError, ApiResult};
 use crate::read;
 use crate::registry::Resource;
 use crate::request::{Query, Target, parse_path};
 use crate::server::Shared;
 use crate::watch::{self, Render};
-use crate::write::{DeleteOptions, PatchType, Written};
+use crate::write::{Admit, DeleteOptions, PatchType, Written};
 use crate::{admission, body, discovery, openapi, table};
 
 pub fn router(server: Shared) -> Router {
@@ -46,7 +48,8 @@ async fn ok() -> &'static str {
 }
 
 /// Health endpoints and /version are public (as kube-apiserver's default RBAC allows); every other
-/// request needs a valid bearer token, and an invalid token is refused everywhere.
+/// request needs a valid bearer token, and an invalid token is refused everywhere. Then every
+/// request, public or not, must be authorized (RBAC and the agent restriction) before it is served.
 async fn authenticate(State(server): State<Shared>, mut req: Request, next: Next) -> Response {
     let header = req
         .headers()
@@ -57,6 +60,10 @@ async fn authenticate(State(server): State<Shared>, mut req: Request, next: Next
         Credentials::Anonymous if auth::is_public_path(req.uri().path()) => UserInfo::anonymous(),
         _ => return ApiError::unauthorized().into_response(),
     };
+    let attrs = Attributes::of_request(req.method(), req.uri().path(), req.uri().query());
+    if let Err(e) = server.authorize(&user, &attrs) {
+        return e.into_response();
+    }
     req.extensions_mut().insert(Arc::new(user));
     next.run(req).await
 }
@@ -133,6 +140,11 @@ async fn handle(server: Shared, req: Request) -> ApiResult<Response> {
     let path = req.uri().path().to_string();
     let query = Query::parse(req.uri().query())?;
     let target = parse_path(&path).ok_or_else(ApiError::no_route)?;
+    let user = req
+        .extensions()
+        .get::<Arc<UserInfo>>()
+        .cloned()
+        .ok_or_else(ApiError::unauthorized)?;
     let rp = match target {
         Target::CoreVersions => {
             return Ok(json_response(StatusCode::OK, &discovery::core_versions()));
@@ -154,6 +166,22 @@ async fn handle(server: Shared, req: Request) -> ApiResult<Response> {
         }
         Target::Resource(rp) => rp,
     };
+    if rp.group == "authorization.k8s.io"
+        && rp.version == "v1"
+        && rp.plural == "selfsubjectaccessreviews"
+        && rp.namespace.is_none()
+        && rp.name.is_none()
+    {
+        if method != Method::POST {
+            return Err(ApiError::method_not_supported(format!(
+                "SelfSubjectAccessReviews can only be created: {method} {path}"
+            )));
+        }
+        let (headers, body) = read_body(req).await?;
+        let review = server.decode(&headers, &body)?;
+        let answer = server.self_subject_access_review(&user, review)?;
+        return Ok(json_response(StatusCode::CREATED, &answer));
+    }
     let res = server
         .registry
         .get(&rp.group, &rp.version, &rp.plural)
@@ -184,6 +212,12 @@ async fn handle(server: Shared, req: Request) -> ApiResult<Response> {
     let table = wants_table(req.headers());
     let ns = rp.namespace.as_deref();
     let sub = rp.subresource.as_deref();
+    let agent = AgentRestriction::of(&user);
+    let check = |old: Option<&Value>, new: &Value| match &agent {
+        Some(a) => a.check_write(&res, sub, old, new),
+        None => Ok(()),
+    };
+    let admit: Option<Admit<'_>> = agent.as_ref().map(|_| &check as Admit<'_>);
     if let Some(s) = sub
         && !(s == "status" && res.status || s == "scale" && res.scale.is_some())
     {
@@ -196,6 +230,9 @@ async fn handle(server: Shared, req: Request) -> ApiResult<Response> {
         (&Method::GET, None) => list_response(&server, &res, ns, &query, table).await,
         (&Method::GET, Some(name)) => {
             let obj = server.get(&res, ns, name, sub)?;
+            if let Some(a) = &agent {
+                a.check_read(&res, &obj)?;
+            }
             if table && sub.is_none() {
                 let include = include_object(&query)?;
                 return Ok(json_response(
@@ -209,7 +246,11 @@ async fn handle(server: Shared, req: Request) -> ApiResult<Response> {
             let (headers, body) = read_body(req).await?;
             let obj = server.decode(&headers, &body)?;
             let manager = admission::manager(&query, user_agent.as_deref())?;
-            written(server.create(&res, ns, obj, &query, &manager).await?)
+            written(
+                server
+                    .create(&res, ns, obj, &query, &manager, admit)
+                    .await?,
+            )
         }
         (&Method::PUT, Some(name)) => {
             let (headers, body) = read_body(req).await?;
@@ -224,12 +265,13 @@ async fn handle(server: Shared, req: Request) -> ApiResult<Response> {
                     ScaleWrite::Put(obj),
                     &query,
                     &manager,
+                    admit,
                 )
                 .await;
             }
             written(
                 server
-                    .update(&res, ns, name, sub, obj, &query, &manager)
+                    .update(&res, ns, name, sub, obj, &query, &manager, admit)
                     .await?,
             )
         }
@@ -247,12 +289,23 @@ async fn handle(server: Shared, req: Request) -> ApiResult<Response> {
                     ScaleWrite::Patch(kind, doc),
                     &query,
                     &manager,
+                    admit,
                 )
                 .await;
             }
             written(
                 server
-                    .patch(&res, ns, name, sub, kind, &body, &query, Some(&manager))
+                    .patch(
+                        &res,
+                        ns,
+                        name,
+                        sub,
+                        kind,
+                        &body,
+                        &query,
+                        Some(&manager),
+                        admit,
+                    )
                     .await?,
             )
         }
@@ -426,6 +479,7 @@ enum ScaleWrite {
 }
 
 /// PUT or PATCH of `/scale`: the new replica count is written into the object's spec path.
+#[allow(clippy::too_many_arguments)]
 async fn scale_write(
     server: &Shared,
     res: &Arc<Resource>,
@@ -434,6 +488,7 @@ async fn scale_write(
     write: ScaleWrite,
     q: &Query,
     manager: &str,
+    admit: Option<Admit<'_>>,
 ) -> ApiResult<Response> {
     let (_, object) = server
         .current(res, ns, name)
@@ -488,7 +543,9 @@ async fn scale_write(
     {
         new["metadata"]["resourceVersion"] = json!(rv);
     }
-    let w = server.update(res, ns, name, None, new, q, manager).await?;
+    let w = server
+        .update(res, ns, name, None, new, q, manager, admit)
+        .await?;
     Ok(json_response(
         StatusCode::OK,
         &read::scale_of(res, &w.object),

@@ -1,14 +1,17 @@
 //! The embedded, Kubernetes-compatible API server: durable storage with a revision log and watch
 //! cache, the REST surface kubectl, kube-rs, Helm and the Python client use, discovery, OpenAPI v3,
-//! tables, patches and server-side apply, validation, authentication, garbage collection.
+//! tables, patches and server-side apply, validation, authentication and authorization (RBAC),
+//! garbage collection.
 //!
 //! Every other strata component talks to this server only through the Kubernetes API, so the same
 //! components run against a real kube-apiserver.
 #![forbid(unsafe_code)]
 
 pub mod admission;
+pub mod agent_restriction;
 pub mod apply;
 pub mod auth;
+pub mod authz;
 pub mod body;
 pub mod builtins;
 pub mod crd;
@@ -21,6 +24,7 @@ pub mod kubeconfig;
 pub mod openapi;
 pub mod patch;
 pub mod protobuf;
+pub mod rbac;
 pub mod read;
 pub mod registry;
 pub mod request;

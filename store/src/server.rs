@@ -1,11 +1,12 @@
-//! The API server's shared state: storage, the resource registry, authentication, and the options
-//! it was started with. Request handlers and the built-in controllers (garbage collection,
+//! The API server's shared state: storage, the resource registry, authentication and
+//! authorization, and the options it was started with. Request handlers and the built-in controllers (garbage collection,
 //! namespace lifecycle) all act through [`ApiServer`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::auth::Authenticator;
+use crate::rbac::Authorizer;
 use crate::registry::Registry;
 use crate::storage::Storage;
 
@@ -34,6 +35,7 @@ pub struct ApiServer {
     pub storage: Storage,
     pub registry: Registry,
     pub auth: Authenticator,
+    pub rbac: Authorizer,
 }
 
 pub type Shared = Arc<ApiServer>;
@@ -82,7 +84,9 @@ impl ApiServer {
             storage,
             registry,
             auth,
+            rbac: Authorizer::default(),
         });
+        server.rbac.reload(&server.storage);
         let crds = server
             .registry
             .get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
@@ -98,7 +102,8 @@ impl ApiServer {
         Ok(server)
     }
 
-    /// Creates or updates what every strata store holds: its CRDs and the default namespaces.
+    /// Creates or updates what every strata store holds: its CRDs, the default namespaces and the
+    /// default RBAC policy.
     async fn install(&self) -> Result<(), StartError> {
         let crds = self
             .registry
@@ -122,6 +127,7 @@ impl ApiServer {
                 &body,
                 &q,
                 None,
+                None,
             )
             .await
             .map_err(|e| StartError::Install {
@@ -129,12 +135,20 @@ impl ApiServer {
                 message: e.message,
             })?;
         }
+        self.install_rbac(&q).await?;
         let namespaces = self.registry.get("", "v1", "namespaces").expect("built-in");
-        for ns in ["default", "kube-system", "kube-public", "strata-system"] {
+        let strata = [
+            crate::agent_restriction::AGENT_NAMESPACE,
+            crate::agent_restriction::LEASE_NAMESPACE,
+        ];
+        for ns in ["default", "kube-system", "kube-public"]
+            .into_iter()
+            .chain(strata)
+        {
             if self.current(&namespaces, None, ns).is_none() {
                 let obj = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
                 match self
-                    .create(&namespaces, None, obj, &q, "strata-server")
+                    .create(&namespaces, None, obj, &q, "strata-server", None)
                     .await
                 {
                     Ok(_) => {}
@@ -147,6 +161,44 @@ impl ApiServer {
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Applies the default ClusterRoles and ClusterRoleBindings, except those an operator marked
+    /// `rbac.authorization.kubernetes.io/autoupdate: "false"`.
+    async fn install_rbac(&self, q: &crate::request::Query) -> Result<(), StartError> {
+        use crate::rbac::bootstrap;
+        for object in bootstrap::policy() {
+            let kind = object["kind"].as_str().unwrap_or_default();
+            let name = object["metadata"]["name"].as_str().unwrap_or_default();
+            let res = self
+                .registry
+                .by_kind(crate::rbac::GROUP, "v1", kind)
+                .expect("built-in");
+            let frozen = self.current(&res, None, name).is_some_and(|(_, stored)| {
+                stored["metadata"]["annotations"][bootstrap::AUTOUPDATE] == "false"
+            });
+            if frozen {
+                continue;
+            }
+            let body = bytes::Bytes::from(object.to_string());
+            self.patch(
+                &res,
+                None,
+                name,
+                None,
+                crate::write::PatchType::Apply,
+                &body,
+                q,
+                None,
+                None,
+            )
+            .await
+            .map_err(|e| StartError::Install {
+                name: format!("{kind} {name}"),
+                message: e.message,
+            })?;
         }
         Ok(())
     }

@@ -20,6 +20,11 @@ use crate::storage::{CommitError, Committed, Expect, ObjectKey, Op};
 
 const MAX_RETRIES: usize = 16;
 
+/// A check that depends on who writes (the agent restriction): it sees the stored object (`None`
+/// when the write creates one) and the object about to be stored. It runs inside the
+/// compare-and-swap loop, so it judges exactly what is committed.
+pub type Admit<'a> = &'a (dyn Fn(Option<&Value>, &Value) -> ApiResult<()> + Sync);
+
 /// The answer to a write: status code, object, and warnings for the `Warning` header.
 pub struct Written {
     pub code: StatusCode,
@@ -181,11 +186,31 @@ impl ApiServer {
         Ok(committed)
     }
 
-    /// Keeps the registry in step with CustomResourceDefinitions.
+    /// Keeps the registry in step with CustomResourceDefinitions, the authorizer with the RBAC
+    /// objects, and revokes the tokens of a deleted ServiceAccount.
     fn after_commit(&self, res: &Resource, committed: &Committed) {
+        let key = &committed.object.key;
         if res.group == "apiextensions.k8s.io" && res.plural == "customresourcedefinitions" {
-            let stored = self.storage.get(&committed.object.key).map(|o| o.value());
-            crate::crd::sync(&self.registry, &committed.object.key.name, stored.as_ref());
+            let stored = self.storage.get(key).map(|o| o.value());
+            crate::crd::sync(&self.registry, &key.name, stored.as_ref());
+        }
+        if res.group == crate::rbac::GROUP {
+            self.rbac.reload(&self.storage);
+        }
+        if res.group.is_empty()
+            && res.plural == "serviceaccounts"
+            && self.storage.get(key).is_none()
+        {
+            let user = crate::rbac::service_account_user(&key.namespace, &key.name);
+            match self.auth.revoke_user(&user) {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(%user, tokens = n, "revoked the tokens of a deleted service account")
+                }
+                Err(e) => {
+                    tracing::error!(%user, error = %e, "cannot revoke the tokens of a deleted service account")
+                }
+            }
         }
     }
 
@@ -197,6 +222,7 @@ impl ApiServer {
         mut object: Value,
         q: &Query,
         manager: &str,
+        admit: Option<Admit<'_>>,
     ) -> ApiResult<Written> {
         let mode = FieldValidation::from_query(q)?;
         admission::set_type(res, &mut object)?;
@@ -212,7 +238,7 @@ impl ApiServer {
         }
         admission::generate_name(&mut object);
         let warnings = admission::prune_unknown(res, &mut object, mode)?;
-        self.prepare_create(res, namespace, &mut object)?;
+        self.prepare_create(res, namespace, &mut object, admit)?;
         apply::track_update(apply::UpdateRequest {
             schema: &res.schema,
             old: None,
@@ -234,6 +260,7 @@ impl ApiServer {
         res: &Resource,
         namespace: Option<&str>,
         object: &mut Value,
+        admit: Option<Admit<'_>>,
     ) -> ApiResult<()> {
         self.check_namespace(res, namespace)?;
         let namespace = if res.namespaced {
@@ -247,6 +274,9 @@ impl ApiServer {
         }
         admission::builtin_rules(res, None, object)?;
         crate::crd::prepare(res, None, object)?;
+        if let Some(admit) = admit {
+            admit(None, object)?;
+        }
         admission::validate_object(res, object)?;
         check_size(object)
     }
@@ -301,6 +331,7 @@ impl ApiServer {
         mut object: Value,
         q: &Query,
         manager: &str,
+        admit: Option<Admit<'_>>,
     ) -> ApiResult<Written> {
         let mode = FieldValidation::from_query(q)?;
         admission::set_type(res, &mut object)?;
@@ -345,6 +376,7 @@ impl ApiServer {
                     manager,
                     q.dry_run,
                     None,
+                    admit,
                 )
                 .await
             {
@@ -370,10 +402,14 @@ impl ApiServer {
         manager: &str,
         dry_run: bool,
         applied: Option<Value>,
+        admit: Option<Admit<'_>>,
     ) -> ApiResult<Written> {
         admission::carry_metadata(res, old, &mut new);
         admission::builtin_rules(res, Some(old), &mut new)?;
         crate::crd::prepare(res, Some(old), &mut new)?;
+        if let Some(admit) = admit {
+            admit(Some(old), &new)?;
+        }
         let deleting = meta(old).contains_key("deletionTimestamp");
         let old_finalizers = admission::finalizers(old);
         let new_finalizers = admission::finalizers(&new);
@@ -474,6 +510,7 @@ impl ApiServer {
         body: &Bytes,
         q: &Query,
         manager: Option<&str>,
+        admit: Option<Admit<'_>>,
     ) -> ApiResult<Written> {
         let mode = FieldValidation::from_query(q)?;
         if kind != PatchType::Apply && q.force.is_some() {
@@ -509,6 +546,7 @@ impl ApiServer {
                     q,
                     manager,
                     mode,
+                    admit,
                 )
                 .await;
         }
@@ -552,6 +590,7 @@ impl ApiServer {
                     manager,
                     q.dry_run,
                     None,
+                    admit,
                 )
                 .await
             {
@@ -573,6 +612,7 @@ impl ApiServer {
         q: &Query,
         manager: &str,
         mode: FieldValidation,
+        admit: Option<Admit<'_>>,
     ) -> ApiResult<Written> {
         if !applied.is_object() {
             return Err(ApiError::bad_request("an apply patch must be an object"));
@@ -637,7 +677,7 @@ impl ApiServer {
                 }
                 meta_mut_name(&mut new, name);
                 let managed = meta(&new).get("managedFields").cloned();
-                self.prepare_create(res, namespace, &mut new)?;
+                self.prepare_create(res, namespace, &mut new, admit)?;
                 if let Some(mf) = managed {
                     admission::meta_mut(&mut new).insert("managedFields".into(), mf);
                 }
@@ -671,6 +711,7 @@ impl ApiServer {
                     manager,
                     q.dry_run,
                     Some(applied.clone()),
+                    admit,
                 )
                 .await
             {
