@@ -11,7 +11,9 @@
 //!   kubeconfig on every start. It authenticates as `strata-admin` in `system:masters` (the group
 //!   kube-apiserver's default RBAC binds to `cluster-admin`).
 //! - `tokens.json`: the tokens issued later (agents, tenants): each stored only as its SHA-256
-//!   digest with the user name and groups it stands for, so a copy of the file grants nothing.
+//!   digest with the user name and groups it stands for, and when it expires (if it does), so a
+//!   copy of the file grants nothing. Expired tokens authenticate no one and are dropped from the
+//!   file at the next change.
 //!   The tokens have 256 bits of entropy, so an unsalted hash is enough: there is nothing to
 //!   brute-force.
 //!
@@ -142,6 +144,18 @@ struct Issued {
     groups: Vec<String>,
     /// When it was issued (RFC 3339), for the operator reading the file.
     created: String,
+    /// When it stops authenticating (RFC 3339); never when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires: Option<String>,
+}
+
+impl Issued {
+    fn expired(&self, now: jiff::Timestamp) -> bool {
+        // An expiry that does not parse (a hand-edited file) counts as past: fail closed.
+        self.expires
+            .as_deref()
+            .is_some_and(|e| e.parse::<jiff::Timestamp>().map_or(true, |t| t <= now))
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -248,17 +262,25 @@ impl Authenticator {
             });
         }
         let tokens = self.tokens.read().unwrap_or_else(|e| e.into_inner());
-        tokens.get(&digest).map(|issued| UserInfo {
-            name: issued.name.clone(),
-            groups: issued.groups.clone(),
-        })
+        tokens
+            .get(&digest)
+            .filter(|issued| !issued.expired(jiff::Timestamp::now()))
+            .map(|issued| UserInfo {
+                name: issued.name.clone(),
+                groups: issued.groups.clone(),
+            })
     }
 
     /// Issues a new token for user `name` in `groups` (plus `system:authenticated`, which every
-    /// authenticated user has), saves it in `tokens.json` before returning it, and returns the
-    /// token. Only its digest is stored: the caller must hand it out now (e.g. in a kubeconfig or
-    /// a Secret); it cannot be shown again.
-    pub fn issue(&self, name: &str, groups: &[String]) -> Result<String, AuthError> {
+    /// authenticated user has), valid until `expires` (or until revoked, when `None`), saves it in
+    /// `tokens.json` before returning it, and returns the token. Only its digest is stored: the
+    /// caller must hand it out now (e.g. in a kubeconfig or a Secret); it cannot be shown again.
+    pub fn issue(
+        &self,
+        name: &str,
+        groups: &[String],
+        expires: Option<jiff::Timestamp>,
+    ) -> Result<String, AuthError> {
         check_name("user name", name)?;
         let mut all_groups = Vec::with_capacity(groups.len() + 1);
         for group in groups {
@@ -275,6 +297,7 @@ impl Authenticator {
             name: name.to_owned(),
             groups: all_groups,
             created: jiff::Timestamp::now().to_string(),
+            expires: expires.map(|t| t.to_string()),
         };
         self.update(|tokens| {
             tokens.insert(sha256(token.as_bytes()), issued);
@@ -303,11 +326,17 @@ impl Authenticator {
         Ok(removed)
     }
 
-    /// Applies `change` to a copy of the table, saves the copy, and only then makes it current,
-    /// so memory never holds a token the file does not (nor the reverse, after a failed save).
+    /// Applies `change` to a copy of the table (without the expired tokens), saves the copy, and
+    /// only then makes it current, so memory never holds a token the file does not (nor the
+    /// reverse, after a failed save).
     fn update(&self, change: impl FnOnce(&mut HashMap<[u8; 32], Issued>)) -> Result<(), AuthError> {
         let mut tokens = self.tokens.write().unwrap_or_else(|e| e.into_inner());
-        let mut next = tokens.clone();
+        let now = jiff::Timestamp::now();
+        let mut next: HashMap<_, _> = tokens
+            .iter()
+            .filter(|(_, issued)| !issued.expired(now))
+            .map(|(d, i)| (*d, i.clone()))
+            .collect();
         change(&mut next);
         write_file(&self.tokens_file, render_table(&next).as_bytes())?;
         *tokens = next;
@@ -525,9 +554,10 @@ mod tests {
             .issue(
                 "system:agent:node-1",
                 &["strata:agents".into(), "strata:agents".into()],
+                None,
             )
             .unwrap();
-        let tenant = auth.issue("alice", &[]).unwrap();
+        let tenant = auth.issue("alice", &[], None).unwrap();
         assert_ne!(agent, tenant);
         assert_ne!(agent, admin);
         let agent_user = UserInfo {
@@ -574,19 +604,37 @@ mod tests {
     }
 
     #[test]
+    fn expired_tokens_authenticate_no_one_and_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = Authenticator::load_or_create(dir.path()).unwrap();
+        let now = jiff::Timestamp::now();
+        let hour = jiff::SignedDuration::from_secs(3600);
+        let past = auth.issue("old", &[], Some(now - hour)).unwrap();
+        let future = auth.issue("new", &[], Some(now + hour)).unwrap();
+        assert_eq!(auth.authenticate(Some(&bearer(&past))), None);
+        assert_eq!(
+            auth.authenticate(Some(&bearer(&future))).map(|u| u.name),
+            Some("new".to_owned())
+        );
+        let file = std::fs::read_to_string(dir.path().join("tokens.json")).unwrap();
+        assert!(!file.contains("\"old\""), "{file}");
+        assert!(file.contains("\"expires\""), "{file}");
+    }
+
+    #[test]
     fn bad_names_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let auth = Authenticator::load_or_create(dir.path()).unwrap();
         assert!(matches!(
-            auth.issue("", &[]),
+            auth.issue("", &[], None),
             Err(AuthError::InvalidUser(_))
         ));
         assert!(matches!(
-            auth.issue("a\nb", &[]),
+            auth.issue("a\nb", &[], None),
             Err(AuthError::InvalidUser(_))
         ));
         assert!(matches!(
-            auth.issue("a", &[String::new()]),
+            auth.issue("a", &[String::new()], None),
             Err(AuthError::InvalidUser(_))
         ));
         assert!(!dir.path().join("tokens.json").exists());

@@ -208,12 +208,12 @@ impl ApiServer {
                 }],
             ));
         };
-        let status = match self.authorize(user, &attrs) {
-            Ok(()) => {
-                let reason = self.rbac.decide(user, &attrs).reason;
-                json!({"allowed": true, "reason": reason})
-            }
-            Err(e) => json!({"allowed": false, "reason": e.message}),
+        let decision = self.rbac.decide(user, &attrs);
+        let restricted = AgentRestriction::of(user).and_then(|a| a.check_request(&attrs).err());
+        let status = match (decision.allowed, restricted) {
+            (true, None) => json!({"allowed": true, "reason": decision.reason}),
+            (true, Some(e)) => json!({"allowed": false, "reason": e.message}),
+            (false, _) => json!({"allowed": false, "reason": decision.reason}),
         };
         Ok(json!({
             "kind": "SelfSubjectAccessReview",

@@ -212,6 +212,15 @@ async fn handle(server: Shared, req: Request) -> ApiResult<Response> {
     let table = wants_table(req.headers());
     let ns = rp.namespace.as_deref();
     let sub = rp.subresource.as_deref();
+    if let (Some(ns), Some(name), Some("token"), &Method::POST) = (ns, &rp.name, sub, &method)
+        && res.group.is_empty()
+        && res.plural == "serviceaccounts"
+    {
+        let (headers, body) = read_body(req).await?;
+        let request = server.decode(&headers, &body)?;
+        let answer = server.token_request(ns, name, request)?;
+        return Ok(json_response(StatusCode::CREATED, &answer));
+    }
     let agent = AgentRestriction::of(&user);
     let check = |old: Option<&Value>, new: &Value| match &agent {
         Some(a) => a.check_write(&res, sub, old, new),

@@ -34,5 +34,6 @@ pub mod server;
 pub mod storage;
 pub mod table;
 pub mod tls;
+pub mod token_request;
 pub mod watch;
 pub mod write;

@@ -1,6 +1,7 @@
 //! Kubernetes protobuf request bodies of built-in kinds, decoded into JSON.
 //!
-//! kubectl's typed client (`kubectl create namespace|configmap|secret|serviceaccount`) sends
+//! kubectl's typed client (`kubectl create namespace|configmap|secret|serviceaccount|role|
+//! rolebinding|clusterrole|clusterrolebinding|token`, `kubectl auth can-i`) sends
 //! `application/vnd.kubernetes.protobuf` for built-in kinds and does not fall back to JSON on 415, so
 //! the server reads those bodies: the `k8s\0` envelope (`runtime.Unknown`), then the object by a small
 //! field table per message. Untrusted input: every length is bounds-checked, nesting is shallow by
@@ -171,6 +172,109 @@ const SERVICE_ACCOUNT: &[Field] = &[
     (4, "automountServiceAccountToken", Kind::Bool),
 ];
 
+const POLICY_RULE: &[Field] = &[
+    (1, "verbs", Kind::StrList),
+    (2, "apiGroups", Kind::StrList),
+    (3, "resources", Kind::StrList),
+    (4, "resourceNames", Kind::StrList),
+    (5, "nonResourceURLs", Kind::StrList),
+];
+const LABEL_SELECTOR: &[Field] = &[
+    (1, "matchLabels", Kind::StrMap),
+    (
+        2,
+        "matchExpressions",
+        Kind::MsgList(&[
+            (1, "key", Kind::Str),
+            (2, "operator", Kind::Str),
+            (3, "values", Kind::StrList),
+        ]),
+    ),
+];
+const ROLE: &[Field] = &[
+    (1, "metadata", Kind::Msg(OBJECT_META)),
+    (2, "rules", Kind::MsgList(POLICY_RULE)),
+];
+const CLUSTER_ROLE: &[Field] = &[
+    (1, "metadata", Kind::Msg(OBJECT_META)),
+    (2, "rules", Kind::MsgList(POLICY_RULE)),
+    (
+        3,
+        "aggregationRule",
+        Kind::Msg(&[(1, "clusterRoleSelectors", Kind::MsgList(LABEL_SELECTOR))]),
+    ),
+];
+const ROLE_BINDING: &[Field] = &[
+    (1, "metadata", Kind::Msg(OBJECT_META)),
+    (
+        2,
+        "subjects",
+        Kind::MsgList(&[
+            (1, "kind", Kind::Str),
+            (2, "apiGroup", Kind::Str),
+            (3, "name", Kind::Str),
+            (4, "namespace", Kind::Str),
+        ]),
+    ),
+    (
+        3,
+        "roleRef",
+        Kind::Msg(&[
+            (1, "apiGroup", Kind::Str),
+            (2, "kind", Kind::Str),
+            (3, "name", Kind::Str),
+        ]),
+    ),
+];
+const TOKEN_REQUEST: &[Field] = &[
+    (1, "metadata", Kind::Msg(OBJECT_META)),
+    (
+        2,
+        "spec",
+        Kind::Msg(&[
+            (1, "audiences", Kind::StrList),
+            (4, "expirationSeconds", Kind::Int),
+            (
+                3,
+                "boundObjectRef",
+                Kind::Msg(&[
+                    (1, "kind", Kind::Str),
+                    (2, "apiVersion", Kind::Str),
+                    (3, "name", Kind::Str),
+                    (4, "uid", Kind::Str),
+                ]),
+            ),
+        ]),
+    ),
+];
+const SELF_SUBJECT_ACCESS_REVIEW: &[Field] = &[
+    (1, "metadata", Kind::Msg(OBJECT_META)),
+    (
+        2,
+        "spec",
+        Kind::Msg(&[
+            (
+                1,
+                "resourceAttributes",
+                Kind::Msg(&[
+                    (1, "namespace", Kind::Str),
+                    (2, "verb", Kind::Str),
+                    (3, "group", Kind::Str),
+                    (4, "version", Kind::Str),
+                    (5, "resource", Kind::Str),
+                    (6, "subresource", Kind::Str),
+                    (7, "name", Kind::Str),
+                ]),
+            ),
+            (
+                2,
+                "nonResourceAttributes",
+                Kind::Msg(&[(1, "path", Kind::Str), (2, "verb", Kind::Str)]),
+            ),
+        ]),
+    ),
+];
+
 fn utf8(b: &[u8], what: &str) -> Result<String, ProtobufError> {
     String::from_utf8(b.to_vec()).map_err(|_| err(format!("{what} is not UTF-8")))
 }
@@ -288,6 +392,11 @@ pub fn decode(body: &[u8]) -> Result<Value, ProtobufError> {
         ("v1", "ConfigMap") => CONFIG_MAP,
         ("v1", "Secret") => SECRET,
         ("v1", "ServiceAccount") => SERVICE_ACCOUNT,
+        ("rbac.authorization.k8s.io/v1", "Role") => ROLE,
+        ("rbac.authorization.k8s.io/v1", "ClusterRole") => CLUSTER_ROLE,
+        ("rbac.authorization.k8s.io/v1", "RoleBinding" | "ClusterRoleBinding") => ROLE_BINDING,
+        ("authentication.k8s.io/v1", "TokenRequest") => TOKEN_REQUEST,
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => SELF_SUBJECT_ACCESS_REVIEW,
         _ => {
             return Err(err(format!(
                 "the protobuf body is a {api_version} {kind}, which this server does not accept as \
@@ -376,6 +485,45 @@ mod tests {
         let v = decode(&envelope("v1", "Secret", &secret)).unwrap();
         assert_eq!(v["data"]["password"], "aHVudGVyMg==");
         assert_eq!(v["type"], "Opaque");
+    }
+
+    #[test]
+    fn decodes_rbac_objects_and_token_requests() {
+        let rule = [bytes(1, b"get"), bytes(2, b""), bytes(3, b"configmaps")].concat();
+        let role = [bytes(1, &bytes(1, b"r")), bytes(2, &rule)].concat();
+        let v = decode(&envelope("rbac.authorization.k8s.io/v1", "Role", &role)).unwrap();
+        assert_eq!(
+            v["rules"],
+            json!([{"verbs": ["get"], "apiGroups": [""], "resources": ["configmaps"]}])
+        );
+        let subject = [
+            bytes(1, b"ServiceAccount"),
+            bytes(3, b"sa"),
+            bytes(4, b"ns"),
+        ]
+        .concat();
+        let role_ref = [bytes(2, b"Role"), bytes(3, b"r")].concat();
+        let rb = [bytes(2, &subject), bytes(3, &role_ref)].concat();
+        let v = decode(&envelope(
+            "rbac.authorization.k8s.io/v1",
+            "RoleBinding",
+            &rb,
+        ))
+        .unwrap();
+        assert_eq!(
+            v["subjects"],
+            json!([{"kind": "ServiceAccount", "name": "sa", "namespace": "ns"}])
+        );
+        assert_eq!(v["roleRef"], json!({"kind": "Role", "name": "r"}));
+        let mut seconds = Vec::new();
+        varint(4 << 3, &mut seconds);
+        varint(7200, &mut seconds);
+        let tr = bytes(2, &[bytes(1, b"api"), seconds].concat());
+        let v = decode(&envelope("authentication.k8s.io/v1", "TokenRequest", &tr)).unwrap();
+        assert_eq!(
+            v["spec"],
+            json!({"audiences": ["api"], "expirationSeconds": 7200})
+        );
     }
 
     #[test]
