@@ -23,6 +23,13 @@ enum Command {
     Crds(commands::crds::Args),
     /// Measure the store: durable writes, watch fan-out, large lists, memory.
     Bench(commands::bench::Args),
+    /// Run the node agent: register, heartbeat, run the Tasks bound to this agent.
+    Agent(commands::agent::Args),
+    /// The process executor's shim, started by the agent for each process task.
+    #[command(hide = true)]
+    AgentExec(commands::agent::ExecArgs),
+    /// Print a task's stdout (or stderr) from its agent's sandbox.
+    Logs(commands::logs::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,5 +45,9 @@ fn main() -> anyhow::Result<()> {
         Command::Server(args) => commands::server::run(args),
         Command::Crds(args) => commands::crds::run(args),
         Command::Bench(args) => commands::bench::run(args),
+        Command::AgentToken(args) => commands::agent_token::run(args),
+        Command::Agent(args) => commands::agent::run(args),
+        Command::AgentExec(args) => commands::agent::exec(args),
+        Command::Logs(args) => commands::logs::run(args),
     }
 }

@@ -1,5 +1,9 @@
 //! One module per subcommand: argument parsing and wiring, nothing more.
 
+pub mod agent;
+pub mod agent_token;
 pub mod bench;
 pub mod crds;
+pub mod logs;
 pub mod server;
+pub mod store_client;

@@ -1,0 +1,504 @@
+//! One task's life on the agent, from the first sight of it to its terminal state.
+//!
+//! Why it exists: each task is driven by its own small state machine, so a slow image pull or
+//! a long kill grace period holds up nobody else. The machine is explicit:
+//!
+//! ```text
+//! (new) -> Staging -> Starting -> Running [-> Killing] -> Finished | Failed | Killed
+//!       \-> Error (invalid task)   \-> Failed (launch failed)
+//! (adopted after an agent restart) -> whatever was stored -> ...
+//! ```
+//!
+//! The task's latest object arrives on a watch channel from the supervisor (None once it is
+//! gone from the store). The agent's finalizer keeps a deleted task in the store until it has
+//! been killed and its end reported, which is how `kubectl delete task` waits for the kill.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::reflector::Lookup;
+use strata_api::conditions::{Condition, ConditionStatus, set_condition};
+use strata_api::task::{Sandbox, Task, TaskState};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::env::{TaskIdentity, task_env};
+use crate::executor::{Handle, Launch, Outcome, Record, describe};
+use crate::health::{self, Verdict};
+use crate::report::{Gone, StatusWriter, now};
+use crate::supervisor::Context;
+
+/// The finalizer the agent holds on the tasks it runs.
+pub const FINALIZER: &str = "strata.io/agent";
+/// Mesos' default kill grace period.
+const DEFAULT_GRACE: Duration = Duration::from_secs(3);
+
+/// Drives one task to its end. `adopted` is the record of a task launched before a restart.
+pub async fn supervise(
+    ctx: Arc<Context>,
+    mut latest: watch::Receiver<Option<Arc<Task>>>,
+    adopted: Option<Record>,
+) {
+    let Some(task) = latest.borrow_and_update().clone() else {
+        return;
+    };
+    let namespace = task.metadata.namespace.clone().unwrap_or_default();
+    let name = task.metadata.name.clone().unwrap_or_default();
+    let uid = task.metadata.uid.clone().unwrap_or_default();
+    let api: Api<Task> = Api::namespaced(ctx.client.clone(), &namespace);
+    let mut status = StatusWriter::new(api.clone(), &name, task.status.clone().unwrap_or_default());
+    let span = tracing::info_span!("task", %namespace, %name);
+
+    let run = async {
+        let handle = match adopted {
+            Some(record) => adopt(&ctx, &record).await,
+            None => match launch(&ctx, &api, &task, &uid, &mut status).await? {
+                Some(handle) => handle,
+                None => return Ok(()),
+            },
+        };
+        let handle: Arc<dyn Handle> = Arc::from(handle);
+        let outcome = watch_until_end(&task, &handle, &mut latest, &mut status).await?;
+        handle.cleanup().await;
+        report_end(&mut status, outcome).await
+    };
+    let result: Result<(), Gone> = tracing::Instrument::instrument(run, span.clone()).await;
+    if let Err(gone) = result {
+        tracing::info!(parent: &span, "{gone}");
+    }
+    let current = latest.borrow().clone();
+    if let Some(current) = current {
+        release(&api, &current).await;
+    }
+    ctx.work.finish(&uid);
+    ctx.finished(&uid);
+}
+
+/// Checks the task, reports Staging and Starting, and launches it; None when it ended before
+/// running (invalid, killed before launch, or the launch failed — all reported).
+async fn launch(
+    ctx: &Context,
+    api: &Api<Task>,
+    task: &Task,
+    uid: &str,
+    status: &mut StatusWriter,
+) -> Result<Option<Box<dyn Handle>>, Gone> {
+    if task.metadata.deletion_timestamp.is_some() {
+        status
+            .transition(TaskState::Killed, |s| {
+                s.reason = Some("TaskKilledBeforeLaunch".into());
+                s.message = Some("the task was deleted before it was launched".into());
+            })
+            .await?;
+        return Ok(None);
+    }
+    if matches!(
+        status.state(),
+        Some(TaskState::Starting | TaskState::Running | TaskState::Killing)
+    ) {
+        // Launched by an earlier run of the agent that left no record (its work directory
+        // was lost): whatever ran is not ours to find any more.
+        status
+            .transition(TaskState::Failed, |s| {
+                s.reason = Some("ExecutorTerminated".into());
+                s.message = Some(
+                    "the agent restarted without a record of this task; it no longer runs".into(),
+                );
+            })
+            .await?;
+        return Ok(None);
+    }
+    let spec = &task.spec;
+    let invalid = |message: String| {
+        move |s: &mut strata_api::task::TaskStatus| {
+            s.reason = Some("TaskInvalid".into());
+            s.message = Some(message);
+        }
+    };
+    if spec.agent != ctx.agent {
+        let message = format!(
+            "the task is labelled for agent {:?} but its spec.agent is {:?}",
+            ctx.agent, spec.agent
+        );
+        status
+            .transition(TaskState::Error, invalid(message))
+            .await?;
+        return Ok(None);
+    }
+    if let Err(e) = spec.validate() {
+        status
+            .transition(TaskState::Error, invalid(e.to_string()))
+            .await?;
+        return Ok(None);
+    }
+    let Some(executor) = ctx.executors.iter().find(|e| e.runs(spec)).cloned() else {
+        let message = if spec.container.is_some() {
+            "the task runs a container, but this agent has no Docker engine".to_string()
+        } else {
+            "no executor on this agent runs this task".to_string()
+        };
+        status
+            .transition(TaskState::Error, invalid(message))
+            .await?;
+        return Ok(None);
+    };
+    add_finalizer(api, task).await?;
+
+    let sandbox = ctx.work.sandbox(uid);
+    status
+        .transition(TaskState::Staging, |s| {
+            s.staged_at = Some(now());
+            s.sandbox = ctx.endpoint.as_ref().map(|url| Sandbox {
+                url: url.clone(),
+                path: sandbox.display().to_string(),
+            });
+        })
+        .await?;
+    if let Err(e) = ctx.work.create_sandbox(uid) {
+        status
+            .transition(TaskState::Failed, |s| {
+                s.reason = Some("SandboxCreationFailed".into());
+                s.message = Some(format!(
+                    "could not create the sandbox {}: {e}",
+                    sandbox.display()
+                ));
+            })
+            .await?;
+        return Ok(None);
+    }
+    let namespace = task.metadata.namespace.as_deref().unwrap_or_default();
+    let name = task.metadata.name.as_deref().unwrap_or_default();
+    let identity = TaskIdentity {
+        namespace,
+        name,
+        uid,
+        agent: &ctx.agent,
+        hostname: &ctx.hostname,
+    };
+    let env = task_env(&identity, spec, &sandbox);
+    status.transition(TaskState::Starting, |_| {}).await?;
+    let launch = Launch {
+        uid: uid.to_string(),
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        spec: spec.clone(),
+        env,
+        sandbox: sandbox.clone(),
+    };
+    let handle = match executor.launch(&launch).await {
+        Ok(handle) => handle,
+        Err(e) => {
+            let state = if e.invalid {
+                TaskState::Error
+            } else {
+                TaskState::Failed
+            };
+            tracing::info!(reason = e.reason, message = %e.message, "launch failed");
+            status
+                .transition(state, |s| {
+                    s.reason = Some(e.reason.to_string());
+                    s.message = Some(e.message.clone());
+                })
+                .await?;
+            return Ok(None);
+        }
+    };
+    let record = Record {
+        uid: uid.to_string(),
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        executor: executor.name().to_string(),
+        sandbox,
+        data: handle.record_data(),
+    };
+    if let Err(e) = ctx.work.save(&record) {
+        tracing::error!(error = %e, "could not record the launched task; it will not be adopted after a restart");
+    }
+    status
+        .transition(TaskState::Running, |s| {
+            s.started_at = Some(now());
+        })
+        .await?;
+    tracing::info!(executor = executor.name(), "task running");
+    Ok(Some(handle))
+}
+
+/// Rebuilds the handle of a task launched before the agent restarted.
+async fn adopt(ctx: &Context, record: &Record) -> Box<dyn Handle> {
+    let executor = ctx.executors.iter().find(|e| e.name() == record.executor);
+    match executor {
+        Some(executor) => {
+            tracing::info!(executor = %record.executor, "adopting a task launched before the restart");
+            executor.adopt(record).await
+        }
+        None => {
+            tracing::warn!(executor = %record.executor, "the executor of an adopted task is not available");
+            Box::new(Vanished(format!(
+                "the {} executor is not available on this agent any more",
+                record.executor
+            )))
+        }
+    }
+}
+
+/// Why the task is being stopped.
+struct KillRequest {
+    reason: &'static str,
+    message: String,
+}
+
+/// Waits for the task to end, killing it when it is deleted or fails its health checks, and
+/// reporting health meanwhile.
+async fn watch_until_end(
+    task: &Task,
+    handle: &Arc<dyn Handle>,
+    latest: &mut watch::Receiver<Option<Arc<Task>>>,
+    status: &mut StatusWriter,
+) -> Result<(Outcome, Option<KillRequest>), Gone> {
+    let grace = task
+        .spec
+        .kill_grace_period_seconds
+        .map(|s| Duration::from_secs(s.into()))
+        .unwrap_or(DEFAULT_GRACE);
+    let (verdict_tx, mut verdicts) = mpsc::channel::<Verdict>(8);
+    let checks = if status.state() == Some(TaskState::Running) {
+        health::spawn_checks(
+            &task.spec.health_checks,
+            &task.spec.ports,
+            handle.clone(),
+            Instant::now(),
+            verdict_tx,
+        )
+    } else {
+        Vec::new()
+    };
+    let mut results: Vec<Option<bool>> = vec![None; task.spec.health_checks.len()];
+    let mut kill: Option<KillRequest> = None;
+    let mut watching = true;
+    // A task adopted while being killed, or deleted while the agent was away.
+    let deleting = |t: &Option<Arc<Task>>| {
+        t.as_ref()
+            .is_none_or(|t| t.metadata.deletion_timestamp.is_some())
+    };
+    if deleting(&latest.borrow()) {
+        kill = Some(kill_for_deletion());
+    }
+    let mut kill_sent = false;
+    let outcome = loop {
+        if let Some(request) = &kill
+            && !kill_sent
+        {
+            kill_sent = true;
+            handle.kill(grace);
+            let message = request.message.clone();
+            status
+                .transition(TaskState::Killing, |s| {
+                    s.message = Some(message);
+                })
+                .await?;
+        }
+        tokio::select! {
+            outcome = handle.wait() => break outcome,
+            changed = latest.changed(), if watching => {
+                if changed.is_err() {
+                    watching = false;
+                }
+                if kill.is_none() && deleting(&latest.borrow()) {
+                    kill = Some(kill_for_deletion());
+                }
+            }
+            Some(verdict) = verdicts.recv() => {
+                results[verdict.check] = Some(verdict.healthy);
+                let healthy = aggregate(&results);
+                let message = verdict.message.clone();
+                status.update(|s| {
+                    s.healthy = healthy;
+                    let (condition, reason) = if verdict.healthy {
+                        (ConditionStatus::True, "HealthCheckPassed")
+                    } else {
+                        (ConditionStatus::False, "HealthCheckFailed")
+                    };
+                    let changed = s.conditions.iter().all(|c| c.type_ != "Healthy" || c.status != condition);
+                    if changed {
+                        set_condition(&mut s.conditions, Condition::new("Healthy", condition, reason, message, now()));
+                    }
+                }).await?;
+                if verdict.kill && kill.is_none() {
+                    let check = &task.spec.health_checks[verdict.check];
+                    kill = Some(KillRequest {
+                        reason: "HealthCheckFailed",
+                        message: format!(
+                            "killed after {} consecutive failed health checks: {}",
+                            check.max_consecutive_failures, verdict.message
+                        ),
+                    });
+                }
+            }
+        }
+    };
+    for check in checks {
+        check.abort();
+    }
+    Ok((outcome, kill))
+}
+
+fn kill_for_deletion() -> KillRequest {
+    KillRequest {
+        reason: "TaskKilled",
+        message: "the task was deleted".to_string(),
+    }
+}
+
+/// The task is healthy when every check is; unhealthy when one is not; unknown until then.
+fn aggregate(results: &[Option<bool>]) -> Option<bool> {
+    if results.contains(&Some(false)) {
+        Some(false)
+    } else if results.iter().all(|r| *r == Some(true)) {
+        Some(true)
+    } else {
+        None
+    }
+}
+
+/// Reports how the task ended, in Mesos' terms.
+async fn report_end(
+    status: &mut StatusWriter,
+    (outcome, kill): (Outcome, Option<KillRequest>),
+) -> Result<(), Gone> {
+    let message = describe(&outcome);
+    let (state, reason) = match (&kill, &outcome) {
+        (Some(request), _) => (TaskState::Killed, request.reason),
+        (None, o) if o.limitation.is_some() => (TaskState::Failed, "ContainerLimitationMemory"),
+        (None, o) if o.exit_code == Some(0) => (TaskState::Finished, "CommandExited"),
+        (None, o) if o.exit_code.is_none() && o.signal.is_none() => {
+            (TaskState::Failed, "ExecutorTerminated")
+        }
+        (None, _) => (TaskState::Failed, "CommandExecutorFailed"),
+    };
+    let message = match &kill {
+        Some(request) if request.reason != "TaskKilled" => {
+            format!("{}; {message}", request.message)
+        }
+        _ => message,
+    };
+    tracing::info!(state = ?state, %message, "task ended");
+    status
+        .transition(state, |s| {
+            s.exit_code = outcome.exit_code;
+            s.reason = Some(reason.to_string());
+            s.message = Some(message);
+        })
+        .await?;
+    Ok(())
+}
+
+/// Adds the agent's finalizer, so the task outlives its deletion until it has been killed.
+async fn add_finalizer(api: &Api<Task>, task: &Task) -> Result<(), Gone> {
+    edit_finalizers(api, task, |finalizers| {
+        if finalizers.iter().any(|f| f == FINALIZER) {
+            return false;
+        }
+        finalizers.push(FINALIZER.to_string());
+        true
+    })
+    .await
+}
+
+/// Removes the agent's finalizer once the task's end is reported.
+pub async fn release(api: &Api<Task>, task: &Task) {
+    let result = edit_finalizers(api, task, |finalizers| {
+        let before = finalizers.len();
+        finalizers.retain(|f| f != FINALIZER);
+        finalizers.len() != before
+    })
+    .await;
+    if let Err(e) = result {
+        tracing::debug!("{e}");
+    }
+}
+
+/// Changes the task's finalizers with `edit` (which says whether it changed anything), by a
+/// JSON patch that tests the uid (a task re-created under the same name is another task) and
+/// the list it edited (another controller's finalizer added meanwhile is not lost); a failed
+/// test is retried on the fresh object.
+async fn edit_finalizers(
+    api: &Api<Task>,
+    task: &Task,
+    edit: impl Fn(&mut Vec<String>) -> bool,
+) -> Result<(), Gone> {
+    let name = task.name().unwrap_or_default().to_string();
+    let gone = || Gone(name.clone());
+    let mut current = task.clone();
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        if current.metadata.uid != task.metadata.uid {
+            return Err(gone());
+        }
+        let old = current.metadata.finalizers.clone();
+        let mut finalizers = old.clone().unwrap_or_default();
+        if !edit(&mut finalizers) {
+            return Ok(());
+        }
+        let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
+            { "op": "test", "path": "/metadata/uid", "value": task.metadata.uid },
+            { "op": "test", "path": "/metadata/finalizers", "value": old },
+            { "op": "add", "path": "/metadata/finalizers", "value": finalizers },
+        ]))
+        .expect("a well-formed JSON patch");
+        match api
+            .patch(&name, &PatchParams::default(), &Patch::<()>::Json(patch))
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => return Err(gone()),
+            Err(e) => tracing::debug!(error = %e, "finalizer update lost a race; retrying"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+        current = match api.get_opt(&name).await {
+            Ok(Some(fresh)) => fresh,
+            Ok(None) => return Err(gone()),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the task; retrying");
+                current
+            }
+        };
+    }
+}
+
+/// The handle of a task whose executor is gone: it ended while nobody watched.
+struct Vanished(String);
+
+impl Handle for Vanished {
+    fn record_data(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+    fn wait(&self) -> futures::future::BoxFuture<'_, Outcome> {
+        let outcome = Outcome {
+            message: Some(self.0.clone()),
+            ..Outcome::default()
+        };
+        Box::pin(async move { outcome })
+    }
+    fn kill(&self, _grace: Duration) {}
+    fn exec<'a>(
+        &'a self,
+        _command: &'a str,
+    ) -> futures::future::BoxFuture<'a, anyhow::Result<i32>> {
+        Box::pin(async { anyhow::bail!("the task's executor is gone") })
+    }
+    fn cleanup(&self) -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// Kills what runs of a task launched before a restart whose Task no longer exists, and
+/// frees what it leaves.
+pub async fn stop_unowned(ctx: &Context, record: &Record) {
+    let handle = adopt(ctx, record).await;
+    handle.kill(DEFAULT_GRACE);
+    let _ = handle.wait().await;
+    handle.cleanup().await;
+}

@@ -1,0 +1,202 @@
+//! `strata agent`: the node agent; and `strata agent-exec`, the process executor's shim that
+//! the agent starts for each process task (hidden: not for people).
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use strata_agent::daemon::{self, AgentConfig, SimulatedConfig};
+use strata_agent::executor::shim::{self, ShimArgs};
+use strata_agent::executor::simulated::Timings;
+use strata_api::resources::Resources;
+
+use super::store_client::StoreArgs;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The Agent's name (default: this machine's hostname).
+    #[arg(long)]
+    name: Option<String>,
+    /// Where sandboxes and task records are kept.
+    #[arg(long, default_value = "/var/lib/strata/agent")]
+    work_dir: PathBuf,
+    /// Resources to offer, in Mesos' form `cpus:4;mem:8192;disk:10000;ports:[31000-32000]`
+    /// (default: detected from the machine, minus a reserve).
+    #[arg(long)]
+    resources: Option<Resources>,
+    /// Attributes for placement constraints: `rack:r1,zone:eu-1a`.
+    #[arg(long, default_value = "")]
+    attributes: String,
+    /// The Docker engine's socket (default: the local engine).
+    #[arg(long)]
+    docker_host: Option<String>,
+    /// Address of the sandbox service (task stdout/stderr browsing).
+    #[arg(long, default_value = "127.0.0.1:5051")]
+    listen: SocketAddr,
+    /// URL to advertise for the sandbox service (default: http://<listen address>).
+    #[arg(long)]
+    advertise: Option<String>,
+    /// How long the sandboxes of finished tasks are kept: e.g. 30s, 10m, 6h, 7d.
+    #[arg(long, default_value = "7d", value_parser = parse_duration)]
+    sandbox_gc_delay: Duration,
+    /// Run this many simulated agents (named <name>-0..) whose tasks only pass through their
+    /// states, for scale tests.
+    #[arg(long)]
+    simulate: Option<usize>,
+    /// Simulated tasks: time from launch to Running.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    simulated_start: Duration,
+    /// Simulated tasks: time from Running to Finished (default: until killed).
+    #[arg(long, value_parser = parse_duration)]
+    simulated_run: Option<Duration>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(serve(args))
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    let store = args.store.config().await?;
+    let hostname = hostname();
+    let name = args.name.clone().unwrap_or_else(|| hostname.clone());
+    if let Some(count) = args.simulate {
+        let resources = match &args.resources {
+            Some(r) => r.clone(),
+            None => "cpus:8;mem:32768;disk:100000;ports:[31000-32000]"
+                .parse()
+                .expect("valid default"),
+        };
+        return daemon::run_simulated(SimulatedConfig {
+            store,
+            prefix: name,
+            count,
+            resources,
+            timings: Timings {
+                start: args.simulated_start,
+                run: args.simulated_run,
+            },
+            work_dir: args.work_dir,
+        })
+        .await;
+    }
+    let exe =
+        std::env::current_exe().context("locating the strata binary for the process executor")?;
+    daemon::run(AgentConfig {
+        name,
+        hostname,
+        store,
+        work_dir: args.work_dir,
+        resources: args.resources,
+        attributes: parse_attributes(&args.attributes)?,
+        docker_host: args.docker_host,
+        listen: args.listen,
+        advertise: args.advertise,
+        gc_delay: args.sandbox_gc_delay,
+        shim: vec![exe.into_os_string(), OsString::from("agent-exec")],
+    })
+    .await
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".to_string())
+}
+
+/// `rack:r1,zone:eu-1a` as a map.
+fn parse_attributes(text: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut attributes = BTreeMap::new();
+    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((key, value)) = pair.split_once(':') else {
+            bail!("--attributes: {pair:?} is not key:value (e.g. rack:r1,zone:eu-1a)");
+        };
+        attributes.insert(key.trim().to_string(), value.trim().to_string());
+    }
+    Ok(attributes)
+}
+
+/// `30s`, `10m`, `6h`, `7d`, `2w`, or plain seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 30s, 10m, 6h or 7d"))?;
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        "ms" => return Ok(Duration::from_millis(n)),
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {text:?}: use ms, s, m, h, d or w"
+            ));
+        }
+    };
+    Ok(Duration::from_secs(n * seconds))
+}
+
+#[derive(clap::Args)]
+pub struct ExecArgs {
+    /// The task's sandbox (its working directory).
+    #[arg(long)]
+    sandbox: PathBuf,
+    /// cgroup directories to join (one per controller).
+    #[arg(long = "cgroup")]
+    cgroups: Vec<PathBuf>,
+    #[arg(long, requires = "gid")]
+    uid: Option<u32>,
+    #[arg(long, requires = "uid")]
+    gid: Option<u32>,
+    /// The shell command to run.
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
+}
+
+pub fn exec(args: ExecArgs) -> anyhow::Result<()> {
+    let code = shim::run(ShimArgs {
+        sandbox: args.sandbox,
+        cgroups: args.cgroups,
+        user: args.uid.zip(args.gid),
+        command: args.command.join(" "),
+    });
+    std::process::exit(code);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_attributes() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(
+            parse_duration("7 days")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
+        let attributes = parse_attributes("rack:r1, zone:eu-1a").unwrap();
+        assert_eq!(attributes["zone"], "eu-1a");
+        assert!(
+            parse_attributes("rack")
+                .unwrap_err()
+                .to_string()
+                .contains("key:value")
+        );
+    }
+}
