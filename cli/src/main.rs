@@ -23,6 +23,8 @@ enum Command {
     Crds(commands::crds::Args),
     /// Measure the store: durable writes, watch fan-out, large lists, memory.
     Bench(commands::bench::Args),
+    /// Create agent NAME's ServiceAccount and role binding, and print a token for it.
+    AgentToken(commands::agent_token::Args),
     /// Run the node agent: register, heartbeat, run the Tasks bound to this agent.
     Agent(commands::agent::Args),
     /// The process executor's shim, started by the agent for each process task.
