@@ -22,7 +22,7 @@ pub mod bootstrap;
 pub mod rules;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use k8s_openapi::api::rbac::v1::{
     ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
@@ -74,11 +74,15 @@ struct Snapshot {
 #[derive(Debug, Default)]
 pub struct Authorizer {
     snapshot: RwLock<Arc<Snapshot>>,
+    /// Held while a snapshot is built and installed, so that of two concurrent reloads the one
+    /// that read storage last is the one that stays.
+    reloading: Mutex<()>,
 }
 
 impl Authorizer {
     /// Rebuilds the snapshot from what `storage` holds now.
     pub fn reload(&self, storage: &Storage) {
+        let _serial = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
         let mut snap = Snapshot::default();
         for role in objects::<Role>(storage, "roles") {
             let ns = role.metadata.namespace.unwrap_or_default();
