@@ -76,6 +76,12 @@ impl Cgroups {
                         memory.join("memory.limit_in_bytes"),
                         memory_bytes.to_string(),
                     )?;
+                    // With swap accounting the limit must cover swap too, or the task swaps
+                    // instead of being stopped.
+                    let _ = fs::write(
+                        memory.join("memory.memsw.limit_in_bytes"),
+                        memory_bytes.to_string(),
+                    );
                 }
                 if quota_us > 0 {
                     fs::write(cpu.join("cpu.cfs_period_us"), CPU_PERIOD_US.to_string())?;

@@ -91,17 +91,11 @@ mod tests {
             ]),
             container: Some(TaskContainer {
                 image: "web".into(),
-                port_mappings: vec![
-                    PortMapping {
-                        container_port: 80,
-                        name: Some("http-api".into()),
-                        ..Default::default()
-                    },
-                    PortMapping {
-                        container_port: 81,
-                        ..Default::default()
-                    },
-                ],
+                port_mappings: serde_json::from_value::<Vec<PortMapping>>(serde_json::json!([
+                    {"containerPort": 80, "name": "http-api"},
+                    {"containerPort": 81},
+                ]))
+                .unwrap(),
                 ..Default::default()
             }),
             ..Default::default()

@@ -45,6 +45,11 @@ const MAX_LENGTH: u64 = 1024 * 1024;
 /// How often `follow` looks for new bytes.
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
 
+/// Who asked for which task: (token, namespace, name).
+type Asked = (String, String, String);
+/// What the store answered: the task's uid, and when.
+type Allowed = (String, Instant);
+
 /// The service's shared state.
 #[derive(Clone)]
 pub struct Files {
@@ -52,8 +57,7 @@ pub struct Files {
     work: WorkDir,
     /// How to reach the store; each caller's own token is put in.
     store: kube::Config,
-    /// (token, namespace, name) -> (task uid, when the store said yes).
-    allowed: Arc<Mutex<HashMap<(String, String, String), (String, Instant)>>>,
+    allowed: Arc<Mutex<HashMap<Asked, Allowed>>>,
 }
 
 impl Files {

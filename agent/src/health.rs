@@ -379,7 +379,7 @@ mod tests {
         );
     }
 
-    #[tokio::test(start_paused = false)]
+    #[tokio::test]
     async fn consecutive_failures_past_the_grace_period_ask_for_the_kill() {
         // Nothing listens on this port once the listener is dropped.
         let port = TcpListener::bind("127.0.0.1:0")

@@ -112,6 +112,7 @@ async fn launch(
     }
     let spec = &task.spec;
     let invalid = |message: String| {
+        tracing::info!(%message, "the task is invalid");
         move |s: &mut strata_api::task::TaskStatus| {
             s.reason = Some("TaskInvalid".into());
             s.message = Some(message);

@@ -26,7 +26,7 @@ enum Command {
     /// Create agent NAME's ServiceAccount and role binding, and print a token for it.
     AgentToken(commands::agent_token::Args),
     /// Run the node agent: register, heartbeat, run the Tasks bound to this agent.
-    Agent(commands::agent::Args),
+    Agent(Box<commands::agent::Args>),
     /// The process executor's shim, started by the agent for each process task.
     #[command(hide = true)]
     AgentExec(commands::agent::ExecArgs),
@@ -48,7 +48,7 @@ fn main() -> anyhow::Result<()> {
         Command::Crds(args) => commands::crds::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::AgentToken(args) => commands::agent_token::run(args),
-        Command::Agent(args) => commands::agent::run(args),
+        Command::Agent(args) => commands::agent::run(*args),
         Command::AgentExec(args) => commands::agent::exec(args),
         Command::Logs(args) => commands::logs::run(args),
     }

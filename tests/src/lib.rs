@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+pub mod agent;
+
 /// The `strata` binary built with the tests (cargo builds it for the cli package's tests).
 pub fn strata_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");

@@ -219,16 +219,14 @@ impl Executor for DockerExecutor {
                 )
                 .await
                 .map_err(|e| failed("creating", e))?;
-            let handle = DockerHandle::new(
-                self.docker.clone(),
-                created.id.clone(),
-                launch.sandbox.clone(),
-                0,
-            );
             if let Err(e) = self.docker.start_container(&created.id, None).await {
-                handle.cleanup().await;
+                remove(&self.docker, &created.id).await;
                 return Err(failed("starting", e));
             }
+            // Logs are followed from here: a container that is not started yet has none to
+            // follow, and the stream would end at once.
+            let handle =
+                DockerHandle::new(self.docker.clone(), created.id, launch.sandbox.clone(), 0);
             Ok(Box::new(handle) as Box<dyn Handle>)
         }
         .boxed()
@@ -282,11 +280,7 @@ impl Executor for DockerExecutor {
                 };
                 if older && !recorded.contains(uid) {
                     tracing::info!(container = %id, "removing a container that no task record owns");
-                    let options = RemoveContainerOptions {
-                        force: true,
-                        ..Default::default()
-                    };
-                    let _ = self.docker.remove_container(id, Some(options)).await;
+                    remove(&self.docker, id).await;
                 }
             }
         }
@@ -455,15 +449,17 @@ impl Handle for DockerHandle {
     }
 
     fn cleanup(&self) -> BoxFuture<'_, ()> {
-        async move {
-            let remove = RemoveContainerOptions {
-                force: true,
-                ..Default::default()
-            };
-            if let Err(e) = self.docker.remove_container(&self.id, Some(remove)).await {
-                tracing::warn!(container = %self.id, error = %e, "removing a container");
-            }
-        }
-        .boxed()
+        remove(&self.docker, &self.id).boxed()
+    }
+}
+
+/// Removes a container, stopping it first if it still runs.
+async fn remove(docker: &Docker, id: &str) {
+    let options = RemoveContainerOptions {
+        force: true,
+        ..Default::default()
+    };
+    if let Err(e) = docker.remove_container(id, Some(options)).await {
+        tracing::warn!(container = %id, error = %e, "removing a container");
     }
 }

@@ -1,0 +1,299 @@
+//! Agents for end-to-end tests: a real `strata agent` process bound to a test's server, the
+//! busybox image Docker tasks run, and a plain HTTP client for the sandbox service.
+//!
+//! Process tasks outlive their agent by design (that is what adoption relies on), so dropping
+//! an [`Agent`] also kills every process whose working directory is in its work directory and
+//! removes its containers: a test leaves nothing running behind it.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::{Server, eventually, free_port, strata_bin, tail};
+
+/// The local image Docker tasks run: busybox-static in an otherwise empty root, with
+/// `/www/index.html` for httpd. Built once per machine with `docker import` (nothing is pulled).
+pub const BUSYBOX_IMAGE: &str = "strata-test/busybox:1";
+
+/// Builds [`BUSYBOX_IMAGE`] unless it exists.
+pub fn busybox_image() -> &'static str {
+    static BUILT: Mutex<bool> = Mutex::new(false);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if *built || docker_ok(&["image", "inspect", BUSYBOX_IMAGE]) {
+        *built = true;
+        return BUSYBOX_IMAGE;
+    }
+    let busybox = ["/usr/bin/busybox", "/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("busybox-static is installed (.ci/run installs it)");
+    let root = tempfile::tempdir().expect("temp dir");
+    let bin = root.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(root.path().join("www")).unwrap();
+    std::fs::create_dir_all(root.path().join("tmp")).unwrap();
+    std::fs::copy(busybox, bin.join("busybox")).unwrap();
+    for applet in [
+        "sh", "httpd", "sleep", "echo", "cat", "env", "head", "tail", "ls", "true", "false",
+    ] {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+    }
+    std::fs::write(root.path().join("www/index.html"), "hello from busybox\n").unwrap();
+    let mut tar = Command::new("tar")
+        .arg("-C")
+        .arg(root.path())
+        .args(["-c", "."])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("tar runs");
+    let status = Command::new("docker")
+        .args(["import", "-", BUSYBOX_IMAGE])
+        .stdin(tar.stdout.take().expect("tar's stdout"))
+        .stdout(Stdio::null())
+        .status()
+        .expect("docker runs");
+    assert!(
+        status.success(),
+        "docker import of the busybox image failed"
+    );
+    assert!(
+        tar.wait().is_ok_and(|s| s.success()),
+        "tar of the busybox root failed"
+    );
+    *built = true;
+    BUSYBOX_IMAGE
+}
+
+fn docker_ok(args: &[&str]) -> bool {
+    Command::new("docker")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A running `strata agent`.
+pub struct Agent {
+    pub name: String,
+    /// Port of the sandbox service.
+    pub port: u16,
+    dir: tempfile::TempDir,
+    args: Vec<String>,
+    child: Option<Child>,
+}
+
+impl Agent {
+    /// Starts agent `name` against `server` with `token`, and waits until it registered.
+    pub fn start(server: &Server, name: &str, token: &str, extra: &[&str]) -> Agent {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let mut args: Vec<String> = [
+            "agent",
+            "--server",
+            &server.url(),
+            "--token",
+            token,
+            "--certificate-authority",
+            &server.data_dir().join("pki/ca.crt").display().to_string(),
+            "--name",
+            name,
+            "--work-dir",
+            &dir.path().join("work").display().to_string(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut agent = Agent {
+            name: name.to_string(),
+            port,
+            dir,
+            args,
+            child: None,
+        };
+        agent.spawn(server);
+        agent
+    }
+
+    fn spawn(&mut self, server: &Server) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("agent.log"))
+            .expect("agent log");
+        let child = Command::new(strata_bin())
+            .args(&self.args)
+            // Something the agent has and its tasks must not inherit.
+            .env("STRATA_AGENT_ONLY", "agent-environment")
+            .env("STRATA_LOG", "info,strata_agent=debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("strata agent starts");
+        self.child = Some(child);
+        let endpoint = format!("http://127.0.0.1:{}", self.port);
+        let registered = eventually(Duration::from_secs(30), || {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("strata agent exited with {status}:\n{}", self.log());
+            }
+            let out = server.kubectl(&[
+                "get",
+                "agent",
+                &self.name,
+                "-o",
+                "jsonpath={.status.endpoint}",
+            ]);
+            let up = String::from_utf8_lossy(&out.stdout) == endpoint
+                && TcpStream::connect(("127.0.0.1", self.port)).is_ok();
+            up.then_some(())
+        });
+        assert!(
+            registered.is_some(),
+            "agent {} did not register:\n{}",
+            self.name,
+            self.log()
+        );
+    }
+
+    /// The agent's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default()
+    }
+
+    pub fn work_dir(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+
+    /// Kills the agent with SIGKILL; its tasks keep running.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the agent again with the same name, work directory and port.
+    pub fn restart(&mut self, server: &Server) {
+        self.kill();
+        self.spawn(server);
+    }
+
+    /// Pids of the processes running in this agent's sandboxes.
+    pub fn task_pids(&self) -> Vec<u32> {
+        self.sandbox_pids(self.work_dir())
+    }
+
+    /// Pids of the processes whose working directory is `dir` or below it.
+    pub fn sandbox_pids(&self, dir: impl AsRef<Path>) -> Vec<u32> {
+        let work = dir.as_ref();
+        let Ok(procs) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        procs
+            .flatten()
+            .filter_map(|p| {
+                let pid: u32 = p.file_name().to_str()?.parse().ok()?;
+                let cwd = std::fs::read_link(p.path().join("cwd")).ok()?;
+                cwd.starts_with(work).then_some(pid)
+            })
+            .collect()
+    }
+
+    /// Ids of the containers this agent started (running or not).
+    pub fn containers(&self) -> Vec<String> {
+        let out = Command::new("docker")
+            .args([
+                "ps",
+                "-aq",
+                "--no-trunc",
+                "--filter",
+                &format!("label=strata.io/agent={}", self.name),
+            ])
+            .output()
+            .expect("docker runs");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "--- strata agent {} log ---\n{}",
+                self.name,
+                tail(&self.log(), 80)
+            );
+        }
+        self.kill();
+        for pid in self.task_pids() {
+            // SIGKILL to what the test left running in the sandboxes.
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+        let containers = self.containers();
+        if !containers.is_empty() {
+            let _ = Command::new("docker")
+                .args(["rm", "-f"])
+                .args(&containers)
+                .stdout(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// A GET with an optional bearer token over plain HTTP: (status, body).
+pub fn http_get(port: u16, path_and_query: &str, token: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path_and_query} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .expect("read the response");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// A token for agent `name`, from `strata agent-token` run as the server's admin.
+pub fn agent_token(server: &Server, name: &str) -> String {
+    let out = Command::new(strata_bin())
+        .args(["agent-token", name, "--kubeconfig"])
+        .arg(server.kubeconfig())
+        .output()
+        .expect("strata agent-token runs");
+    assert!(
+        out.status.success(),
+        "strata agent-token {name} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
