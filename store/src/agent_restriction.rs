@@ -135,7 +135,9 @@ impl AgentRestriction {
                 }
                 _ => {}
             },
-            ("", "events") | ("authorization.k8s.io", "selfsubjectaccessreviews") => {}
+            ("", "events")
+            | ("authorization.k8s.io", "selfsubjectaccessreviews")
+            | ("authentication.k8s.io", "selfsubjectreviews") => {}
             _ => {
                 return deny(format!(
                     "may only use its Agent, its Lease, the tasks bound to it and events, not {}",

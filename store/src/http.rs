@@ -182,6 +182,24 @@ async fn handle(server: Shared, req: Request) -> ApiResult<Response> {
         let answer = server.self_subject_access_review(&user, review)?;
         return Ok(json_response(StatusCode::CREATED, &answer));
     }
+    if rp.group == "authentication.k8s.io"
+        && rp.version == "v1"
+        && rp.plural == "selfsubjectreviews"
+        && rp.namespace.is_none()
+        && rp.name.is_none()
+        && method == Method::POST
+    {
+        // `kubectl auth whoami`: who the credentials authenticate as.
+        read_body(req).await?;
+        return Ok(json_response(
+            StatusCode::CREATED,
+            &json!({
+                "kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
+                "metadata": {"creationTimestamp": null},
+                "status": {"userInfo": {"username": user.name, "groups": user.groups}},
+            }),
+        ));
+    }
     let res = server
         .registry
         .get(&rp.group, &rp.version, &rp.plural)

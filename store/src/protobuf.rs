@@ -1,7 +1,7 @@
 //! Kubernetes protobuf request bodies of built-in kinds, decoded into JSON.
 //!
 //! kubectl's typed client (`kubectl create namespace|configmap|secret|serviceaccount|role|
-//! rolebinding|clusterrole|clusterrolebinding|token`, `kubectl auth can-i`) sends
+//! rolebinding|clusterrole|clusterrolebinding|token`, `kubectl auth can-i|whoami`) sends
 //! `application/vnd.kubernetes.protobuf` for built-in kinds and does not fall back to JSON on 415, so
 //! the server reads those bodies: the `k8s\0` envelope (`runtime.Unknown`), then the object by a small
 //! field table per message. Untrusted input: every length is bounds-checked, nesting is shallow by
@@ -396,6 +396,9 @@ pub fn decode(body: &[u8]) -> Result<Value, ProtobufError> {
         ("rbac.authorization.k8s.io/v1", "ClusterRole") => CLUSTER_ROLE,
         ("rbac.authorization.k8s.io/v1", "RoleBinding" | "ClusterRoleBinding") => ROLE_BINDING,
         ("authentication.k8s.io/v1", "TokenRequest") => TOKEN_REQUEST,
+        ("authentication.k8s.io/v1", "SelfSubjectReview") => {
+            &[(1, "metadata", Kind::Msg(OBJECT_META))]
+        }
         ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => SELF_SUBJECT_ACCESS_REVIEW,
         _ => {
             return Err(err(format!(

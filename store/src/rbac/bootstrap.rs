@@ -64,7 +64,9 @@ pub fn policy() -> Vec<Value> {
         cluster_role(
             "system:basic-user",
             json!([{"apiGroups": ["authorization.k8s.io"],
-                    "resources": ["selfsubjectaccessreviews"], "verbs": ["create"]}]),
+                    "resources": ["selfsubjectaccessreviews"], "verbs": ["create"]},
+                   {"apiGroups": ["authentication.k8s.io"],
+                    "resources": ["selfsubjectreviews"], "verbs": ["create"]}]),
         ),
         cluster_role(
             AGENT_ROLE,
