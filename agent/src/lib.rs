@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod env;
 pub mod executor;
 pub mod files;
+pub mod fixtures;
 pub mod health;
 pub mod lifecycle;
 pub mod machine;

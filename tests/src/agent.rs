@@ -14,66 +14,12 @@ use std::time::Duration;
 
 use crate::{Server, eventually, free_port, strata_bin, tail};
 
-/// The local image Docker tasks run: busybox-static in an otherwise empty root, with
-/// `/www/index.html` for httpd. Built once per machine with `docker import` (nothing is pulled).
-pub const BUSYBOX_IMAGE: &str = "strata-test/busybox:1";
-
-/// Builds [`BUSYBOX_IMAGE`] unless it exists.
+/// The local image Docker tasks run (see [`strata_agent::fixtures`]); imported once per
+/// machine.
 pub fn busybox_image() -> &'static str {
-    static BUILT: Mutex<bool> = Mutex::new(false);
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if *built || docker_ok(&["image", "inspect", BUSYBOX_IMAGE]) {
-        *built = true;
-        return BUSYBOX_IMAGE;
-    }
-    let busybox = ["/usr/bin/busybox", "/bin/busybox"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("busybox-static is installed (.ci/run installs it)");
-    let root = tempfile::tempdir().expect("temp dir");
-    let bin = root.path().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::fs::create_dir_all(root.path().join("www")).unwrap();
-    std::fs::create_dir_all(root.path().join("tmp")).unwrap();
-    std::fs::copy(busybox, bin.join("busybox")).unwrap();
-    for applet in [
-        "sh", "httpd", "sleep", "echo", "cat", "env", "head", "tail", "ls", "true", "false",
-    ] {
-        std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
-    }
-    std::fs::write(root.path().join("www/index.html"), "hello from busybox\n").unwrap();
-    let mut tar = Command::new("tar")
-        .arg("-C")
-        .arg(root.path())
-        .args(["-c", "."])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("tar runs");
-    let status = Command::new("docker")
-        .args(["import", "-", BUSYBOX_IMAGE])
-        .stdin(tar.stdout.take().expect("tar's stdout"))
-        .stdout(Stdio::null())
-        .status()
-        .expect("docker runs");
-    assert!(
-        status.success(),
-        "docker import of the busybox image failed"
-    );
-    assert!(
-        tar.wait().is_ok_and(|s| s.success()),
-        "tar of the busybox root failed"
-    );
-    *built = true;
-    BUSYBOX_IMAGE
-}
-
-fn docker_ok(args: &[&str]) -> bool {
-    Command::new("docker")
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    static IMPORT: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = IMPORT.lock().unwrap_or_else(|e| e.into_inner());
+    strata_agent::fixtures::busybox_image().expect("the busybox test image")
 }
 
 /// A running `strata agent`.

@@ -2,31 +2,17 @@
 //! client, and prints the figures beside the peers' published ones. Client and server share this
 //! machine's cores, so the figures are a floor for the server alone.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
 use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use super::{percentile, rss_kib, start_server};
 
 #[derive(clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    what: What,
-}
-
-#[derive(clap::Subcommand)]
-enum What {
-    /// The embedded store: durable writes, watch fan-out, large lists, memory.
-    Store(StoreArgs),
-}
-
-#[derive(clap::Args)]
-struct StoreArgs {
+pub struct StoreArgs {
     /// Writes measured with a single writer.
     #[arg(long, default_value_t = 1_000)]
     single_writes: usize,
@@ -39,74 +25,6 @@ struct StoreArgs {
     /// Objects of one kind for the list measurement.
     #[arg(long, default_value_t = 100_000)]
     list_objects: usize,
-}
-
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let What::Store(a) = args.what;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(store(a))
-}
-
-struct ServerProcess {
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmRSS in /proc/<pid>/status")
-}
-
-async fn start_server() -> anyhow::Result<(ServerProcess, kube::Client)> {
-    let dir = tempfile::tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let data = dir.path().join("data");
-    let child = Command::new(std::env::current_exe()?)
-        .args([
-            "server",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(&data)
-        .env("STRATA_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .context("starting strata server")?;
-    let proc = ServerProcess { child, _dir: dir };
-    let kubeconfig = data.join("kubeconfig");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !(kubeconfig.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()) {
-        if Instant::now() > deadline {
-            bail!("strata server did not start within 30 s");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let client = client_for(&kubeconfig).await?;
-    Ok((proc, client))
-}
-
-async fn client_for(path: &Path) -> anyhow::Result<kube::Client> {
-    let kc = Kubeconfig::read_from(path)?;
-    let mut config =
-        kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?;
-    config.read_timeout = Some(Duration::from_secs(300));
-    Ok(kube::Client::try_from(config)?)
 }
 
 fn config_map(name: String) -> ConfigMap {
@@ -161,13 +79,6 @@ async fn write_rate(
         t.await??;
     }
     Ok(total as f64 / start.elapsed().as_secs_f64())
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 /// Latencies of watch events at `watchers` watchers: (from the write's acknowledgement, from the
@@ -236,7 +147,7 @@ async fn fan_out(client: &kube::Client, watchers: usize, writes: usize) -> anyho
     ))
 }
 
-async fn store(a: StoreArgs) -> anyhow::Result<()> {
+pub async fn run(a: StoreArgs) -> anyhow::Result<()> {
     let (server, client) = start_server().await?;
     let pid = server.child.id();
     tokio::time::sleep(Duration::from_secs(1)).await;
