@@ -118,6 +118,7 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
         work,
         executors,
         Some(endpoint),
+        resources,
     ));
     supervisor::run(ctx).await;
     Ok(())
@@ -197,6 +198,7 @@ pub async fn run_simulated(config: SimulatedConfig) -> anyhow::Result<()> {
             work,
             vec![executor.clone()],
             None,
+            config.resources.clone(),
         ));
         loops.spawn(supervisor::run(ctx));
     }

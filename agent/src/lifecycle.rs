@@ -51,10 +51,15 @@ pub async fn supervise(
     let mut status = StatusWriter::new(api.clone(), &name, task.status.clone().unwrap_or_default());
     let span = tracing::info_span!("task", %namespace, %name);
 
+    // Whether the task's resources are set aside in the agent's accounting.
+    let mut held = false;
     let run = async {
         let handle = match adopted {
-            Some(record) => adopt(&ctx, &record).await,
-            None => match launch(&ctx, &api, &task, &uid, &mut status).await? {
+            Some(record) => {
+                held = ctx.reserve(&task.spec.resources).is_ok();
+                adopt(&ctx, &record).await
+            }
+            None => match launch(&ctx, &api, &task, &uid, &mut status, &mut held).await? {
                 Some(handle) => handle,
                 None => return Ok(()),
             },
@@ -67,6 +72,9 @@ pub async fn supervise(
     let result: Result<(), Gone> = tracing::Instrument::instrument(run, span.clone()).await;
     if let Err(gone) = result {
         tracing::info!(parent: &span, "{gone}");
+    }
+    if held {
+        ctx.release(&task.spec.resources);
     }
     let current = latest.borrow().clone();
     if let Some(current) = current {
@@ -84,6 +92,7 @@ async fn launch(
     task: &Task,
     uid: &str,
     status: &mut StatusWriter,
+    held: &mut bool,
 ) -> Result<Option<Box<dyn Handle>>, Gone> {
     if task.metadata.deletion_timestamp.is_some() {
         status
@@ -145,6 +154,23 @@ async fn launch(
             .await?;
         return Ok(None);
     };
+    if let Err(short) = ctx.reserve(&spec.resources) {
+        let short: Vec<String> = short.iter().map(ToString::to_string).collect();
+        let message = format!(
+            "the task does not fit in what agent {:?} has left: {}",
+            ctx.agent,
+            short.join("; ")
+        );
+        tracing::info!(%message, "task dropped");
+        status
+            .transition(TaskState::Dropped, |s| {
+                s.reason = Some("ResourcesInsufficient".into());
+                s.message = Some(message);
+            })
+            .await?;
+        return Ok(None);
+    }
+    *held = true;
     add_finalizer(api, task).await?;
 
     let sandbox = ctx.work.sandbox(uid);

@@ -19,6 +19,7 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 use strata_api::labels::agent_selector;
+use strata_api::resources::{ResourceError, Resources, Shortfall};
 use strata_api::task::Task;
 use tokio::sync::watch;
 
@@ -36,6 +37,9 @@ pub struct Context {
     /// Base URL of the sandbox service, reported in each task's status.
     pub endpoint: Option<String>,
     tasks: Mutex<HashMap<String, Entry>>,
+    /// What the agent offers and no task holds yet: a task that does not fit is dropped, so
+    /// that a framework which launched more than was offered cannot oversubscribe the agent.
+    free: Mutex<Resources>,
 }
 
 /// What the supervisor knows of one task uid.
@@ -54,6 +58,7 @@ impl Context {
         work: WorkDir,
         executors: Vec<Arc<dyn Executor>>,
         endpoint: Option<String>,
+        resources: Resources,
     ) -> Context {
         Context {
             agent: agent.to_string(),
@@ -63,7 +68,30 @@ impl Context {
             executors,
             endpoint,
             tasks: Mutex::new(HashMap::new()),
+            free: Mutex::new(resources),
         }
+    }
+
+    /// Sets `resources` aside for a task; what falls short when they do not fit.
+    pub(crate) fn reserve(&self, resources: &Resources) -> Result<(), Vec<Shortfall>> {
+        let mut free = self.free.lock().expect("free resources");
+        match free.checked_sub(resources) {
+            Ok(rest) => {
+                *free = rest;
+                Ok(())
+            }
+            Err(ResourceError::Insufficient(short)) => Err(short),
+            Err(other) => {
+                tracing::warn!(error = %other, "resource accounting");
+                Err(Vec::new())
+            }
+        }
+    }
+
+    /// Gives back what a finished task held.
+    pub(crate) fn release(&self, resources: &Resources) {
+        let mut free = self.free.lock().expect("free resources");
+        *free = &*free + resources;
     }
 
     /// Called by an actor once its task's end is reported.

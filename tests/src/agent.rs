@@ -27,6 +27,8 @@ pub struct Agent {
     pub name: String,
     /// Port of the sandbox service.
     pub port: u16,
+    /// The one host port the agent offers to tasks (`ports:[P-P]`), free when it started.
+    pub task_port: u16,
     dir: tempfile::TempDir,
     args: Vec<String>,
     child: Option<Child>,
@@ -37,6 +39,8 @@ impl Agent {
     pub fn start(server: &Server, name: &str, token: &str, extra: &[&str]) -> Agent {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
+        let task_port = free_port();
+        let resources = format!("cpus:2;mem:4096;disk:10000;ports:[{task_port}-{task_port}]");
         let mut args: Vec<String> = [
             "agent",
             "--server",
@@ -51,6 +55,8 @@ impl Agent {
             &dir.path().join("work").display().to_string(),
             "--listen",
             &format!("127.0.0.1:{port}"),
+            "--resources",
+            &resources,
         ]
         .iter()
         .map(|s| s.to_string())
@@ -59,6 +65,7 @@ impl Agent {
         let mut agent = Agent {
             name: name.to_string(),
             port,
+            task_port,
             dir,
             args,
             child: None,

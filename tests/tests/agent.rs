@@ -15,15 +15,6 @@ use strata_e2e::{Server, eventually, kube_client, strata_bin};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// A free TCP port, offered to a task as its only host port.
-fn host_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Applies a Task bound to `agent` with `spec` merged over a small default.
 fn apply_task(server: &Server, agent: &str, name: &str, spec: Value) {
     let mut full = json!({
@@ -91,7 +82,7 @@ fn strata_logs(server: &Server, args: &[&str]) -> String {
 fn a_process_task_runs_in_its_sandbox_with_its_own_environment() {
     let server = Server::start();
     let agent = Agent::start(&server, "a1", &agent_token(&server, "a1"), &[]);
-    let port = host_port();
+    let port = agent.task_port;
     apply_task(
         &server,
         "a1",
@@ -156,7 +147,7 @@ async fn a_docker_task_serves_http_turns_healthy_and_is_killed_within_its_grace_
     let image = busybox_image();
     let server = Server::start();
     let agent = Agent::start(&server, "d1", &agent_token(&server, "d1"), &[]);
-    let port = host_port();
+    let port = agent.task_port;
     apply_task(
         &server,
         "d1",
@@ -459,4 +450,52 @@ fn the_sandbox_service_serves_only_the_sandbox_and_only_to_those_who_may_read_th
         Some(&other),
     );
     assert_eq!(code, 403, "{body}");
+}
+
+#[test]
+fn failing_health_checks_kill_the_task_and_oversized_tasks_are_dropped() {
+    let server = Server::start();
+    let agent = Agent::start(&server, "h1", &agent_token(&server, "h1"), &[]);
+    // Nothing listens on the task's port: every TCP check fails.
+    apply_task(
+        &server,
+        "h1",
+        "deaf",
+        json!({
+            "command": "sleep 300",
+            "ports": [agent.task_port],
+            "healthChecks": [{
+                "protocol": "TCP", "portIndex": 0, "gracePeriodSeconds": 0, "intervalSeconds": 1,
+                "timeoutSeconds": 1, "maxConsecutiveFailures": 2, "delaySeconds": 0
+            }],
+        }),
+    );
+    let killed = wait_state(&server, &agent, "deaf", "Killed");
+    assert_eq!(killed["reason"], "HealthCheckFailed", "{killed:#}");
+    assert_eq!(killed["healthy"], false);
+    let message = killed["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("2 consecutive failed health checks"),
+        "{message}"
+    );
+    assert!(message.contains("TCP connect"), "{message}");
+    assert!(
+        agent.task_pids().is_empty(),
+        "the unhealthy task's processes are gone"
+    );
+
+    // The agent offers 4096 MB: a task asking for more than is left is dropped, not run.
+    apply_task(
+        &server,
+        "h1",
+        "huge",
+        json!({"command": "true", "resources": {"cpus": 0.1, "mem": 5000}}),
+    );
+    let dropped = wait_state(&server, &agent, "huge", "Dropped");
+    assert_eq!(dropped["reason"], "ResourcesInsufficient");
+    let message = dropped["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("mem 5000 requested, 4096 available"),
+        "{message}"
+    );
 }

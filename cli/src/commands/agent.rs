@@ -42,17 +42,17 @@ pub struct Args {
     #[arg(long)]
     advertise: Option<String>,
     /// How long the sandboxes of finished tasks are kept: e.g. 30s, 10m, 6h, 7d.
-    #[arg(long, default_value = "7d", value_parser = parse_duration)]
+    #[arg(long, default_value = "7d", value_parser = super::duration::parse)]
     sandbox_gc_delay: Duration,
     /// Run this many simulated agents (named <name>-0..) whose tasks only pass through their
     /// states, for scale tests.
     #[arg(long)]
     simulate: Option<usize>,
     /// Simulated tasks: time from launch to Running.
-    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    #[arg(long, default_value = "0s", value_parser = super::duration::parse)]
     simulated_start: Duration,
     /// Simulated tasks: time from Running to Finished (default: until killed).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = super::duration::parse)]
     simulated_run: Option<Duration>,
 }
 
@@ -123,32 +123,6 @@ fn parse_attributes(text: &str) -> anyhow::Result<BTreeMap<String, String>> {
     Ok(attributes)
 }
 
-/// `30s`, `10m`, `6h`, `7d`, `2w`, or plain seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 30s, 10m, 6h or 7d"))?;
-    let seconds = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 604_800,
-        "ms" => return Ok(Duration::from_millis(n)),
-        other => {
-            return Err(format!(
-                "unknown unit {other:?} in {text:?}: use ms, s, m, h, d or w"
-            ));
-        }
-    };
-    Ok(Duration::from_secs(n * seconds))
-}
-
 #[derive(clap::Args)]
 pub struct ExecArgs {
     /// The task's sandbox (its working directory).
@@ -181,15 +155,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_and_attributes() {
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert!(
-            parse_duration("7 days")
-                .unwrap_err()
-                .contains("unknown unit")
-        );
+    fn attributes() {
         let attributes = parse_attributes("rack:r1, zone:eu-1a").unwrap();
         assert_eq!(attributes["zone"], "eu-1a");
         assert!(

@@ -31,7 +31,7 @@ pub struct Args {
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
     /// How long the token is valid, e.g. 8760h, 720h, 90m (at least 10m).
-    #[arg(long, default_value = "8760h", value_parser = parse_duration)]
+    #[arg(long, default_value = "8760h", value_parser = super::duration::parse)]
     duration: Duration,
 }
 
@@ -60,35 +60,6 @@ fn check_name(name: &str) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// Go-style durations as kubectl takes them: `8760h`, `1h30m`, `600s`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("{text:?} is not a duration: write it like 8760h, 1h30m or 600s");
-    let mut total = 0u64;
-    let mut number = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            'h' => 3600,
-            'm' => 60,
-            's' => 1,
-            _ => return Err(bad()),
-        };
-        let n: u64 = number.parse().map_err(|_| bad())?;
-        total = n
-            .checked_mul(unit)
-            .and_then(|s| total.checked_add(s))
-            .ok_or_else(bad)?;
-        number.clear();
-    }
-    if !number.is_empty() || total == 0 {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs(total))
 }
 
 async fn client(kubeconfig: Option<&PathBuf>) -> anyhow::Result<kube::Client> {
@@ -193,19 +164,6 @@ async fn agent_token(args: &Args) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_like_kubectls() {
-        assert_eq!(
-            parse_duration("8760h"),
-            Ok(Duration::from_secs(8760 * 3600))
-        );
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("600s"), Ok(Duration::from_secs(600)));
-        for bad in ["", "10", "h", "1d", "-1h", "0s"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn agent_names_must_fit_in_object_names() {

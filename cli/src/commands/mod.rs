@@ -4,6 +4,7 @@ pub mod agent;
 pub mod agent_token;
 pub mod bench;
 pub mod crds;
+pub mod duration;
 pub mod logs;
 pub mod server;
 pub mod store_client;
