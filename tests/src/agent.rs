@@ -248,5 +248,11 @@ pub fn agent_token(server: &Server, name: &str) -> String {
         "strata agent-token {name} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    let token = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        token.lines().count(),
+        1,
+        "only the token on stdout: {token:?}"
+    );
+    token.trim().to_string()
 }

@@ -499,3 +499,52 @@ fn failing_health_checks_kill_the_task_and_oversized_tasks_are_dropped() {
         "{message}"
     );
 }
+
+#[test]
+fn sandboxes_of_finished_tasks_are_collected_after_the_delay() {
+    let server = Server::start();
+    let agent = Agent::start(
+        &server,
+        "g1",
+        &agent_token(&server, "g1"),
+        &["--sandbox-gc-delay", "2s"],
+    );
+    apply_task(&server, "g1", "brief", json!({"command": "echo brief"}));
+    apply_task(
+        &server,
+        "g1",
+        "lasting",
+        json!({"command": "echo lasting; sleep 300"}),
+    );
+    let brief = wait_state(&server, &agent, "brief", "Finished");
+    let lasting = wait_state(&server, &agent, "lasting", "Running");
+    let (brief_dir, lasting_dir) = (
+        std::path::PathBuf::from(brief["sandbox"]["path"].as_str().unwrap()),
+        std::path::PathBuf::from(lasting["sandbox"]["path"].as_str().unwrap()),
+    );
+    assert_eq!(
+        strata_logs(&server, &["brief"]),
+        "brief\n",
+        "readable until collected"
+    );
+    let collected = eventually(Duration::from_secs(20), || {
+        (!brief_dir.exists()).then_some(())
+    });
+    assert!(
+        collected.is_some(),
+        "the finished task's sandbox is removed after the delay"
+    );
+    assert!(lasting_dir.exists(), "a running task's sandbox stays");
+
+    let out = Command::new(strata_bin())
+        .args(["logs", "brief", "--kubeconfig"])
+        .arg(server.kubeconfig())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("has no sandbox on agent \"g1\""),
+        "{stderr}"
+    );
+}

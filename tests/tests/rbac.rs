@@ -3,7 +3,6 @@
 //! kube-rs. Denials must read exactly as kube-apiserver's.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use http::{Method, Request};
 use k8s_openapi::api::coordination::v1::Lease;
@@ -12,7 +11,8 @@ use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::discovery::ApiResource;
 use serde_json::{Value, json};
 use strata_api::{Agent, App, Task};
-use strata_e2e::{Server, strata_bin};
+use strata_e2e::Server;
+use strata_e2e::agent::agent_token;
 
 /// A kubeconfig like the admin's, holding `token` instead of the admin token.
 fn kubeconfig_for(server: &Server, token: &str, name: &str) -> PathBuf {
@@ -296,27 +296,6 @@ fn kubectl_create_token_issues_tokens_only_for_existing_service_accounts() {
         ),
         "{err}"
     );
-}
-
-/// `strata agent-token NAME`, run as the admin; returns the printed token.
-fn agent_token(server: &Server, name: &str) -> String {
-    let out = Command::new(strata_bin())
-        .args(["agent-token", name, "--kubeconfig"])
-        .arg(server.kubeconfig())
-        .output()
-        .expect("strata runs");
-    assert!(
-        out.status.success(),
-        "strata agent-token {name} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8(out.stdout).expect("utf-8");
-    assert_eq!(
-        token.lines().count(),
-        1,
-        "only the token on stdout: {token:?}"
-    );
-    token.trim().to_string()
 }
 
 fn task(name: &str, agent: &str) -> String {
