@@ -548,3 +548,81 @@ fn sandboxes_of_finished_tasks_are_collected_after_the_delay() {
         "{stderr}"
     );
 }
+
+/// Kills the child process when the test ends.
+struct Kill(std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn simulated_agents_register_heartbeat_and_pass_tasks_through_their_states() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let _simulated = Kill(
+        Command::new(strata_bin())
+            .args([
+                "agent",
+                "--server",
+                &server.url(),
+                "--token",
+                &server.admin_token(),
+            ])
+            .arg("--certificate-authority")
+            .arg(server.data_dir().join("pki/ca.crt"))
+            .args([
+                "--name",
+                "sim",
+                "--simulate",
+                "3",
+                "--simulated-start",
+                "200ms",
+                "--simulated-run",
+                "1s",
+            ])
+            .arg("--work-dir")
+            .arg(work.path())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let registered = eventually(WAIT, || {
+        let names = server.kubectl_ok(&["get", "agents", "-o", "name"]);
+        (names.lines().count() == 3).then_some(names)
+    });
+    assert_eq!(
+        registered.expect("3 simulated agents register"),
+        "agent.strata.io/sim-0\nagent.strata.io/sim-1\nagent.strata.io/sim-2\n"
+    );
+    let leases = server.kubectl_ok(&["get", "leases", "-n", "strata-node-lease", "-o", "name"]);
+    assert_eq!(leases.lines().count(), 3, "{leases}");
+    let containerizers = server.kubectl_ok(&[
+        "get",
+        "agent",
+        "sim-1",
+        "-o",
+        "jsonpath={.status.containerizers}",
+    ]);
+    assert_eq!(containerizers, r#"["simulated"]"#);
+
+    apply_task(
+        &server,
+        "sim-1",
+        "pretend",
+        json!({"command": "this never runs"}),
+    );
+    let seen = eventually(WAIT, || {
+        let status = task_json(&server, "pretend")?["status"].clone();
+        (status["state"] == "Finished").then_some(status)
+    })
+    .expect("the simulated task finishes");
+    assert!(
+        seen["startedAt"].is_string() && seen["finishedAt"].is_string(),
+        "{seen:#}"
+    );
+    assert_eq!(seen["exitCode"], 0);
+}
