@@ -59,11 +59,22 @@ impl Cgroups {
         }
     }
 
-    /// Creates the cgroup of one task with its limits (mem in MB; cpus as a CFS quota).
-    /// Unavailable cgroups give a task cgroup with no directories.
-    pub fn create(&self, uid: &str, resources: &Resources) -> io::Result<TaskCgroup> {
+    /// Creates the cgroup of one task with its limits: mem in MB as a hard limit; cpus as a
+    /// relative weight (cpu shares, 1024 per cpu), or, with `cpu` = [`CpuLimit::Quota`], as a
+    /// CFS quota that caps the task even on an idle machine. Unavailable cgroups give a task
+    /// cgroup with no directories.
+    pub fn create(
+        &self,
+        uid: &str,
+        resources: &Resources,
+        cpu_limit: CpuLimit,
+    ) -> io::Result<TaskCgroup> {
         let memory_bytes = resources.mem * 1024 * 1024;
-        let quota_us = resources.cpus.millis() * CPU_PERIOD_US / 1000;
+        let quota_us = match cpu_limit {
+            CpuLimit::Quota => resources.cpus.millis() * CPU_PERIOD_US / 1000,
+            CpuLimit::Shares => 0,
+        };
+        let shares = cpu_shares(resources);
         let cgroup = match self {
             Cgroups::Unavailable => TaskCgroup::default(),
             Cgroups::V1 { memory, cpu } => {
@@ -83,6 +94,7 @@ impl Cgroups {
                         memory_bytes.to_string(),
                     );
                 }
+                fs::write(cpu.join("cpu.shares"), shares.to_string())?;
                 if quota_us > 0 {
                     fs::write(cpu.join("cpu.cfs_period_us"), CPU_PERIOD_US.to_string())?;
                     fs::write(cpu.join("cpu.cfs_quota_us"), quota_us.to_string())?;
@@ -100,6 +112,9 @@ impl Cgroups {
                     // Without this the kernel may swap the task instead of enforcing the limit.
                     let _ = fs::write(dir.join("memory.swap.max"), "0");
                 }
+                // The kernel's own mapping of cpu shares [2, 262144] to weights [1, 10000].
+                let weight = 1 + (shares - 2) * 9999 / 262_142;
+                fs::write(dir.join("cpu.weight"), weight.to_string())?;
                 if quota_us > 0 {
                     fs::write(dir.join("cpu.max"), format!("{quota_us} {CPU_PERIOD_US}"))?;
                 }
@@ -121,6 +136,21 @@ fn enable_v2_controllers(root: &Path, dir: &Path) -> io::Result<()> {
         level.push(component);
     }
     fs::write(level.join("cgroup.subtree_control"), "+memory +cpu")
+}
+
+/// How a task's cpus are enforced. Mesos' default is shares (`--cgroups_enable_cfs=false`):
+/// tasks get cpu in proportion to what they asked for when the machine is busy, and may use
+/// idle cpu. A quota caps them, at the price of throttling even their start-up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CpuLimit {
+    #[default]
+    Shares,
+    Quota,
+}
+
+/// cpu shares for `resources`: 1024 per cpu, at least the kernel's minimum of 2.
+pub fn cpu_shares(resources: &Resources) -> u64 {
+    (resources.cpus.millis() * 1024 / 1000).clamp(2, 262_144)
 }
 
 /// One task's cgroup directories (none when cgroups are unavailable).

@@ -17,7 +17,7 @@ use kube::Client;
 use strata_api::agent::AgentSpec;
 use strata_api::resources::Resources;
 
-use crate::cgroups::Cgroups;
+use crate::cgroups::{Cgroups, CpuLimit};
 use crate::executor::Executor;
 use crate::executor::docker::DockerExecutor;
 use crate::executor::process::ProcessExecutor;
@@ -48,6 +48,8 @@ pub struct AgentConfig {
     pub gc_delay: Duration,
     /// The command that runs the process executor's shim (`strata agent-exec`).
     pub shim: Vec<OsString>,
+    /// Whether cpus are a weight (Mesos' default) or a hard CFS quota.
+    pub cpu_limit: CpuLimit,
 }
 
 /// Runs the agent until the process is stopped.
@@ -58,7 +60,13 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
     let cgroups = Cgroups::detect(&config.name);
     let isolation = cgroups.isolation().to_string();
     let mut executors: Vec<Arc<dyn Executor>> = Vec::new();
-    match DockerExecutor::connect(config.docker_host.as_deref(), &config.name).await {
+    match DockerExecutor::connect(
+        config.docker_host.as_deref(),
+        &config.name,
+        config.cpu_limit,
+    )
+    .await
+    {
         Ok(docker) => executors.push(Arc::new(docker)),
         Err(e) => {
             tracing::warn!(error = %e, "no Docker engine: tasks with a container will end in Error")
@@ -67,6 +75,7 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
     executors.push(Arc::new(ProcessExecutor {
         shim: config.shim.clone(),
         cgroups,
+        cpu_limit: config.cpu_limit,
     }));
 
     let listener = tokio::net::TcpListener::bind(config.listen)

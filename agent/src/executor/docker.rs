@@ -26,6 +26,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 
 use super::{Executor, Handle, Launch, LaunchError, Outcome, Record};
+use crate::cgroups::{CpuLimit, cpu_shares};
 
 /// Label holding the uid of the Task a container runs.
 pub const TASK_UID_LABEL: &str = "strata.io/task-uid";
@@ -38,6 +39,7 @@ pub struct DockerExecutor {
     pub docker: Docker,
     /// The agent's name, set as the strata.io/agent label of its containers.
     pub agent: String,
+    pub cpu_limit: CpuLimit,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -48,7 +50,11 @@ struct DockerData {
 
 impl DockerExecutor {
     /// Connects to the engine at `host` (a unix socket path or URL), or the local default.
-    pub async fn connect(host: Option<&str>, agent: &str) -> anyhow::Result<DockerExecutor> {
+    pub async fn connect(
+        host: Option<&str>,
+        agent: &str,
+        cpu_limit: CpuLimit,
+    ) -> anyhow::Result<DockerExecutor> {
         let docker = match host {
             Some(host) => Docker::connect_with_unix(host, 120, bollard::API_DEFAULT_VERSION)?,
             None => Docker::connect_with_local_defaults()?,
@@ -59,6 +65,7 @@ impl DockerExecutor {
         Ok(DockerExecutor {
             docker,
             agent: agent.to_string(),
+            cpu_limit,
         })
     }
 
@@ -141,8 +148,9 @@ impl DockerExecutor {
             ),
         ]);
         let memory = (spec.resources.mem > 0).then(|| (spec.resources.mem * 1024 * 1024) as i64);
-        let nano_cpus = (spec.resources.cpus.millis() > 0)
+        let nano_cpus = (self.cpu_limit == CpuLimit::Quota && spec.resources.cpus.millis() > 0)
             .then(|| spec.resources.cpus.millis() as i64 * 1_000_000);
+        let cpu_shares = Some(cpu_shares(&spec.resources) as i64);
         ContainerCreateBody {
             image: Some(container.image.clone()),
             entrypoint,
@@ -156,6 +164,7 @@ impl DockerExecutor {
                 // No swap beyond the memory limit, so the limit is the limit.
                 memory_swap: memory,
                 nano_cpus,
+                cpu_shares,
                 port_bindings: (!bindings.is_empty()).then_some(bindings),
                 binds: Some(binds),
                 privileged: Some(container.privileged),

@@ -19,7 +19,7 @@ use tokio::process::Command;
 use tokio::sync::watch;
 
 use super::{Executor, Handle, Launch, LaunchError, Outcome, Record, shim};
-use crate::cgroups::{Cgroups, TaskCgroup};
+use crate::cgroups::{Cgroups, CpuLimit, TaskCgroup};
 
 /// How often an adopted task (not the agent's child) is checked for its end.
 const POLL: Duration = Duration::from_millis(100);
@@ -29,6 +29,7 @@ pub struct ProcessExecutor {
     /// The program and arguments that start the shim, e.g. `[strata, agent-exec]`.
     pub shim: Vec<OsString>,
     pub cgroups: Cgroups,
+    pub cpu_limit: CpuLimit,
 }
 
 /// What identifies a running shim and its task across agent restarts.
@@ -75,7 +76,7 @@ impl Executor for ProcessExecutor {
             };
             let cgroup = self
                 .cgroups
-                .create(&launch.uid, &launch.spec.resources)
+                .create(&launch.uid, &launch.spec.resources, self.cpu_limit)
                 .map_err(|e| {
                     LaunchError::failed(
                         "ContainerLaunchFailed",

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use strata_agent::cgroups::CpuLimit;
 use strata_agent::daemon::{self, AgentConfig, SimulatedConfig};
 use strata_agent::executor::shim::{self, ShimArgs};
 use strata_agent::executor::simulated::Timings;
@@ -44,6 +45,10 @@ pub struct Args {
     /// How long the sandboxes of finished tasks are kept: e.g. 30s, 10m, 6h, 7d.
     #[arg(long, default_value = "7d", value_parser = super::duration::parse)]
     sandbox_gc_delay: Duration,
+    /// Cap each task's cpu with a CFS quota instead of weighting it with cpu shares (Mesos'
+    /// --cgroups_enable_cfs).
+    #[arg(long)]
+    cgroups_enable_cfs: bool,
     /// Run this many simulated agents (named <name>-0..) whose tasks only pass through their
     /// states, for scale tests.
     #[arg(long)]
@@ -101,6 +106,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         advertise: args.advertise,
         gc_delay: args.sandbox_gc_delay,
         shim: vec![exe.into_os_string(), OsString::from("agent-exec")],
+        cpu_limit: if args.cgroups_enable_cfs {
+            CpuLimit::Quota
+        } else {
+            CpuLimit::Shares
+        },
     })
     .await
 }

@@ -56,7 +56,7 @@ struct Running {
 }
 
 impl Running {
-    fn watch(&self, client: kube::Client) {
+    fn watch(&self, client: kube::Client) -> tokio::task::JoinHandle<()> {
         let api: Api<Task> = Api::namespaced(client, NAMESPACE);
         let me = self.clone();
         tokio::spawn(async move {
@@ -74,7 +74,7 @@ impl Running {
                     me.changed.notify_waiters();
                 }
             }
-        });
+        })
     }
 
     async fn wait(&self, name: &str) -> Instant {
@@ -264,7 +264,7 @@ pub async fn run(a: AgentArgs) -> anyhow::Result<()> {
     wait_for_agents(&agents, 1).await?;
     let tasks: Api<Task> = Api::namespaced(client.clone(), NAMESPACE);
     let running = Running::default();
-    running.watch(client.clone());
+    let watching = running.watch(client.clone());
 
     eprintln!("launching {} process tasks one at a time...", a.tasks);
     let sequential = one_at_a_time(&tasks, &running, "proc", a.tasks, None).await?;
@@ -282,6 +282,7 @@ pub async fn run(a: AgentArgs) -> anyhow::Result<()> {
     let docker = one_at_a_time(&tasks, &running, "docker", a.docker_tasks, Some(image)).await?;
     delete_all(&tasks).await?;
     let plain = docker_runs(image, a.docker_tasks)?;
+    watching.abort();
     drop(agent);
 
     eprintln!(
