@@ -4,10 +4,20 @@
 //! a long kill grace period holds up nobody else. The machine is explicit:
 //!
 //! ```text
-//! (new) -> Staging -> Starting -> Running [-> Killing] -> Finished | Failed | Killed
-//!       \-> Error (invalid task)   \-> Failed (launch failed)
+//! (created) -> the master stages it -> Staging -> Starting -> Running [-> Killing]
+//!                                                  -> Finished | Failed | Killed
+//!     \-> nothing to do (ended or deleted by the master before it was staged)
+//! Staging -> Error (invalid task) | Dropped (does not fit) | Killed (deleted before launch)
+//! Starting -> Failed (launch failed)
+//! Running | Killing -> Unreachable (the master) -> Running | Killing again (reported by the agent)
+//! Starting | Running | Killing | Unreachable -> Lost | Gone (the master) -> killed, state kept
 //! (adopted after an agent restart) -> whatever was stored -> ...
 //! ```
+//!
+//! The agent launches only what the master staged (it checked the task against its offer, as
+//! Mesos' master does before TASK_STAGING), and never writes a state over the master's terminal
+//! one: a task the master declared Lost or Gone while the agent was unreachable has been given
+//! up by its framework, so the agent kills it and leaves the state alone — nothing runs twice.
 //!
 //! The task's latest object arrives on a watch channel from the supervisor (None once it is
 //! gone from the store). The agent's finalizer keeps a deleted task in the store until it has
@@ -41,28 +51,33 @@ pub async fn supervise(
     mut latest: watch::Receiver<Option<Arc<Task>>>,
     adopted: Option<Record>,
 ) {
-    let Some(task) = latest.borrow_and_update().clone() else {
+    let Some(first) = latest.borrow_and_update().clone() else {
         return;
     };
-    let namespace = task.metadata.namespace.clone().unwrap_or_default();
-    let name = task.metadata.name.clone().unwrap_or_default();
-    let uid = task.metadata.uid.clone().unwrap_or_default();
+    let namespace = first.metadata.namespace.clone().unwrap_or_default();
+    let name = first.metadata.name.clone().unwrap_or_default();
+    let uid = first.metadata.uid.clone().unwrap_or_default();
     let api: Api<Task> = Api::namespaced(ctx.client.clone(), &namespace);
-    let mut status = StatusWriter::new(api.clone(), &name, task.status.clone().unwrap_or_default());
+    let mut status = StatusWriter::new(api.clone(), &first);
     let span = tracing::info_span!("task", %namespace, %name);
 
     // Whether the task's resources are set aside in the agent's accounting.
     let mut held = false;
     let run = async {
-        let handle = match adopted {
+        let (task, handle) = match adopted {
             Some(record) => {
-                held = ctx.reserve(&task.spec.resources).is_ok();
-                adopt(&ctx, &record).await
+                held = ctx.reserve(&first.spec.resources).is_ok();
+                (first.clone(), adopt(&ctx, &record).await)
             }
-            None => match launch(&ctx, &api, &task, &uid, &mut status, &mut held).await? {
-                Some(handle) => handle,
-                None => return Ok(()),
-            },
+            None => {
+                let Some(task) = staged(&mut latest, &mut status).await else {
+                    return Ok(());
+                };
+                match launch(&ctx, &api, &task, &uid, &mut status, &mut held).await? {
+                    Some(handle) => (task, handle),
+                    None => return Ok(()),
+                }
+            }
         };
         let handle: Arc<dyn Handle> = Arc::from(handle);
         let outcome = watch_until_end(&task, &handle, &mut latest, &mut status).await?;
@@ -74,7 +89,7 @@ pub async fn supervise(
         tracing::info!(parent: &span, "{gone}");
     }
     if held {
-        ctx.release(&task.spec.resources);
+        ctx.release(&first.spec.resources);
     }
     let current = latest.borrow().clone();
     if let Some(current) = current {
@@ -84,8 +99,49 @@ pub async fn supervise(
     ctx.finished(&uid);
 }
 
-/// Checks the task, reports Staging and Starting, and launches it; None when it ended before
-/// running (invalid, killed before launch, or the launch failed — all reported).
+/// Waits until the master has staged the task (or the store says it has gone further: an
+/// earlier run of the agent launched it); None when there is nothing to do because the task was
+/// deleted, or ended by the master (Error, Dropped), before it was staged.
+async fn staged(
+    latest: &mut watch::Receiver<Option<Arc<Task>>>,
+    status: &mut StatusWriter,
+) -> Option<Arc<Task>> {
+    loop {
+        let task = latest.borrow_and_update().clone()?;
+        status.observe(&task);
+        match status.state() {
+            Some(state) if state.is_terminal() => {
+                log_ended_elsewhere(status, "before it was staged; nothing to do");
+                return None;
+            }
+            Some(_) => return Some(task),
+            None if task.metadata.deletion_timestamp.is_some() => {
+                tracing::info!("the task was deleted before it was staged; nothing to do");
+                return None;
+            }
+            None => tracing::debug!("waiting for the master to stage the task"),
+        }
+        if latest.changed().await.is_err() {
+            // The supervisor forgot the task: it is gone from the store.
+            return None;
+        }
+    }
+}
+
+/// Logs, at info, that someone else (the master) ended the task `when`, with its reason.
+fn log_ended_elsewhere(status: &StatusWriter, when: &str) {
+    let stored = status.current();
+    tracing::info!(
+        state = stored.state.map(|s| format!("{s:?}")).unwrap_or_default(),
+        reason = stored.reason.as_deref().unwrap_or_default(),
+        message = stored.message.as_deref().unwrap_or_default(),
+        "the task was ended in the store {when}"
+    );
+}
+
+/// Checks the staged task, reports Starting (with its sandbox), launches it and reports
+/// Running; None when it ended before running (invalid, does not fit, killed before launch, the
+/// launch failed — all reported — or ended by the master meanwhile).
 async fn launch(
     ctx: &Context,
     api: &Api<Task>,
@@ -105,7 +161,9 @@ async fn launch(
     }
     if matches!(
         status.state(),
-        Some(TaskState::Starting | TaskState::Running | TaskState::Killing)
+        Some(
+            TaskState::Starting | TaskState::Running | TaskState::Killing | TaskState::Unreachable
+        )
     ) {
         // Launched by an earlier run of the agent that left no record (its work directory
         // was lost): whatever ran is not ours to find any more.
@@ -171,18 +229,11 @@ async fn launch(
         return Ok(None);
     }
     *held = true;
-    add_finalizer(api, task).await?;
+    if let Some(fresh) = add_finalizer(api, task).await? {
+        status.stored(&fresh);
+    }
 
     let sandbox = ctx.work.sandbox(uid);
-    status
-        .transition(TaskState::Staging, |s| {
-            s.staged_at = Some(now());
-            s.sandbox = ctx.endpoint.as_ref().map(|url| Sandbox {
-                url: url.clone(),
-                path: sandbox.display().to_string(),
-            });
-        })
-        .await?;
     if let Err(e) = ctx.work.create_sandbox(uid) {
         status
             .transition(TaskState::Failed, |s| {
@@ -205,7 +256,18 @@ async fn launch(
         hostname: &ctx.hostname,
     };
     let env = task_env(&identity, spec, &sandbox);
-    status.transition(TaskState::Starting, |_| {}).await?;
+    let starting = status
+        .transition(TaskState::Starting, |s| {
+            s.sandbox = ctx.endpoint.as_ref().map(|url| Sandbox {
+                url: url.clone(),
+                path: sandbox.display().to_string(),
+            });
+        })
+        .await?;
+    if !starting {
+        log_ended_elsewhere(status, "before it was launched; nothing to do");
+        return Ok(None);
+    }
     let launch = Launch {
         uid: uid.to_string(),
         namespace: namespace.to_string(),
@@ -276,21 +338,21 @@ struct KillRequest {
     message: String,
 }
 
-/// Waits for the task to end, killing it when it is deleted or fails its health checks, and
-/// reporting health meanwhile.
+/// Waits for the task to end, killing it when it is deleted, fails its health checks or was
+/// ended in the store by the master (Lost, Gone), reporting health meanwhile, and reporting the
+/// task's actual state again over the master's Unreachable.
 async fn watch_until_end(
     task: &Task,
     handle: &Arc<dyn Handle>,
     latest: &mut watch::Receiver<Option<Arc<Task>>>,
     status: &mut StatusWriter,
 ) -> Result<(Outcome, Option<KillRequest>), Gone> {
-    let grace = task
-        .spec
-        .kill_grace_period_seconds
-        .map(|s| Duration::from_secs(s.into()))
-        .unwrap_or(DEFAULT_GRACE);
+    let grace = grace_period(task.spec.kill_grace_period_seconds);
     let (verdict_tx, mut verdicts) = mpsc::channel::<Verdict>(8);
-    let checks = if status.state() == Some(TaskState::Running) {
+    let checks = if matches!(
+        status.state(),
+        Some(TaskState::Running | TaskState::Unreachable)
+    ) {
         health::spawn_checks(
             &task.spec.health_checks,
             &task.spec.ports,
@@ -303,28 +365,47 @@ async fn watch_until_end(
     };
     let mut results: Vec<Option<bool>> = vec![None; task.spec.health_checks.len()];
     let mut kill: Option<KillRequest> = None;
-    let mut watching = true;
-    // A task adopted while being killed, or deleted while the agent was away.
-    let deleting = |t: &Option<Arc<Task>>| {
-        t.as_ref()
-            .is_none_or(|t| t.metadata.deletion_timestamp.is_some())
-    };
-    if deleting(&latest.borrow()) {
-        kill = Some(kill_for_deletion());
-    }
     let mut kill_sent = false;
+    let mut watching = true;
+    // Whether the latest object is yet to be looked at: at first (a task adopted while being
+    // killed, deleted or ended while the agent was away), then after every change.
+    let mut look = true;
     let outcome = loop {
+        if look {
+            look = false;
+            let current = latest.borrow_and_update().clone();
+            if let Some(current) = &current {
+                status.observe(current);
+            }
+            if kill.is_none() {
+                kill = if status.state().is_some_and(TaskState::is_terminal) {
+                    log_ended_elsewhere(status, "while it ran here; killing it");
+                    Some(KillRequest {
+                        reason: "TaskKilled",
+                        message: "the task was ended in the store".to_string(),
+                    })
+                } else if current.is_none_or(|t| t.metadata.deletion_timestamp.is_some()) {
+                    Some(kill_for_deletion())
+                } else {
+                    None
+                };
+            }
+        }
         if let Some(request) = &kill
             && !kill_sent
         {
             kill_sent = true;
             handle.kill(grace);
             let message = request.message.clone();
+            // Refused (nothing written) when the task's state is already final.
             status
                 .transition(TaskState::Killing, |s| {
                     s.message = Some(message);
                 })
                 .await?;
+        }
+        if status.state() == Some(TaskState::Unreachable) {
+            report_reachable(status, kill.as_ref(), &results).await?;
         }
         tokio::select! {
             outcome = handle.wait() => break outcome,
@@ -332,9 +413,7 @@ async fn watch_until_end(
                 if changed.is_err() {
                     watching = false;
                 }
-                if kill.is_none() && deleting(&latest.borrow()) {
-                    kill = Some(kill_for_deletion());
-                }
+                look = true;
             }
             Some(verdict) = verdicts.recv() => {
                 results[verdict.check] = Some(verdict.healthy);
@@ -371,6 +450,43 @@ async fn watch_until_end(
     Ok((outcome, kill))
 }
 
+/// The master marked the task Unreachable (the agent missed its heartbeats), but the agent is
+/// back and the task still runs here: reports its actual state again — Running with its health
+/// as the agent knows it, or Killing when `kill` is under way — as Mesos' REASON_AGENT_REREGISTERED.
+async fn report_reachable(
+    status: &mut StatusWriter,
+    kill: Option<&KillRequest>,
+    results: &[Option<bool>],
+) -> Result<(), Gone> {
+    let (state, message) = match kill {
+        Some(request) => (TaskState::Killing, request.message.clone()),
+        None => (
+            TaskState::Running,
+            "the agent is reachable again and the task still runs".to_string(),
+        ),
+    };
+    let healthy = aggregate(results);
+    tracing::info!(
+        ?state,
+        "the task was marked Unreachable; reporting it again"
+    );
+    status
+        .transition(state, |s| {
+            s.reason = Some("AgentReregistered".into());
+            s.message = Some(message);
+            s.healthy = healthy;
+        })
+        .await?;
+    Ok(())
+}
+
+/// A task's kill grace period: its own, or Mesos' default.
+pub(crate) fn grace_period(seconds: Option<u32>) -> Duration {
+    seconds
+        .map(|s| Duration::from_secs(s.into()))
+        .unwrap_or(DEFAULT_GRACE)
+}
+
 fn kill_for_deletion() -> KillRequest {
     KillRequest {
         reason: "TaskKilled",
@@ -378,23 +494,29 @@ fn kill_for_deletion() -> KillRequest {
     }
 }
 
-/// The task is healthy when every check is; unhealthy when one is not; unknown until then.
+/// The task is healthy when every check is; unhealthy when one is not; unknown until then, and
+/// without checks.
 fn aggregate(results: &[Option<bool>]) -> Option<bool> {
     if results.contains(&Some(false)) {
         Some(false)
-    } else if results.iter().all(|r| *r == Some(true)) {
+    } else if !results.is_empty() && results.iter().all(|r| *r == Some(true)) {
         Some(true)
     } else {
         None
     }
 }
 
-/// Reports how the task ended, in Mesos' terms.
+/// Reports how the task ended, in Mesos' terms — unless its state is final already (the master
+/// ended it), which stays as it is.
 async fn report_end(
     status: &mut StatusWriter,
     (outcome, kill): (Outcome, Option<KillRequest>),
 ) -> Result<(), Gone> {
     let message = describe(&outcome);
+    if let Some(state) = status.state().filter(|s| s.is_terminal()) {
+        tracing::info!(?state, %message, "the task's process ended; its state stays as stored");
+        return Ok(());
+    }
     let (state, reason) = match (&kill, &outcome) {
         (Some(request), _) => (TaskState::Killed, request.reason),
         (None, o) if o.limitation.is_some() => (TaskState::Failed, "ContainerLimitationMemory"),
@@ -421,8 +543,9 @@ async fn report_end(
     Ok(())
 }
 
-/// Adds the agent's finalizer, so the task outlives its deletion until it has been killed.
-async fn add_finalizer(api: &Api<Task>, task: &Task) -> Result<(), Gone> {
+/// Adds the agent's finalizer, so the task outlives its deletion until it has been killed; the
+/// task as stored then, when it wrote.
+async fn add_finalizer(api: &Api<Task>, task: &Task) -> Result<Option<Task>, Gone> {
     edit_finalizers(api, task, |finalizers| {
         if finalizers.iter().any(|f| f == FINALIZER) {
             return false;
@@ -449,12 +572,13 @@ pub async fn release(api: &Api<Task>, task: &Task) {
 /// Changes the task's finalizers with `edit` (which says whether it changed anything), by a
 /// JSON patch that tests the uid (a task re-created under the same name is another task) and
 /// the list it edited (another controller's finalizer added meanwhile is not lost); a failed
-/// test is retried on the fresh object.
+/// test is retried on the fresh object. Returns the task as stored after the edit, when it
+/// wrote one.
 async fn edit_finalizers(
     api: &Api<Task>,
     task: &Task,
     edit: impl Fn(&mut Vec<String>) -> bool,
-) -> Result<(), Gone> {
+) -> Result<Option<Task>, Gone> {
     let name = task.name().unwrap_or_default().to_string();
     let gone = || Gone(name.clone());
     let mut current = task.clone();
@@ -466,7 +590,7 @@ async fn edit_finalizers(
         let old = current.metadata.finalizers.clone();
         let mut finalizers = old.clone().unwrap_or_default();
         if !edit(&mut finalizers) {
-            return Ok(());
+            return Ok(None);
         }
         let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
             { "op": "test", "path": "/metadata/uid", "value": task.metadata.uid },
@@ -478,7 +602,7 @@ async fn edit_finalizers(
             .patch(&name, &PatchParams::default(), &Patch::<()>::Json(patch))
             .await
         {
-            Ok(_) => return Ok(()),
+            Ok(stored) => return Ok(Some(stored)),
             Err(kube::Error::Api(s)) if s.code == 404 => return Err(gone()),
             Err(e) => tracing::debug!(error = %e, "finalizer update lost a race; retrying"),
         }
@@ -521,11 +645,12 @@ impl Handle for Vanished {
     }
 }
 
-/// Kills what runs of a task launched before a restart whose Task no longer exists, and
-/// frees what it leaves.
-pub async fn stop_unowned(ctx: &Context, record: &Record) {
+/// Kills what runs of a task launched before a restart whose Task no longer exists or has
+/// ended (the master declared it Lost or Gone meanwhile), with `grace`, and frees what it
+/// leaves.
+pub async fn stop_unowned(ctx: &Context, record: &Record, grace: Duration) {
     let handle = adopt(ctx, record).await;
-    handle.kill(DEFAULT_GRACE);
+    handle.kill(grace);
     let _ = handle.wait().await;
     handle.cleanup().await;
 }

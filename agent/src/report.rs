@@ -2,15 +2,22 @@
 //!
 //! Why it exists: frameworks act on task states (Marathon replaces a Failed task, counts a
 //! Running one), so a state the agent reports must never be taken back: Finished must not
-//! become Running because an old write arrived late. The writer keeps the status it last
+//! become Running because an old write arrived late. The writer keeps the status as last
 //! stored, refuses transitions [`TaskState::can_transition_to`] forbids, and retries a write
 //! until the store has it — a lost terminal update would leave a framework waiting forever.
+//!
+//! The agent is not the status's only writer: the master stages a task, and marks it
+//! Unreachable, then Lost or Gone, when the agent stops heartbeating. So every write is
+//! conditional on the resourceVersion the writer last saw; when the store has moved on (409
+//! Conflict) the writer reads the task again and decides anew, and a task the master ended stays
+//! ended. The objects the watch delivers tell it of the master's writes sooner
+//! ([`StatusWriter::observe`]).
 
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::Api;
 use kube::api::{Patch, PatchParams};
+use kube::{Api, ResourceExt};
 use serde_json::{Map, Value};
 use strata_api::task::{Task, TaskState, TaskStatus};
 
@@ -24,7 +31,9 @@ pub struct StatusWriter {
     api: Api<Task>,
     name: String,
     /// The status as last stored.
-    pub current: TaskStatus,
+    current: TaskStatus,
+    /// The resourceVersion of the object `current` came from: the next write's precondition.
+    version: Option<String>,
 }
 
 /// Now, as a Kubernetes timestamp.
@@ -33,29 +42,61 @@ pub fn now() -> Time {
 }
 
 impl StatusWriter {
-    pub fn new(api: Api<Task>, name: &str, current: TaskStatus) -> StatusWriter {
+    pub fn new(api: Api<Task>, task: &Task) -> StatusWriter {
         StatusWriter {
             api,
-            name: name.to_string(),
-            current,
+            name: task.name_any(),
+            current: task.status.clone().unwrap_or_default(),
+            version: task.metadata.resource_version.clone(),
         }
     }
 
-    /// The state last stored (Staging for a task nobody reported on yet).
+    /// The state last stored (None until the master staged the task).
     pub fn state(&self) -> Option<TaskState> {
         self.current.state
     }
 
+    /// The status last stored.
+    pub fn current(&self) -> &TaskStatus {
+        &self.current
+    }
+
+    /// Learns from an object the watch delivered: a state someone else moved the task to (the
+    /// master staged it, or marked it Unreachable, Lost or Gone) replaces what the writer holds.
+    /// The watch may deliver the echo of an earlier write after a later one; a state the writer
+    /// has already moved past is such an echo, and is ignored. Returns whether it learned.
+    pub fn observe(&mut self, task: &Task) -> bool {
+        let news = is_news(
+            self.current.state,
+            task.status.as_ref().and_then(|s| s.state),
+        );
+        if news {
+            self.stored(task);
+        }
+        news
+    }
+
+    /// Takes the status of an object the store has just returned, newer than anything held.
+    pub fn stored(&mut self, task: &Task) {
+        self.current = task.status.clone().unwrap_or_default();
+        self.version = task.metadata.resource_version.clone();
+    }
+
+    /// Whether the task may move from the state last stored to `state` (a change).
+    fn may_move_to(&self, state: TaskState) -> bool {
+        self.current
+            .state
+            .is_none_or(|current| current != state && current.can_transition_to(state))
+    }
+
     /// Moves the task to `state`, applying `change` to the status; returns false (and writes
-    /// nothing) when the move would go backwards.
+    /// nothing) when the move would go backwards, or the task already ended (Lost, Gone).
     pub async fn transition(
         &mut self,
         state: TaskState,
         change: impl FnOnce(&mut TaskStatus),
     ) -> Result<bool, Gone> {
-        if let Some(current) = self.current.state
-            && (current == state || !current.can_transition_to(state))
-        {
+        if !self.may_move_to(state) {
             return Ok(false);
         }
         let mut next = self.current.clone();
@@ -64,35 +105,59 @@ impl StatusWriter {
             next.finished_at = Some(now());
         }
         change(&mut next);
-        self.write(next).await?;
+        let patch = merge_patch(&self.current, &next);
+        while !self.write(&patch).await? {
+            if !self.may_move_to(state) {
+                return Ok(false);
+            }
+        }
         Ok(true)
     }
 
-    /// Changes the status without changing the state (health).
+    /// Changes the status without changing the state (health); nothing once the task ended.
     pub async fn update(&mut self, change: impl FnOnce(&mut TaskStatus)) -> Result<(), Gone> {
-        let mut next = self.current.clone();
-        change(&mut next);
-        if next == self.current {
+        if self.current.state.is_some_and(TaskState::is_terminal) {
             return Ok(());
         }
-        self.write(next).await
+        let mut next = self.current.clone();
+        change(&mut next);
+        let patch = merge_patch(&self.current, &next);
+        if patch.as_object().is_some_and(Map::is_empty) {
+            return Ok(());
+        }
+        while !self.write(&patch).await? {
+            if self.current.state.is_some_and(TaskState::is_terminal) {
+                return Ok(());
+            }
+        }
+        Ok(())
     }
 
-    async fn write(&mut self, next: TaskStatus) -> Result<(), Gone> {
-        let patch = serde_json::json!({ "status": merge_patch(&self.current, &next) });
+    /// Writes the status `patch` if the task is still at the version the writer holds: true
+    /// once written; false when the store had moved on (the writer then holds the fresh status).
+    async fn write(&mut self, patch: &Value) -> Result<bool, Gone> {
+        let mut body = serde_json::json!({ "status": patch });
+        if let Some(version) = &self.version {
+            body["metadata"] = serde_json::json!({ "resourceVersion": version });
+        }
         let mut backoff = Duration::from_millis(100);
         loop {
             let result = self
                 .api
-                .patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&body))
                 .await;
             match result {
-                Ok(_) => {
-                    self.current = next;
-                    return Ok(());
+                Ok(task) => {
+                    self.stored(&task);
+                    return Ok(true);
                 }
                 Err(kube::Error::Api(status)) if status.code == 404 => {
                     return Err(Gone(self.name.clone()));
+                }
+                Err(kube::Error::Api(status)) if status.code == 409 => {
+                    tracing::debug!(task = %self.name, "the task's status changed meanwhile; reading it again");
+                    self.refresh().await?;
+                    return Ok(false);
                 }
                 Err(e) => {
                     tracing::warn!(task = %self.name, error = %e, "could not write the task's status; retrying");
@@ -101,6 +166,37 @@ impl StatusWriter {
                 }
             }
         }
+    }
+
+    /// Reads the task's status as stored now.
+    async fn refresh(&mut self) -> Result<(), Gone> {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.api.get_status(&self.name).await {
+                Ok(task) => {
+                    self.stored(&task);
+                    return Ok(());
+                }
+                Err(kube::Error::Api(status)) if status.code == 404 => {
+                    return Err(Gone(self.name.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!(task = %self.name, error = %e, "could not read the task's status; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}
+
+/// Whether a `stored` state the watch delivered tells a writer holding `held` something new:
+/// a state it could move to itself, rather than one it has already moved past.
+fn is_news(held: Option<TaskState>, stored: Option<TaskState>) -> bool {
+    match (held, stored) {
+        (_, None) => false,
+        (None, Some(_)) => true,
+        (Some(held), Some(stored)) => held != stored && held.can_transition_to(stored),
     }
 }
 
@@ -123,6 +219,23 @@ fn merge_patch(old: &TaskStatus, new: &TaskStatus) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_masters_writes_are_news_and_echoes_of_the_agents_own_are_not() {
+        use TaskState::*;
+        // The master's writes: staging, Unreachable, Lost and Gone.
+        assert!(is_news(None, Some(Staging)));
+        assert!(is_news(Some(Running), Some(Unreachable)));
+        assert!(is_news(Some(Killing), Some(Unreachable)));
+        assert!(is_news(Some(Running), Some(Lost)));
+        assert!(is_news(Some(Unreachable), Some(Gone)));
+        // Late echoes of the agent's own earlier writes.
+        assert!(!is_news(Some(Running), Some(Starting)));
+        assert!(!is_news(Some(Killing), Some(Running)));
+        assert!(!is_news(Some(Running), Some(Running)));
+        assert!(!is_news(Some(Finished), Some(Running)));
+        assert!(!is_news(Some(Running), None));
+    }
 
     #[test]
     fn merge_patch_sets_changes_and_nulls_what_vanished() {

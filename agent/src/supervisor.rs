@@ -3,8 +3,10 @@
 //!
 //! Why it exists: the store is the only channel between the master and the agent. The watch
 //! (label `strata.io/agent=<name>`, which real Kubernetes can select on) delivers every task
-//! bound here; the supervisor routes each object to its actor and notices deletions, including
-//! those that happened while the watch was down (a re-list that no longer holds a task).
+//! bound here — from its creation, before the master staged it — and every change the master
+//! makes to it (staged, Unreachable, Lost, Gone); the supervisor routes each object to its actor
+//! and notices deletions, including those that happened while the watch was down (a re-list
+//! that no longer holds a task).
 //!
 //! Recovery: records left in the work directory are matched with the listed tasks and adopted;
 //! a record whose task no longer exists is killed and cleaned up once the first list is
@@ -13,6 +15,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::StreamExt;
 use kube::runtime::WatchStreamExt;
@@ -191,8 +194,20 @@ fn dispatch(ctx: &Arc<Context>, task: Task, pending: &mut HashMap<String, Record
         None if terminal => {
             tasks.insert(uid.clone(), Entry::Done);
             if let Some(record) = pending.remove(&uid) {
-                // Reported before a crash that left the record: free what is left.
-                spawn_cleanup(ctx, record);
+                // Reported before a crash that left the record, or ended by the master (Lost,
+                // Gone) while this agent was away: kill and free what is left.
+                let stored = task.status.as_ref();
+                tracing::info!(
+                    task = %format!("{}/{}", record.namespace, record.name),
+                    state = stored
+                        .and_then(|s| s.state)
+                        .map(|s| format!("{s:?}"))
+                        .unwrap_or_default(),
+                    reason = stored.and_then(|s| s.reason.as_deref()).unwrap_or_default(),
+                    "the task ended in the store while the agent was away; stopping what is left of it"
+                );
+                let grace = lifecycle::grace_period(task.spec.kill_grace_period_seconds);
+                spawn_cleanup(ctx, record, grace);
             }
             if has_finalizer(&task) {
                 spawn_release(ctx, task);
@@ -231,11 +246,12 @@ fn spawn_release(ctx: &Arc<Context>, task: Arc<Task>) {
     tokio::spawn(async move { lifecycle::release(&api, &task).await });
 }
 
-/// Kills and frees a task launched before the restart whose Task no longer exists.
-fn spawn_cleanup(ctx: &Arc<Context>, record: Record) {
+/// Kills (with `grace`) and frees a task launched before the restart whose Task no longer
+/// exists or has ended.
+fn spawn_cleanup(ctx: &Arc<Context>, record: Record, grace: Duration) {
     let ctx = ctx.clone();
     tokio::spawn(async move {
-        lifecycle::stop_unowned(&ctx, &record).await;
+        lifecycle::stop_unowned(&ctx, &record, grace).await;
         ctx.work.finish(&record.uid);
     });
 }
@@ -245,7 +261,7 @@ fn spawn_cleanup(ctx: &Arc<Context>, record: Record) {
 async fn recover(ctx: &Arc<Context>, unowned: HashMap<String, Record>, started: jiff::Timestamp) {
     for (_, record) in unowned {
         tracing::info!(task = %format!("{}/{}", record.namespace, record.name), "killing a task that no longer exists");
-        spawn_cleanup(ctx, record);
+        spawn_cleanup(ctx, record, lifecycle::grace_period(None));
     }
     let recorded: HashSet<String> = ctx.work.records().into_iter().map(|r| r.uid).collect();
     for executor in &ctx.executors {

@@ -45,8 +45,8 @@ impl Agent {
             "agent",
             "--server",
             &server.url(),
-            "--token",
-            token,
+            // `--token=` form: a token may start with '-'.
+            &format!("--token={token}"),
             "--certificate-authority",
             &server.data_dir().join("pki/ca.crt").display().to_string(),
             "--name",

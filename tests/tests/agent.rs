@@ -11,12 +11,20 @@ use kube::runtime::watcher::{self, Event};
 use serde_json::{Value, json};
 use strata_api::task::Task;
 use strata_e2e::agent::{Agent, agent_token, busybox_image, http_get};
+use strata_e2e::master::{stage_task, write_status};
 use strata_e2e::{Server, eventually, kube_client, strata_bin};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// Applies a Task bound to `agent` with `spec` merged over a small default.
+/// Applies a Task bound to `agent` with `spec` merged over a small default, and stages it as
+/// the master would: the agent runs it.
 fn apply_task(server: &Server, agent: &str, name: &str, spec: Value) {
+    create_task(server, agent, name, spec);
+    stage_task(server, name);
+}
+
+/// Applies a Task as a framework does, before the master staged it: the agent waits.
+fn create_task(server: &Server, agent: &str, name: &str, spec: Value) {
     let mut full = json!({
         "framework": "e2e",
         "agent": agent,
@@ -311,7 +319,8 @@ fn a_restarted_agent_adopts_what_runs_and_reports_what_ended_while_it_was_away()
     );
     apply_task(&server, "r1", "short", json!({"command": "sleep 3"}));
     apply_task(&server, "r1", "doomed", json!({"command": "sleep 300"}));
-    let started: Vec<Value> = ["long", "boxed", "short", "doomed"]
+    apply_task(&server, "r1", "forsaken", json!({"command": "sleep 300"}));
+    let started: Vec<Value> = ["long", "boxed", "short", "doomed", "forsaken"]
         .iter()
         .map(|name| wait_state(&server, &agent, name, "Running")["startedAt"].clone())
         .collect();
@@ -323,12 +332,19 @@ fn a_restarted_agent_adopts_what_runs_and_reports_what_ended_while_it_was_away()
     };
     let pids: BTreeSet<u32> = agent.task_pids().into_iter().collect();
     let (long_sandbox, doomed_sandbox) = (started_sandbox("long"), started_sandbox("doomed"));
+    let forsaken_sandbox = started_sandbox("forsaken");
     let long_before = agent.sandbox_pids(&long_sandbox);
     let containers = agent.containers();
     assert_eq!(containers.len(), 1);
 
     agent.kill();
     server.kubectl_ok(&["delete", "task", "doomed", "--wait=false"]);
+    // The master gives up on a task while the agent is away.
+    write_status(
+        &server,
+        "forsaken",
+        json!({"state": "Lost", "reason": "AgentRemoved"}),
+    );
     std::thread::sleep(Duration::from_secs(4));
     agent.restart(&server);
 
@@ -369,6 +385,17 @@ fn a_restarted_agent_adopts_what_runs_and_reports_what_ended_while_it_was_away()
     assert!(
         agent.sandbox_pids(&doomed_sandbox).is_empty(),
         "the deleted task was killed"
+    );
+    let forsaken = eventually(WAIT, || {
+        let task = task_json(&server, "forsaken")?;
+        let done = agent.sandbox_pids(&forsaken_sandbox).is_empty()
+            && task["metadata"]["finalizers"].is_null();
+        done.then_some(task)
+    })
+    .unwrap_or_else(|| panic!("the lost task is still held:\n{}", agent.log()));
+    assert_eq!(
+        forsaken["status"]["state"], "Lost",
+        "the task the master gave up stays Lost, and is killed"
     );
 
     // The adopted tasks are still under control: deleting kills them.
@@ -501,6 +528,149 @@ fn failing_health_checks_kill_the_task_and_oversized_tasks_are_dropped() {
 }
 
 #[test]
+fn a_task_runs_only_once_the_master_staged_it() {
+    let server = Server::start();
+    let agent = Agent::start(&server, "st1", &agent_token(&server, "st1"), &[]);
+    create_task(
+        &server,
+        "st1",
+        "waiting",
+        json!({"command": "echo ran; sleep 300"}),
+    );
+    create_task(
+        &server,
+        "st1",
+        "withdrawn",
+        json!({"command": "echo ran; sleep 300"}),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    for name in ["waiting", "withdrawn"] {
+        let task = task_json(&server, name).unwrap();
+        assert!(
+            task["status"]["state"].is_null() && task["metadata"]["finalizers"].is_null(),
+            "{name} is left alone until the master stages it: {task:#}\n{}",
+            agent.log()
+        );
+    }
+    assert!(agent.task_pids().is_empty(), "nothing runs before staging");
+    let sandboxes = std::fs::read_dir(agent.work_dir().join("sandboxes")).unwrap();
+    assert_eq!(sandboxes.count(), 0, "no sandbox before staging");
+    // Withdrawn before it was staged: nothing to kill, and no finalizer holds it.
+    server.kubectl_ok(&["delete", "task", "withdrawn", "--timeout=10s"]);
+
+    let staged_at = stage_task(&server, "waiting");
+    let running = wait_state(&server, &agent, "waiting", "Running");
+    assert_eq!(
+        running["stagedAt"], staged_at,
+        "stagedAt is the master's: {running:#}"
+    );
+    let sandbox = running["sandbox"]["path"].as_str().unwrap();
+    assert!(
+        !agent.sandbox_pids(sandbox).is_empty(),
+        "it runs once staged"
+    );
+    assert_eq!(strata_logs(&server, &["waiting"]), "ran\n");
+}
+
+#[test]
+fn a_running_task_the_master_declared_lost_is_killed_and_stays_lost() {
+    let server = Server::start();
+    let agent = Agent::start(&server, "l1", &agent_token(&server, "l1"), &[]);
+    apply_task(
+        &server,
+        "l1",
+        "stray",
+        json!({"command": "echo ran; sleep 300"}),
+    );
+    let running = wait_state(&server, &agent, "stray", "Running");
+    let sandbox = running["sandbox"]["path"].as_str().unwrap().to_string();
+    assert!(!agent.sandbox_pids(&sandbox).is_empty());
+
+    // The master gave the task up while the agent was unreachable; its framework moved on.
+    let lost = json!({
+        "state": "Lost",
+        "reason": "AgentRemoved",
+        "message": "agent l1 stopped heartbeating",
+        "finishedAt": strata_agent::report::now(),
+    });
+    write_status(&server, "stray", lost.clone());
+    let killed = eventually(Duration::from_secs(20), || {
+        agent.sandbox_pids(&sandbox).is_empty().then_some(())
+    });
+    assert!(
+        killed.is_some(),
+        "the lost task's processes are killed:\n{}",
+        agent.log()
+    );
+    // Done with it, the agent releases its finalizer; the state is still the master's.
+    let released = eventually(WAIT, || {
+        let task = task_json(&server, "stray")?;
+        task["metadata"]["finalizers"].is_null().then_some(task)
+    })
+    .unwrap_or_else(|| panic!("the agent keeps its finalizer:\n{}", agent.log()));
+    let status = &released["status"];
+    for field in ["state", "reason", "message", "finishedAt"] {
+        assert_eq!(status[field], lost[field], "{field}: {status:#}");
+    }
+    assert!(
+        agent
+            .log()
+            .contains("the task was ended in the store while it ran here"),
+        "{}",
+        agent.log()
+    );
+    let stdout = std::fs::read_to_string(std::path::Path::new(&sandbox).join("stdout")).unwrap();
+    assert_eq!(stdout, "ran\n", "nothing ran twice");
+}
+
+#[test]
+fn a_running_task_marked_unreachable_is_reported_running_again() {
+    let server = Server::start();
+    let agent = Agent::start(&server, "u1", &agent_token(&server, "u1"), &[]);
+    apply_task(
+        &server,
+        "u1",
+        "steady",
+        json!({
+            "command": "echo ran; sleep 300",
+            "healthChecks": [{
+                "protocol": "COMMAND", "command": {"value": "true"}, "gracePeriodSeconds": 0,
+                "intervalSeconds": 1, "timeoutSeconds": 1, "delaySeconds": 0
+            }],
+        }),
+    );
+    let healthy = eventually(WAIT, || {
+        let status = task_json(&server, "steady")?["status"].clone();
+        (status["state"] == "Running" && status["healthy"] == true).then_some(status)
+    })
+    .unwrap_or_else(|| panic!("steady never turned healthy:\n{}", agent.log()));
+
+    // The master missed the agent's heartbeats; it knows nothing of the task's health.
+    write_status(
+        &server,
+        "steady",
+        json!({
+            "state": "Unreachable",
+            "reason": "AgentUnreachable",
+            "message": "agent u1 missed its heartbeats",
+            "healthy": null,
+        }),
+    );
+    let back = wait_state(&server, &agent, "steady", "Running");
+    assert_eq!(back["reason"], "AgentReregistered", "{back:#}");
+    assert_eq!(
+        back["healthy"], true,
+        "health as the agent knows it: {back:#}"
+    );
+    assert_eq!(back["startedAt"], healthy["startedAt"], "not started again");
+    assert_eq!(
+        strata_logs(&server, &["steady"]),
+        "ran\n",
+        "nothing ran twice"
+    );
+}
+
+#[test]
 fn sandboxes_of_finished_tasks_are_collected_after_the_delay() {
     let server = Server::start();
     let agent = Agent::start(
@@ -569,8 +739,8 @@ fn simulated_agents_register_heartbeat_and_pass_tasks_through_their_states() {
                 "agent",
                 "--server",
                 &server.url(),
-                "--token",
-                &server.admin_token(),
+                // `--token=` form: a token may start with '-'.
+                &format!("--token={}", server.admin_token()),
             ])
             .arg("--certificate-authority")
             .arg(server.data_dir().join("pki/ca.crt"))

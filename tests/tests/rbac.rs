@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use strata_api::{Agent, App, Task};
 use strata_e2e::Server;
 use strata_e2e::agent::agent_token;
+use strata_e2e::master::stage_task;
 
 /// A kubeconfig like the admin's, holding `token` instead of the admin token.
 fn kubeconfig_for(server: &Server, token: &str, name: &str) -> PathBuf {
@@ -317,8 +318,9 @@ async fn agent_tokens_reach_only_the_agents_own_objects() {
         "idempotent"
     );
     let a2_token = agent_token(&server, "a2");
-    for t in [task("t1", "a1"), task("t2", "a2")] {
-        server.kubectl_ok_stdin(&["apply", "-f", "-"], Some(&t));
+    for (name, agent) in [("t1", "a1"), ("t2", "a2")] {
+        server.kubectl_ok_stdin(&["apply", "-f", "-"], Some(&task(name, agent)));
+        stage_task(&server, name);
     }
     server.kubectl_ok_stdin(
         &["apply", "-f", "-"],
@@ -500,5 +502,5 @@ async fn agent_tokens_reach_only_the_agents_own_objects() {
         Some(vec!["strata.io/agent".to_string()])
     );
     let t2 = stored.get("t2").await.unwrap();
-    assert!(t2.data["status"]["state"] != "Failed", "{:?}", t2.data);
+    assert_eq!(t2.data["status"]["state"], "Staging", "{:?}", t2.data);
 }

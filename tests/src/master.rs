@@ -1,0 +1,36 @@
+//! The master's part, for tests that create Tasks without one: as in Mesos, the master checks a
+//! framework's launch against its offer and stages the task (`status.state: Staging` with
+//! `status.stagedAt`); only then does the agent run it. Later it marks the tasks of an agent
+//! that stopped heartbeating Unreachable, then Lost or Gone. Tests play that part here, the
+//! way the allocator does it: merge patches of the status subresource.
+
+use serde_json::{Value, json};
+
+use crate::Server;
+
+/// Stages task `name` (in the kubeconfig's namespace, `default`) as the master would; returns
+/// the `stagedAt` it wrote.
+pub fn stage_task(server: &Server, name: &str) -> String {
+    let staged_at = serde_json::to_value(strata_agent::report::now()).expect("a timestamp");
+    write_status(
+        server,
+        name,
+        json!({"state": "Staging", "stagedAt": staged_at.clone()}),
+    );
+    staged_at.as_str().expect("an RFC 3339 string").to_string()
+}
+
+/// Merges `status` into the status of task `name` (in the kubeconfig's namespace), as the
+/// master writes it.
+pub fn write_status(server: &Server, name: &str, status: Value) {
+    let patch = json!({ "status": status });
+    server.kubectl_ok(&[
+        "patch",
+        "task",
+        name,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        &patch.to_string(),
+    ]);
+}
