@@ -153,14 +153,7 @@ impl Agent {
             .as_ref()
             .map(|s| s.allocated.clone())
             .unwrap_or_default();
-        let total = &self.spec.resources;
-        Resources {
-            cpus: total.cpus.saturating_sub(allocated.cpus),
-            mem: total.mem.saturating_sub(allocated.mem),
-            disk: total.disk.saturating_sub(allocated.disk),
-            gpus: total.gpus.saturating_sub(allocated.gpus),
-            ports: total.ports.difference(&allocated.ports),
-        }
+        self.spec.resources.saturating_sub(&allocated)
     }
 }
 

@@ -15,7 +15,7 @@ use std::path::Path;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use crate::{Agent, App, Framework, Offer, Task};
+use crate::{Agent, App, Framework, Offer, ResourceRole, Task};
 
 /// Header of every generated file.
 const HEADER: &str = "# Generated from the types in strata-api (api/src); do not edit by hand.\n\
@@ -29,6 +29,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         Offer::crd(),
         Task::crd(),
         App::crd(),
+        ResourceRole::crd(),
     ]
 }
 
@@ -215,6 +216,12 @@ mod tests {
                     "apps.strata.io".into(),
                     "Namespaced".into(),
                     vec!["mapp".into()],
+                    strata.clone()
+                ),
+                (
+                    "resourceroles.strata.io".into(),
+                    "Cluster".into(),
+                    vec!["rrole".into()],
                     strata
                 ),
             ]
@@ -402,7 +409,7 @@ mod tests {
     #[test]
     fn yaml_stream_has_one_document_per_crd() {
         let yaml = to_yaml(&all());
-        assert_eq!(yaml.matches("---\n").count(), 5);
+        assert_eq!(yaml.matches("---\n").count(), all().len());
         let docs: Vec<CustomResourceDefinition> = serde_saphyr::from_multiple(&yaml).unwrap();
         assert_eq!(docs, all());
         assert!(files().iter().all(
@@ -414,7 +421,7 @@ mod tests {
     fn write_then_diff_is_clean_and_stale_files_go() {
         let dir = std::env::temp_dir().join(format!("strata-crds-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
-        assert_eq!(diff_dir(&dir).unwrap().len(), 5, "all missing");
+        assert_eq!(diff_dir(&dir).unwrap().len(), all().len(), "all missing");
         write_dir(&dir).unwrap();
         fs::write(dir.join("old.strata.io.yaml"), "x").unwrap();
         fs::write(dir.join("README.md"), "kept").unwrap();

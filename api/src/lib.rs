@@ -9,6 +9,7 @@
 //! - [`Offer`]: resources on one agent offered to one framework.
 //! - [`Task`]: one process or container on one agent, with Mesos' states.
 //! - [`App`]: a Marathon app, with the scale subresource on `instances`.
+//! - [`ResourceRole`] (cluster-scoped): a role's weight and quota limit.
 //!
 //! [`resources`] holds the arithmetic (exact milli-cpus, port range sets, Mesos' text form),
 //! [`conditions`] the shared status conditions, [`crds`] the generated CustomResourceDefinitions.
@@ -30,6 +31,7 @@ pub mod health;
 pub mod labels;
 pub mod offer;
 pub mod resources;
+pub mod role;
 mod schema;
 pub mod task;
 pub mod validation;
@@ -40,6 +42,7 @@ pub use conditions::{Condition, ConditionStatus};
 pub use framework::{Framework, FrameworkSpec, FrameworkStatus};
 pub use offer::{Offer, OfferSpec, OfferStatus};
 pub use resources::{Cpus, PortRange, PortRanges, Resources};
+pub use role::{ResourceRole, ResourceRoleSpec, ResourceRoleStatus};
 pub use task::{Task, TaskSpec, TaskState, TaskStatus};
 pub use validation::{FieldError, InvalidSpec};
 

@@ -128,6 +128,11 @@ pub struct OfferStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub refuse_seconds: Option<f64>,
+    /// When Accepted: the names of the Tasks (in this namespace) launched against the offer.
+    /// The master holds the offer until it has seen each of them, then returns what they left
+    /// unused; a task naming the offer that is not listed here is Dropped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<String>,
     /// Why the offer ended as it did, e.g. why it was rescinded or what did not fit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

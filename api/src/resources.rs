@@ -220,6 +220,18 @@ impl Resources {
         })
     }
 
+    /// `self - other`, each amount floored at zero and the ports of `other` removed: what is
+    /// left of `self` even when `other` claims more than it has.
+    pub fn saturating_sub(&self, other: &Resources) -> Resources {
+        Resources {
+            cpus: self.cpus.saturating_sub(other.cpus),
+            mem: self.mem.saturating_sub(other.mem),
+            disk: self.disk.saturating_sub(other.disk),
+            gpus: self.gpus.saturating_sub(other.gpus),
+            ports: self.ports.difference(&other.ports),
+        }
+    }
+
     /// The largest share `self` takes of `total` over cpus, mem, disk and gpus: the "dominant
     /// share" of Dominant Resource Fairness, between 0 and 1 when `self` fits in `total`.
     /// Resources of which `total` has none are ignored.

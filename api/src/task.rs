@@ -246,7 +246,7 @@ pub struct TaskStatus {
     /// Result of the health checks; unset when the task has none or none has completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthy: Option<bool>,
-    /// When the agent accepted the task (Staging).
+    /// When the master checked the task against its offer and staged it (Staging).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub staged_at: Option<Time>,
     /// When the task started Running.

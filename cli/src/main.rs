@@ -30,6 +30,9 @@ enum Command {
     /// The process executor's shim, started by the agent for each process task.
     #[command(hide = true)]
     AgentExec(commands::agent::ExecArgs),
+    /// Run the controllers: the allocator (Mesos' master) that offers agents' resources to
+    /// frameworks and checks the tasks they launch.
+    Controllers(commands::controllers::Args),
     /// Print a task's stdout (or stderr) from its agent's sandbox.
     Logs(commands::logs::Args),
 }
@@ -50,6 +53,7 @@ fn main() -> anyhow::Result<()> {
         Command::AgentToken(args) => commands::agent_token::run(args),
         Command::Agent(args) => commands::agent::run(*args),
         Command::AgentExec(args) => commands::agent::exec(args),
+        Command::Controllers(args) => commands::controllers::run(args),
         Command::Logs(args) => commands::logs::run(args),
     }
 }

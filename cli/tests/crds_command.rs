@@ -14,10 +14,14 @@ fn crds_command_prints_every_kind() {
         String::from_utf8_lossy(&out.stderr)
     );
     let yaml = String::from_utf8(out.stdout).expect("UTF-8");
-    for kind in ["Agent", "Framework", "Offer", "Task", "App"] {
+    let kinds = ["Agent", "Framework", "Offer", "Task", "App", "ResourceRole"];
+    for kind in kinds {
         assert!(yaml.contains(&format!("kind: {kind}\n")), "{kind} missing");
     }
-    assert_eq!(yaml.matches("kind: CustomResourceDefinition").count(), 5);
+    assert_eq!(
+        yaml.matches("kind: CustomResourceDefinition").count(),
+        kinds.len()
+    );
 }
 
 #[test]

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 pub mod agent;
+pub mod framework;
 pub mod master;
 
 /// The `strata` binary built with the tests (cargo builds it for the cli package's tests).

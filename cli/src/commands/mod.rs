@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod agent_token;
 pub mod bench;
+pub mod controllers;
 pub mod crds;
 pub mod duration;
 pub mod logs;

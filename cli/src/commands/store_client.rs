@@ -19,7 +19,12 @@ pub struct StoreArgs {
     #[arg(long, env = "STRATA_SERVER")]
     pub server: Option<String>,
     /// Bearer token to authenticate with (with --server).
-    #[arg(long, env = "STRATA_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "STRATA_TOKEN",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     pub token: Option<String>,
     /// CA certificate (PEM) that signed the store's serving certificate (with --server).
     #[arg(long)]

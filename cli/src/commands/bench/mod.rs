@@ -2,6 +2,7 @@
 //! figures. Client and server share this machine's cores, so the figures are a floor.
 
 mod agent;
+mod allocator;
 mod store;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,8 @@ enum What {
     Store(store::StoreArgs),
     /// The node agent: task launch latency (process, docker), simulated agents at scale.
     Agent(agent::AgentArgs),
+    /// The allocator's pass alone, at Mesos' DeclineOffers benchmark sizes.
+    Allocator(allocator::AllocatorArgs),
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -32,6 +35,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.what {
         What::Store(a) => rt.block_on(store::run(a)),
         What::Agent(a) => rt.block_on(agent::run(a)),
+        What::Allocator(a) => allocator::run(a),
     }
 }
 

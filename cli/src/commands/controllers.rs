@@ -1,0 +1,81 @@
+//! `strata controllers`: runs the controllers (for now the allocator, Mesos' master) as an
+//! ordinary client of the store, or of a real Kubernetes API server.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use strata_api::resources::Resources;
+use strata_controllers::allocator::Config;
+use strata_controllers::allocator::controller::{self, Settings};
+
+use super::store_client::StoreArgs;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Time between allocation passes (Mesos' --allocation_interval).
+    #[arg(long, default_value = "1s", value_parser = super::duration::parse)]
+    allocation_interval: Duration,
+    /// How long an offer lasts unused before it expires and its resources are offered again
+    /// (Mesos' --offer_timeout); 0s never expires.
+    #[arg(long, default_value = "60s", value_parser = super::duration::parse)]
+    offer_timeout: Duration,
+    /// An agent whose heartbeat is not seen for this long is Unreachable: its offers are
+    /// rescinded and it is not offered again until it heartbeats (Mesos: 75 s).
+    #[arg(long, default_value = "75s", value_parser = super::duration::parse)]
+    agent_unreachable_timeout: Duration,
+    /// The smallest offer worth making, as alternatives separated by `|` (Mesos'
+    /// --min_allocatable_resources).
+    #[arg(long, default_value = "cpus:0.01|mem:32")]
+    min_allocatable_resources: String,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let min_allocatable = args
+        .min_allocatable_resources
+        .split('|')
+        .map(|alt| {
+            alt.trim().parse::<Resources>().with_context(|| {
+                format!("--min-allocatable-resources: {alt:?} is not like cpus:0.01;mem:32")
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let settings = Settings {
+        model: Config {
+            min_allocatable,
+            offer_timeout: (!args.offer_timeout.is_zero()).then_some(args.offer_timeout),
+            epoch: epoch(),
+        },
+        interval: args.allocation_interval,
+        agent_timeout: args.agent_unreachable_timeout,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let config = args.store.config().await?;
+        let client = kube::Client::try_from(config)?;
+        tracing::info!(?settings, "allocator starting");
+        tokio::select! {
+            () = controller::run(client, settings) => Ok(()),
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        }
+    })
+}
+
+/// A short tag of this run (base 36 seconds since 2020), so offer names from different runs of
+/// the allocator never collide.
+fn epoch() -> String {
+    let mut n = jiff::Timestamp::now()
+        .as_second()
+        .saturating_sub(1_577_836_800) as u64;
+    let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    while n > 0 {
+        out.push(digits[(n % 36) as usize]);
+        n /= 36;
+    }
+    out.reverse();
+    String::from_utf8(out).expect("ascii")
+}

@@ -1,0 +1,384 @@
+//! The master end to end: `strata controllers` (the allocator) against a real store, with
+//! simulated agents and frameworks written against the CRDs as a third party would.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use strata_e2e::framework::{Behaviour, Process, controllers, run_framework, simulated_agents};
+use strata_e2e::{Server, eventually, kube_client};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+struct Cluster {
+    server: Server,
+    _controllers: Process,
+    agents: Option<Process>,
+    work: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// A server, the allocator (with `flags`) and `n` simulated agents of `resources` each.
+    fn start(n: usize, resources: &str, flags: &[&str]) -> Cluster {
+        let mut cluster = Cluster::without_agents(flags);
+        cluster.add_agents(n, resources);
+        cluster
+    }
+
+    /// A server and the allocator; agents come later, once the frameworks are registered, so
+    /// that no framework is offered the whole cluster before the others exist.
+    fn without_agents(flags: &[&str]) -> Cluster {
+        let server = Server::start();
+        let work = tempfile::tempdir().unwrap();
+        let mut args = vec!["--allocation-interval", "200ms"];
+        args.extend(flags);
+        let controllers = controllers(&server, &args, &work.path().join("controllers.log"));
+        Cluster {
+            server,
+            _controllers: controllers,
+            agents: None,
+            work,
+        }
+    }
+
+    fn add_agents(&mut self, n: usize, resources: &str) {
+        let work = self.work.path().join("agents");
+        self.agents = Some(simulated_agents(&self.server, "sim", n, resources, &work));
+        let registered = eventually(WAIT, || {
+            let names = self.server.kubectl_ok(&["get", "agents", "-o", "name"]);
+            (names.lines().count() == n).then_some(())
+        });
+        assert!(registered.is_some(), "{n} simulated agents register");
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.work.path().join("controllers.log")).unwrap_or_default()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        serde_json::from_str(&self.server.kubectl_ok(&all)).unwrap()
+    }
+
+    fn framework_share(&self, name: &str) -> f64 {
+        self.json(&["get", "framework", name])["status"]["dominantShare"]
+            .as_f64()
+            .unwrap_or(0.0)
+    }
+}
+
+fn behaviour(task: &str, max_tasks: usize) -> Behaviour {
+    Behaviour {
+        task: Some(task.to_string()),
+        refuse_seconds: 1.0,
+        max_tasks,
+        hold: false,
+    }
+}
+
+/// A framework that leaves its offers unanswered.
+fn hold() -> Behaviour {
+    Behaviour {
+        task: None,
+        refuse_seconds: 0.0,
+        max_tasks: 0,
+        hold: true,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frameworks_with_different_dominant_resources_converge_to_equal_shares() {
+    // 8 agents of 4 cpus and 8 GB. A memory-heavy framework fits 8 tasks on an agent (all its
+    // memory), a cpu-heavy one 4 (all its cpus): DRF gives each 4 agents, a share of 0.5.
+    let mut cluster = Cluster::without_agents(&[]);
+    let client = kube_client(&cluster.server).await;
+    let (mem, mem_seen) = run_framework(
+        client.clone(),
+        "default",
+        "mem-heavy",
+        json!({}),
+        behaviour("cpus:0.25;mem:1024", 1000),
+    )
+    .await;
+    let (cpu, cpu_seen) = run_framework(
+        client,
+        "default",
+        "cpu-heavy",
+        json!({}),
+        behaviour("cpus:1;mem:256", 1000),
+    )
+    .await;
+    cluster.add_agents(8, "cpus:4;mem:8192;ports:[31000-31100]");
+    let converged = eventually(WAIT, || {
+        let (m, c) = (
+            mem_seen.lock().unwrap().tasks,
+            cpu_seen.lock().unwrap().tasks,
+        );
+        (m + c >= 48).then_some((m, c))
+    });
+    let (m, c) = converged.unwrap_or_else(|| panic!("no convergence\n{}", cluster.log()));
+    // Dominant shares from the tasks alone: memory for one, cpus for the other.
+    let (mem_share, cpu_share) = (m as f64 * 1024.0 / 65536.0, c as f64 / 32.0);
+    assert!(
+        (mem_share - cpu_share).abs() <= 0.13,
+        "{m} memory-heavy and {c} cpu-heavy tasks: shares {mem_share} and {cpu_share}"
+    );
+    // The frameworks' status says the same (within one agent's worth).
+    std::thread::sleep(Duration::from_secs(2));
+    let (a, b) = (
+        cluster.framework_share("mem-heavy"),
+        cluster.framework_share("cpu-heavy"),
+    );
+    assert!(
+        (a - 0.5).abs() <= 0.15 && (b - 0.5).abs() <= 0.15,
+        "status shares {a} and {b}"
+    );
+    let table = cluster.server.kubectl_ok(&["get", "frameworks"]);
+    assert!(
+        table.contains("DOMINANT SHARE") && table.contains("mem-heavy"),
+        "{table}"
+    );
+    mem.abort();
+    cpu.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weights_shift_the_shares_and_quota_limits_hold() {
+    // 12 agents of 4 cpus; every task takes 1 cpu. Weight 2 against weight 1 gets twice the
+    // agents; a third framework's role is capped at 3 cpus.
+    let mut cluster = Cluster::without_agents(&[]);
+    cluster.server.kubectl_ok_stdin(
+        &["apply", "-f", "-"],
+        Some(
+            r#"{"apiVersion": "strata.io/v1alpha1", "kind": "ResourceRole",
+                "metadata": {"name": "capped"}, "spec": {"quota": {"limits": {"cpus": 3}}}}"#,
+        ),
+    );
+    let client = kube_client(&cluster.server).await;
+    let mut handles = Vec::new();
+    let mut seen = Vec::new();
+    for (name, spec) in [
+        ("heavy", json!({"weight": 2})),
+        ("light", json!({"weight": 1})),
+        ("capped", json!({"role": "capped"})),
+    ] {
+        let (h, s) = run_framework(
+            client.clone(),
+            "default",
+            name,
+            spec,
+            behaviour("cpus:1;mem:256", 1000),
+        )
+        .await;
+        handles.push(h);
+        seen.push(s);
+    }
+    cluster.add_agents(12, "cpus:4;mem:4096;ports:[31000-31100]");
+    let tasks = || -> Vec<usize> { seen.iter().map(|s| s.lock().unwrap().tasks).collect() };
+    let mut most_capped = 0;
+    let all = eventually(WAIT, || {
+        let allocated =
+            cluster.json(&["get", "framework", "capped"])["status"]["allocated"]["cpus"]
+                .as_f64()
+                .unwrap_or(0.0);
+        most_capped = most_capped.max((allocated * 1000.0) as u64);
+        let t = tasks();
+        (t.iter().sum::<usize>() >= 48).then_some(t)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "not all 48 cpus were used: {:?}\n{}",
+            tasks(),
+            cluster.log()
+        )
+    });
+    let (heavy, light, capped) = (all[0], all[1], all[2]);
+    assert_eq!(capped, 3, "the capped role got its limit: {all:?}");
+    assert!(
+        most_capped <= 3000,
+        "the capped role held {most_capped} milli-cpus"
+    );
+    let ratio = heavy as f64 / light as f64;
+    assert!(
+        (1.5..=2.6).contains(&ratio),
+        "weight 2 against 1: {heavy} and {light} tasks"
+    );
+    let role = cluster.json(&["get", "resourcerole", "capped"]);
+    assert_eq!(role["spec"]["quota"]["limits"]["cpus"], 3);
+    for h in handles {
+        h.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_offer_goes_to_others_and_not_back_within_refuse_seconds() {
+    let cluster = Cluster::start(1, "cpus:2;mem:2048", &[]);
+    let client = kube_client(&cluster.server).await;
+    let decline = |refuse_seconds| Behaviour {
+        task: None,
+        refuse_seconds,
+        max_tasks: 0,
+        hold: false,
+    };
+    let (a, picky) =
+        run_framework(client.clone(), "default", "picky", json!({}), decline(30.0)).await;
+    let (b, other) = run_framework(client, "default", "other", json!({}), decline(0.5)).await;
+    std::thread::sleep(Duration::from_secs(6));
+    let (p, o) = (
+        picky.lock().unwrap().offers.len(),
+        other.lock().unwrap().offers.len(),
+    );
+    assert_eq!(p, 1, "picky refused for 30 s and was offered {p} times");
+    assert!(
+        o >= 3,
+        "the other framework, refusing for 0.5 s, got only {o} offers"
+    );
+    a.abort();
+    b.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offers_expire_and_are_rescinded_when_their_agent_stops() {
+    let mut cluster = Cluster::start(
+        1,
+        "cpus:2;mem:2048",
+        &["--offer-timeout", "2s", "--agent-unreachable-timeout", "3s"],
+    );
+    // A framework that never answers its offers.
+    let client = kube_client(&cluster.server).await;
+    let (idle, _) = run_framework(client, "default", "idle", json!({}), hold()).await;
+    let phases = |cluster: &Cluster| -> Vec<(String, String)> {
+        cluster.json(&["get", "offers"])["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                (
+                    o["metadata"]["name"].as_str().unwrap().to_string(),
+                    o["status"]["phase"]
+                        .as_str()
+                        .unwrap_or("Pending")
+                        .to_string(),
+                )
+            })
+            .collect()
+    };
+    let expired = eventually(WAIT, || {
+        let p = phases(&cluster);
+        let expired = p.iter().any(|(_, ph)| ph == "Expired");
+        let pending = p.iter().filter(|(_, ph)| ph == "Pending").count();
+        (expired && pending == 1).then_some(p)
+    });
+    assert!(
+        expired.is_some(),
+        "an offer expired and its resources were offered again: {:?}\n{}",
+        phases(&cluster),
+        cluster.log()
+    );
+    let message = cluster.json(&["get", "offers"])["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["status"]["phase"] == "Expired")
+        .map(|o| o["status"]["message"].clone());
+    assert_eq!(message, Some(json!("expired unused")));
+
+    // The agent stops heartbeating: its pending offer is rescinded, and no new one is made.
+    cluster.agents.as_mut().expect("agents").kill();
+    let rescinded = eventually(WAIT, || {
+        let p = phases(&cluster);
+        let rescinded = p.iter().any(|(_, ph)| ph == "Rescinded");
+        let pending = p.iter().filter(|(_, ph)| ph == "Pending").count();
+        (rescinded && pending == 0).then_some(())
+    });
+    assert!(
+        rescinded.is_some(),
+        "{:?}\n{}",
+        phases(&cluster),
+        cluster.log()
+    );
+    let offer = cluster.json(&["get", "offers"])["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["status"]["phase"] == "Rescinded")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        offer["status"]["message"],
+        "rescinded: its agent stopped heartbeating"
+    );
+    idle.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn launches_that_do_not_fit_their_offer_or_are_not_theirs_end_with_the_reason() {
+    let cluster = Cluster::start(1, "cpus:2;mem:2048", &[]);
+    let client = kube_client(&cluster.server).await;
+    // "holder" keeps the offer it gets; the test launches against it.
+    let (h, seen) = run_framework(client, "default", "holder", json!({}), hold()).await;
+    let offer = eventually(WAIT, || seen.lock().unwrap().offers.first().cloned())
+        .expect("holder is offered the agent")
+        .0;
+    h.abort();
+    let launch = |name: &str, spec: Value| {
+        let task = json!({
+            "apiVersion": "strata.io/v1alpha1", "kind": "Task",
+            "metadata": {"name": name, "labels": {"strata.io/agent": "sim-0"}},
+            "spec": spec,
+        });
+        cluster
+            .server
+            .kubectl_ok_stdin(&["apply", "-f", "-"], Some(&task.to_string()));
+    };
+    let ended = |name: &str| -> Value {
+        eventually(WAIT, || {
+            let status = cluster.json(&["get", "task", name])["status"].clone();
+            status["state"].is_string().then_some(status)
+        })
+        .unwrap_or_else(|| panic!("task {name} was not judged\n{}", cluster.log()))
+    };
+    launch(
+        "no-offer",
+        json!({"framework": "holder", "agent": "sim-0", "command": "true"}),
+    );
+    launch(
+        "too-big",
+        json!({"framework": "holder", "agent": "sim-0", "offer": offer, "command": "true",
+               "resources": {"cpus": 3}}),
+    );
+    launch(
+        "not-mine",
+        json!({"framework": "thief", "agent": "sim-0", "offer": offer, "command": "true"}),
+    );
+    launch(
+        "no-such-offer",
+        json!({"framework": "holder", "agent": "sim-0", "offer": "sim-0-gone", "command": "true"}),
+    );
+    let s = ended("no-offer");
+    assert_eq!(
+        (s["state"].as_str(), s["reason"].as_str()),
+        (Some("Error"), Some("TaskInvalid"))
+    );
+    assert!(s["message"].as_str().unwrap().contains("spec.offer"), "{s}");
+    let s = ended("too-big");
+    assert_eq!(s["state"], "Error");
+    assert!(s["message"].as_str().unwrap().contains("cpus"), "{s}");
+    let s = ended("not-mine");
+    assert_eq!(s["state"], "Error");
+    assert!(s["message"].as_str().unwrap().contains("holder"), "{s}");
+    let s = ended("no-such-offer");
+    assert_eq!(s["state"], "Dropped");
+
+    // A task that fits is staged, and the simulated agent runs it.
+    launch(
+        "fits",
+        json!({"framework": "holder", "agent": "sim-0", "offer": offer, "command": "true",
+               "resources": {"cpus": 1, "mem": 64}}),
+    );
+    let running = eventually(WAIT, || {
+        let s = cluster.json(&["get", "task", "fits"])["status"].clone();
+        (s["state"] == "Running").then_some(s)
+    });
+    assert!(running.is_some(), "{}", cluster.log());
+}
