@@ -30,7 +30,7 @@ use kube::Api;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::reflector::Lookup;
 use strata_api::conditions::{Condition, ConditionStatus, set_condition};
-use strata_api::task::{Sandbox, Task, TaskState};
+use strata_api::task::{Sandbox, Task, TaskState, TaskStatus};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -111,7 +111,7 @@ async fn staged(
         status.observe(&task);
         match status.state() {
             Some(state) if state.is_terminal() => {
-                log_ended_elsewhere(status, "before it was staged; nothing to do");
+                log_ended_elsewhere(status.current(), "before it was staged; nothing to do");
                 return None;
             }
             Some(_) => return Some(task),
@@ -128,9 +128,8 @@ async fn staged(
     }
 }
 
-/// Logs, at info, that someone else (the master) ended the task `when`, with its reason.
-fn log_ended_elsewhere(status: &StatusWriter, when: &str) {
-    let stored = status.current();
+/// Logs, at info, that someone else (the master) ended the task, as `stored` says, `when`.
+pub(crate) fn log_ended_elsewhere(stored: &TaskStatus, when: &str) {
     tracing::info!(
         state = stored.state.map(|s| format!("{s:?}")).unwrap_or_default(),
         reason = stored.reason.as_deref().unwrap_or_default(),
@@ -265,7 +264,7 @@ async fn launch(
         })
         .await?;
     if !starting {
-        log_ended_elsewhere(status, "before it was launched; nothing to do");
+        log_ended_elsewhere(status.current(), "before it was launched; nothing to do");
         return Ok(None);
     }
     let launch = Launch {
@@ -379,7 +378,7 @@ async fn watch_until_end(
             }
             if kill.is_none() {
                 kill = if status.state().is_some_and(TaskState::is_terminal) {
-                    log_ended_elsewhere(status, "while it ran here; killing it");
+                    log_ended_elsewhere(status.current(), "while it ran here; killing it");
                     Some(KillRequest {
                         reason: "TaskKilled",
                         message: "the task was ended in the store".to_string(),

@@ -140,51 +140,46 @@ impl StatusWriter {
         if let Some(version) = &self.version {
             body["metadata"] = serde_json::json!({ "resourceVersion": version });
         }
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            let result = self
-                .api
-                .patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&body))
-                .await;
-            match result {
-                Ok(task) => {
-                    self.stored(&task);
-                    return Ok(true);
-                }
-                Err(kube::Error::Api(status)) if status.code == 404 => {
-                    return Err(Gone(self.name.clone()));
-                }
-                Err(kube::Error::Api(status)) if status.code == 409 => {
-                    tracing::debug!(task = %self.name, "the task's status changed meanwhile; reading it again");
-                    self.refresh().await?;
-                    return Ok(false);
-                }
-                Err(e) => {
-                    tracing::warn!(task = %self.name, error = %e, "could not write the task's status; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
+        let (params, merge) = (PatchParams::default(), Patch::Merge(&body));
+        let written = answered(&self.name, "write", || {
+            self.api.patch_status(&self.name, &params, &merge)
+        })
+        .await?;
+        if let Some(task) = written {
+            self.stored(&task);
+            return Ok(true);
         }
+        tracing::debug!(task = %self.name, "the task's status changed meanwhile; reading it again");
+        // A read has no precondition to fail, so it answers with the task.
+        let fresh = answered(&self.name, "read", || self.api.get_status(&self.name)).await?;
+        if let Some(task) = fresh {
+            self.stored(&task);
+        }
+        Ok(false)
     }
+}
 
-    /// Reads the task's status as stored now.
-    async fn refresh(&mut self) -> Result<(), Gone> {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match self.api.get_status(&self.name).await {
-                Ok(task) => {
-                    self.stored(&task);
-                    return Ok(());
-                }
-                Err(kube::Error::Api(status)) if status.code == 404 => {
-                    return Err(Gone(self.name.clone()));
-                }
-                Err(e) => {
-                    tracing::warn!(task = %self.name, error = %e, "could not read the task's status; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
+/// Runs `request` (`what` is done with task `name`'s status) until the store answers for
+/// certain: the task it returns, None on 409 Conflict, Gone on 404. Other errors (the store
+/// unreachable) are retried with backoff, since a lost report would leave a framework waiting
+/// forever.
+async fn answered<F, Fut>(name: &str, what: &str, request: F) -> Result<Option<Task>, Gone>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<Task, kube::Error>>,
+{
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match request().await {
+            Ok(task) => return Ok(Some(task)),
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                return Err(Gone(name.to_string()));
+            }
+            Err(kube::Error::Api(status)) if status.code == 409 => return Ok(None),
+            Err(e) => {
+                tracing::warn!(task = %name, error = %e, "could not {what} the task's status; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
     }

@@ -196,16 +196,14 @@ fn dispatch(ctx: &Arc<Context>, task: Task, pending: &mut HashMap<String, Record
             if let Some(record) = pending.remove(&uid) {
                 // Reported before a crash that left the record, or ended by the master (Lost,
                 // Gone) while this agent was away: kill and free what is left.
-                let stored = task.status.as_ref();
-                tracing::info!(
-                    task = %format!("{}/{}", record.namespace, record.name),
-                    state = stored
-                        .and_then(|s| s.state)
-                        .map(|s| format!("{s:?}"))
-                        .unwrap_or_default(),
-                    reason = stored.and_then(|s| s.reason.as_deref()).unwrap_or_default(),
-                    "the task ended in the store while the agent was away; stopping what is left of it"
-                );
+                let span =
+                    tracing::info_span!("task", namespace = %record.namespace, name = %record.name);
+                span.in_scope(|| {
+                    lifecycle::log_ended_elsewhere(
+                        &task.status.clone().unwrap_or_default(),
+                        "while the agent was away; stopping what is left of it",
+                    )
+                });
                 let grace = lifecycle::grace_period(task.spec.kill_grace_period_seconds);
                 spawn_cleanup(ctx, record, grace);
             }
