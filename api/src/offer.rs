@@ -7,6 +7,7 @@
 //! only; the phase records how the offer ended.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::CustomResource;
@@ -123,8 +124,9 @@ pub struct OfferStatus {
     /// Pending, Accepted, Declined, Rescinded or Expired.
     #[serde(default)]
     pub phase: OfferPhase,
-    /// When Declined: seconds during which these resources on this agent are not offered to
-    /// this framework again (Mesos' refuse filter; 5 when unset).
+    /// When Declined, or Accepted with resources left unused: seconds during which those
+    /// resources on this agent are not offered to this framework again (Mesos' refuse filter;
+    /// 5 when unset, at most a year).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub refuse_seconds: Option<f64>,
@@ -144,11 +146,15 @@ pub struct OfferStatus {
 
 /// Mesos' default refuse filter for a declined offer, in seconds.
 pub const DEFAULT_REFUSE_SECONDS: f64 = 5.0;
+/// The longest refuse filter: longer ones are cut to it.
+pub const MAX_REFUSE: Duration = Duration::from_secs(365 * 24 * 3600);
 
 impl OfferStatus {
-    /// How long a decline holds: `refuseSeconds`, or Mesos' default of 5 seconds.
-    pub fn refuse_seconds_or_default(&self) -> f64 {
-        self.refuse_seconds.unwrap_or(DEFAULT_REFUSE_SECONDS)
+    /// How long a decline holds: `refuseSeconds` (5 s when unset), within zero and a year —
+    /// whatever a framework wrote, even a value no clock can add.
+    pub fn refuse(&self) -> Duration {
+        let seconds = self.refuse_seconds.unwrap_or(DEFAULT_REFUSE_SECONDS);
+        Duration::try_from_secs_f64(seconds.max(0.0)).map_or(MAX_REFUSE, |d| d.min(MAX_REFUSE))
     }
 }
 
@@ -176,6 +182,14 @@ mod tests {
         let spec: OfferSpec = serde_json::from_value(json.clone()).unwrap();
         assert_eq!(spec.resources.cpus.millis(), 1500);
         assert_eq!(serde_json::to_value(&spec).unwrap(), json);
-        assert_eq!(OfferStatus::default().refuse_seconds_or_default(), 5.0);
+        assert_eq!(OfferStatus::default().refuse(), Duration::from_secs(5));
+        let refusing = |seconds: f64| OfferStatus {
+            refuse_seconds: Some(seconds),
+            ..OfferStatus::default()
+        };
+        assert_eq!(refusing(0.5).refuse(), Duration::from_millis(500));
+        assert_eq!(refusing(-3.0).refuse(), Duration::ZERO);
+        assert_eq!(refusing(1e300).refuse(), MAX_REFUSE);
+        assert_eq!(refusing(f64::NAN).refuse(), Duration::ZERO);
     }
 }

@@ -4,7 +4,7 @@
 //! with a refuse filter. Also the controllers and simulated agents as child processes.
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,31 +13,7 @@ use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
-use crate::{Server, strata_bin};
-
-/// A child process killed when dropped.
-pub struct Process(pub Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Process {
-    pub fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn store_args(server: &Server) -> Vec<String> {
-    vec![
-        "--kubeconfig".into(),
-        server.kubeconfig().display().to_string(),
-    ]
-}
+use crate::{Process, Server, strata_bin};
 
 /// Starts `strata controllers` against `server` with `extra` flags; its log goes to `log`.
 pub fn controllers(server: &Server, extra: &[&str], log: &std::path::Path) -> Process {
@@ -45,7 +21,8 @@ pub fn controllers(server: &Server, extra: &[&str], log: &std::path::Path) -> Pr
     Process(
         Command::new(strata_bin())
             .arg("controllers")
-            .args(store_args(server))
+            .arg("--kubeconfig")
+            .arg(server.kubeconfig())
             .args(extra)
             .env("STRATA_LOG", "info,strata_controllers=debug")
             .stdout(Stdio::null())
@@ -55,24 +32,24 @@ pub fn controllers(server: &Server, extra: &[&str], log: &std::path::Path) -> Pr
     )
 }
 
-/// Starts `n` simulated agents named `<name>-0..` with `resources` each, whose tasks run for an
-/// hour unless killed.
+/// Starts `n` simulated agents named `<name>-0..` (`strata agent --simulate`) with `flags`
+/// (e.g. their `--resources` and timings), working in `work`.
 pub fn simulated_agents(
     server: &Server,
     name: &str,
     n: usize,
-    resources: &str,
+    flags: &[&str],
     work: &std::path::Path,
 ) -> Process {
     Process(
         Command::new(strata_bin())
             .args(["agent", "--server", &server.url()])
+            // `--token=` form: a token may start with '-'.
             .arg(format!("--token={}", server.admin_token()))
             .arg("--certificate-authority")
             .arg(server.data_dir().join("pki/ca.crt"))
             .args(["--name", name, "--simulate", &n.to_string()])
-            .args(["--simulated-start", "10ms", "--simulated-run", "1h"])
-            .args(["--resources", resources])
+            .args(flags)
             .arg("--work-dir")
             .arg(work)
             .stderr(Stdio::null())

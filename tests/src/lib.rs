@@ -34,6 +34,24 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// A child process (an agent, the controllers) killed when dropped, so a failed test leaves
+/// nothing running.
+pub struct Process(pub Child);
+
+impl Process {
+    /// Kills it now (e.g. to stop an agent mid-test).
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// A running `strata server` child process.
 pub struct Server {
     pub dir: tempfile::TempDir,

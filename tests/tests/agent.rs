@@ -11,6 +11,7 @@ use kube::runtime::watcher::{self, Event};
 use serde_json::{Value, json};
 use strata_api::task::Task;
 use strata_e2e::agent::{Agent, agent_token, busybox_image, http_get};
+use strata_e2e::framework::simulated_agents;
 use strata_e2e::master::{stage_task, write_status};
 use strata_e2e::{Server, eventually, kube_client, strata_bin};
 
@@ -719,46 +720,16 @@ fn sandboxes_of_finished_tasks_are_collected_after_the_delay() {
     );
 }
 
-/// Kills the child process when the test ends.
-struct Kill(std::process::Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn simulated_agents_register_heartbeat_and_pass_tasks_through_their_states() {
     let server = Server::start();
     let work = tempfile::tempdir().unwrap();
-    let _simulated = Kill(
-        Command::new(strata_bin())
-            .args([
-                "agent",
-                "--server",
-                &server.url(),
-                // `--token=` form: a token may start with '-'.
-                &format!("--token={}", server.admin_token()),
-            ])
-            .arg("--certificate-authority")
-            .arg(server.data_dir().join("pki/ca.crt"))
-            .args([
-                "--name",
-                "sim",
-                "--simulate",
-                "3",
-                "--simulated-start",
-                "200ms",
-                "--simulated-run",
-                "1s",
-            ])
-            .arg("--work-dir")
-            .arg(work.path())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
+    let _simulated = simulated_agents(
+        &server,
+        "sim",
+        3,
+        &["--simulated-start", "200ms", "--simulated-run", "1s"],
+        work.path(),
     );
     let registered = eventually(WAIT, || {
         let names = server.kubectl_ok(&["get", "agents", "-o", "name"]);

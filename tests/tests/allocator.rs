@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use strata_e2e::framework::{Behaviour, Process, controllers, run_framework, simulated_agents};
-use strata_e2e::{Server, eventually, kube_client};
+use strata_e2e::framework::{Behaviour, controllers, run_framework, simulated_agents};
+use strata_e2e::{Process, Server, eventually, kube_client};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -42,7 +42,15 @@ impl Cluster {
 
     fn add_agents(&mut self, n: usize, resources: &str) {
         let work = self.work.path().join("agents");
-        self.agents = Some(simulated_agents(&self.server, "sim", n, resources, &work));
+        let flags = [
+            "--resources",
+            resources,
+            "--simulated-start",
+            "10ms",
+            "--simulated-run",
+            "1h",
+        ];
+        self.agents = Some(simulated_agents(&self.server, "sim", n, &flags, &work));
         let registered = eventually(WAIT, || {
             let names = self.server.kubectl_ok(&["get", "agents", "-o", "name"]);
             (names.lines().count() == n).then_some(())
@@ -205,6 +213,16 @@ async fn weights_shift_the_shares_and_quota_limits_hold() {
     );
     let role = cluster.json(&["get", "resourcerole", "capped"]);
     assert_eq!(role["spec"]["quota"]["limits"]["cpus"], 3);
+    // The role's status says what it holds (kubectl's Dominant Share column reads it).
+    let held = eventually(WAIT, || {
+        let status = cluster.json(&["get", "resourcerole", "capped"])["status"].clone();
+        (status["allocated"]["cpus"] == 3).then_some(status)
+    });
+    assert!(
+        held.is_some(),
+        "{}",
+        cluster.json(&["get", "resourcerole", "capped"])
+    );
     for h in handles {
         h.abort();
     }

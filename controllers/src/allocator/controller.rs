@@ -8,11 +8,10 @@
 //! first pass: agents, frameworks, roles and heartbeats first, then the live offers, then the
 //! tasks — so nothing is counted twice and no task is judged against an offer not yet seen.
 //!
-//! Liveness is observed, not trusted: an agent heartbeats by renewing its Lease in
-//! `strata-node-lease`, a framework by renewing a Lease labelled `strata.io/framework` named
-//! like it in its namespace; what counts is when this controller saw the renewal (as
-//! Kubernetes' node lifecycle controller does), so clock skew between machines does not
-//! matter.
+//! Liveness: an agent heartbeats by renewing its Lease in `strata-node-lease`, a framework by
+//! renewing a Lease labelled `strata.io/framework` named like it in its namespace (see
+//! [`Heartbeats`]). Status is written only for what changed: the model says whose holdings
+//! moved, and liveness flips are the rest.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -28,14 +27,15 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 use strata_api::agent::Agent;
-use strata_api::conditions::{Condition, ConditionStatus, reasons, types};
+use strata_api::conditions::{Condition, ConditionStatus, find_condition, reasons, types};
 use strata_api::framework::Framework;
 use strata_api::labels;
 use strata_api::offer::{Offer, OfferPhase, OfferSpec};
-use strata_api::role::{ResourceRole, role_of};
+use strata_api::role::{ResourceRole, object_name, role_of};
 use strata_api::task::{Task, TaskState};
 use tokio::sync::Semaphore;
 
+use super::heartbeats::Heartbeats;
 use super::model::{
     AgentInfo, Allocation, Config, FrameworkInfo, Model, RoleInfo, Settlement, Verdict, key,
 };
@@ -159,7 +159,7 @@ pub async fn run(client: Client, settings: Settings) {
     }
 }
 
-/// What the allocator keeps beside the model.
+/// What the allocator keeps beside the model: the objects it acts on, and its bookkeeping.
 struct Allocator {
     client: Client,
     settings: Settings,
@@ -170,19 +170,17 @@ struct Allocator {
     /// Offer and task events held until the first listings are complete.
     held: Vec<Input>,
     agents: HashMap<String, Agent>,
-    /// When each agent's heartbeat was last seen to change.
-    agent_beats: HashMap<String, (Option<String>, Instant)>,
+    agent_beats: Heartbeats,
+    /// Frameworks by `namespace/name`.
     frameworks: HashMap<String, Framework>,
-    /// Per framework key: the renew time last seen, when, and for how long it holds.
-    framework_beats: HashMap<String, (Option<String>, Instant, Duration)>,
+    framework_beats: Heartbeats,
+    /// Roles that have a ResourceRole (whose status is written).
+    configured_roles: HashSet<String>,
     /// Tasks already judged (staged or ended by the master), by uid.
     judged: HashSet<String>,
-    /// Settled offers to delete, oldest first.
-    settled: VecDeque<(Instant, String, String)>,
-    /// Per framework key: whether it was active, and since when.
-    active_since: HashMap<String, (bool, Time)>,
-    /// The status last written per object, to write only changes.
-    written: HashMap<String, serde_json::Value>,
+    /// Settled offers to delete, oldest first, and the same as a set.
+    settled: VecDeque<(Instant, String)>,
+    settled_keys: HashSet<String>,
     pass_wanted: bool,
     last_pass: Instant,
 }
@@ -196,14 +194,14 @@ impl Allocator {
             writes: Arc::new(Semaphore::new(MAX_WRITES)),
             synced: HashSet::new(),
             held: Vec::new(),
-            agents: HashMap::new(),
-            agent_beats: HashMap::new(),
-            frameworks: HashMap::new(),
-            framework_beats: HashMap::new(),
+            agents: Default::default(),
+            agent_beats: Heartbeats::default(),
+            frameworks: Default::default(),
+            framework_beats: Heartbeats::default(),
+            configured_roles: HashSet::new(),
             judged: HashSet::new(),
             settled: VecDeque::new(),
-            active_since: HashMap::new(),
-            written: HashMap::new(),
+            settled_keys: HashSet::new(),
             pass_wanted: false,
             last_pass: Instant::now(),
         }
@@ -224,133 +222,113 @@ impl Allocator {
     fn handle(&mut self, input: Input) {
         let now = Instant::now();
         match input {
-            Input::Agent(event) => self.on_agents(event, now),
-            Input::AgentLease(event) => {
-                for (lease, deleted) in flatten(event, &mut self.synced, "agent-leases") {
-                    let name = lease.name_any();
+            Input::Agent(event) => {
+                if let Some((agent, deleted)) = object(event, &mut self.synced, "agents") {
+                    let name = agent.name_any();
                     if deleted {
-                        self.agent_beats.remove(&name);
-                    } else {
-                        let renew = renew_time(&lease);
-                        let entry = self.agent_beats.entry(name.clone()).or_insert((None, now));
-                        if entry.0 != renew {
-                            *entry = (renew, now);
-                        }
+                        self.agents.remove(&name);
+                        let offers = self.model.remove_agent(&name);
+                        self.report_rescinded(offers, "its agent was removed");
+                    } else if let Some(agent) = spec_changed(&mut self.agents, &name, agent) {
+                        self.agents.insert(name.clone(), agent);
+                        self.refresh_agent(&name);
                     }
-                    self.refresh_agent(&name, now);
+                }
+            }
+            Input::AgentLease(event) => {
+                if let Some((lease, deleted)) = object(event, &mut self.synced, "agent-leases") {
+                    let name = lease.name_any();
+                    let flipped = if deleted {
+                        self.agent_beats.remove(&name)
+                    } else {
+                        let lasts = self.settings.agent_timeout;
+                        self.agent_beats.observe(&name, &lease, lasts, now)
+                    };
+                    if flipped {
+                        self.refresh_agent(&name);
+                    }
                 }
             }
             Input::Framework(event) => {
-                for (fw, deleted) in flatten(event, &mut self.synced, "frameworks") {
+                if let Some((fw, deleted)) = object(event, &mut self.synced, "frameworks") {
                     let k = key(&fw.namespace().unwrap_or_default(), &fw.name_any());
                     if deleted {
                         self.frameworks.remove(&k);
                         let offers = self.model.remove_framework(&k);
-                        self.rescind(offers, "its framework was removed", now);
-                    } else {
+                        self.report_rescinded(offers, "its framework was removed");
+                    } else if let Some(fw) = spec_changed(&mut self.frameworks, &k, fw) {
                         self.frameworks.insert(k.clone(), fw);
-                        self.refresh_framework(&k, now);
+                        self.refresh_framework(&k);
                     }
                 }
             }
             Input::FrameworkLease(event) => {
-                for (lease, deleted) in flatten(event, &mut self.synced, "framework-leases") {
+                if let Some((lease, deleted)) = object(event, &mut self.synced, "framework-leases")
+                {
                     let k = key(&lease.namespace().unwrap_or_default(), &lease.name_any());
-                    if deleted {
-                        self.framework_beats.remove(&k);
+                    let flipped = if deleted {
+                        self.framework_beats.remove(&k)
                     } else {
-                        let renew = renew_time(&lease);
-                        let duration = lease
+                        let lasts = lease
                             .spec
                             .as_ref()
                             .and_then(|s| s.lease_duration_seconds)
                             .map_or(DEFAULT_FRAMEWORK_LEASE, |s| {
                                 Duration::from_secs(s.max(1) as u64)
                             });
-                        let entry = self
-                            .framework_beats
-                            .entry(k.clone())
-                            .or_insert((None, now, duration));
-                        if entry.0 != renew {
-                            *entry = (renew, now, duration);
-                        }
-                        entry.2 = duration;
+                        self.framework_beats.observe(&k, &lease, lasts, now)
+                    };
+                    if flipped {
+                        self.refresh_framework(&k);
                     }
-                    self.refresh_framework(&k, now);
                 }
             }
             Input::Role(event) => {
-                for (role, deleted) in flatten(*event, &mut self.synced, "roles") {
+                if let Some((role, deleted)) = object(*event, &mut self.synced, "roles") {
                     let name = role_of(&role.name_any()).to_string();
                     if deleted {
+                        self.configured_roles.remove(&name);
                         self.model.remove_role(&name);
                     } else {
-                        let offers = self.model.upsert_role(
-                            &name,
-                            RoleInfo {
-                                weight: role.spec.weight,
-                                limits: role.spec.quota.limits.clone(),
-                            },
-                        );
-                        self.rescind(offers, "its role is over its quota limit", now);
+                        self.configured_roles.insert(name.clone());
+                        let info = RoleInfo {
+                            weight: role.spec.weight,
+                            limits: role.spec.quota.limits.clone(),
+                        };
+                        let offers = self.model.upsert_role(&name, info);
+                        self.report_rescinded(offers, "its role is over its quota limit");
                     }
+                    self.want_pass();
                 }
-                self.want_pass();
             }
             Input::Offer(Event::InitDone) => {
                 self.synced.insert("offers");
             }
-            Input::Offer(event) if self.ready() => self.on_offers(event, now),
-            Input::Task(event) if self.ready() => self.on_tasks(*event),
+            Input::Offer(event) if self.ready() => self.on_offer(event, now),
+            Input::Task(event) if self.ready() => self.on_task(*event, now),
             held @ (Input::Offer(_) | Input::Task(_)) => self.held.push(held),
         }
         if !self.held.is_empty() && self.ready() {
-            self.release_held(now);
-        }
-    }
-
-    /// Once every listing is complete: offers first, then tasks.
-    fn release_held(&mut self, now: Instant) {
-        if !self.ready() {
-            return;
-        }
-        let held = std::mem::take(&mut self.held);
-        let (offers, tasks): (Vec<Input>, Vec<Input>) =
-            held.into_iter().partition(|i| matches!(i, Input::Offer(_)));
-        for input in offers.into_iter().chain(tasks) {
-            match input {
-                Input::Offer(event) => self.on_offers(event, now),
-                Input::Task(event) => self.on_tasks(*event),
-                _ => {}
+            // The first listings are complete: the held offers first, then the tasks.
+            let held = std::mem::take(&mut self.held);
+            let (offers, tasks): (Vec<Input>, Vec<Input>) =
+                held.into_iter().partition(|i| matches!(i, Input::Offer(_)));
+            for input in offers.into_iter().chain(tasks) {
+                match input {
+                    Input::Offer(event) => self.on_offer(event, now),
+                    Input::Task(event) => self.on_task(*event, now),
+                    _ => {}
+                }
             }
-        }
-        self.want_pass();
-    }
-
-    // --- agents ---
-
-    fn on_agents(&mut self, event: Event<Agent>, now: Instant) {
-        for (agent, deleted) in flatten(event, &mut self.synced, "agents") {
-            let name = agent.name_any();
-            if deleted {
-                self.agents.remove(&name);
-                let offers = self.model.remove_agent(&name);
-                self.rescind(offers, "its agent was removed", now);
-            } else {
-                self.agents.insert(name.clone(), agent);
-                self.refresh_agent(&name, now);
-            }
+            self.want_pass();
         }
     }
 
-    /// Whether the agent's heartbeat was seen within the timeout.
-    fn heartbeating(&self, name: &str, now: Instant) -> bool {
-        self.agent_beats
-            .get(name)
-            .is_some_and(|(_, seen)| now.duration_since(*seen) < self.settings.agent_timeout)
-    }
+    // --- agents and frameworks ---
 
-    fn refresh_agent(&mut self, name: &str, now: Instant) {
+    /// Tells the model what it needs of agent `name` (after its object or its liveness
+    /// changed).
+    fn refresh_agent(&mut self, name: &str) {
         let Some(agent) = self.agents.get(name) else {
             return;
         };
@@ -358,93 +336,86 @@ impl Allocator {
             hostname: agent.spec.hostname.clone(),
             attributes: agent.spec.attributes.clone(),
             total: agent.spec.resources.clone(),
-            schedulable: agent.spec.is_schedulable() && self.heartbeating(name, now),
+            schedulable: agent.spec.is_schedulable() && self.agent_beats.alive(name),
         };
-        let why = if !agent.spec.is_schedulable() {
-            "its agent is cordoned or draining"
-        } else {
+        let why = if agent.spec.is_schedulable() {
             "its agent stopped heartbeating"
+        } else {
+            "its agent is cordoned or draining"
         };
         let offers = self.model.upsert_agent(name, info);
-        self.rescind(offers, why, now);
+        self.report_rescinded(offers, why);
         self.want_pass();
     }
 
-    // --- frameworks ---
-
-    fn refresh_framework(&mut self, k: &str, now: Instant) {
+    /// Tells the model what it needs of framework `k` (after its object or its liveness
+    /// changed).
+    fn refresh_framework(&mut self, k: &str) {
         let Some(fw) = self.frameworks.get(k) else {
             return;
         };
-        let active = self
-            .framework_beats
-            .get(k)
-            .is_some_and(|(_, seen, duration)| now.duration_since(*seen) < *duration);
         let info = FrameworkInfo {
             role: fw.spec.role.clone(),
             weight: fw.spec.weight,
-            active,
+            active: self.framework_beats.alive(k),
             suppressed: fw.spec.suppressed,
         };
         let offers = self.model.upsert_framework(k, info);
-        self.rescind(offers, "its framework is no longer active", now);
+        self.report_rescinded(offers, "its framework is no longer active");
         self.want_pass();
     }
 
     // --- offers ---
 
-    fn on_offers(&mut self, event: Event<Offer>, now: Instant) {
-        for (offer, deleted) in flatten(event, &mut self.synced, "offers") {
-            let namespace = offer.namespace().unwrap_or_default();
-            let name = offer.name_any();
-            let k = key(&namespace, &name);
-            if deleted {
-                self.model.offer_deleted(&k);
-                continue;
-            }
-            let status = offer.status.clone().unwrap_or_default();
-            let refuse = Duration::from_secs_f64(status.refuse_seconds_or_default().max(0.0));
-            let settlement = match status.phase {
-                OfferPhase::Pending => {
-                    let expires = offer.spec.expires_at.as_ref().map(|t| instant_of(t, now));
-                    if !self.model.adopt_offer(
-                        &k,
-                        &offer.spec.framework,
-                        &offer.spec.agent,
-                        &offer.spec.resources,
-                        expires,
-                    ) {
-                        self.rescind(vec![k], "its agent or framework is gone", now);
-                    }
-                    continue;
+    fn on_offer(&mut self, event: Event<Offer>, now: Instant) {
+        let Some((offer, deleted)) = object(event, &mut self.synced, "offers") else {
+            return;
+        };
+        let namespace = offer.namespace().unwrap_or_default();
+        let k = key(&namespace, &offer.name_any());
+        if deleted {
+            self.model.offer_deleted(&k);
+            return;
+        }
+        let status = offer.status.clone().unwrap_or_default();
+        let settlement = match status.phase {
+            OfferPhase::Pending => {
+                let expires = offer.spec.expires_at.as_ref().map(|t| instant_of(t, now));
+                let spec = &offer.spec;
+                if !self.model.adopt_offer(
+                    &k,
+                    &spec.framework,
+                    &spec.agent,
+                    &spec.resources,
+                    expires,
+                ) {
+                    self.report_rescinded(vec![k], "its agent or framework is gone");
                 }
-                OfferPhase::Accepted => Settlement::Accepted {
-                    tasks: status.tasks.clone(),
-                    refuse,
-                },
-                OfferPhase::Declined => Settlement::Declined { refuse },
-                OfferPhase::Rescinded => Settlement::Rescinded,
-                OfferPhase::Expired => Settlement::Expired,
-            };
-            if self.model.is_live(&k) {
-                tracing::debug!(offer = %k, phase = ?status.phase, "offer settled");
-                self.model.settle(&k, settlement, now);
-                self.want_pass();
+                return;
             }
-            if !self
-                .settled
-                .iter()
-                .any(|(_, ns, n)| *ns == namespace && *n == name)
-            {
-                self.settled.push_back((now, namespace, name));
-            }
+            OfferPhase::Accepted => Settlement::Accepted {
+                tasks: status.tasks.clone(),
+                refuse: status.refuse(),
+            },
+            OfferPhase::Declined => Settlement::Declined {
+                refuse: status.refuse(),
+            },
+            OfferPhase::Rescinded => Settlement::Rescinded,
+            OfferPhase::Expired => Settlement::Expired,
+        };
+        if self.model.is_live(&k) {
+            tracing::debug!(offer = %k, phase = ?status.phase, "offer settled");
+            self.model.settle(&k, settlement, now);
+            self.want_pass();
+        }
+        if self.settled_keys.insert(k.clone()) {
+            self.settled.push_back((now, k));
         }
     }
 
-    /// Takes back live offers: settles them in the model and says so in their status.
-    fn rescind(&mut self, offers: Vec<String>, why: &str, now: Instant) {
+    /// Says in their status that the model took these offers back, and why.
+    fn report_rescinded(&self, offers: Vec<String>, why: &str) {
         for k in offers {
-            self.model.settle(&k, Settlement::Rescinded, now);
             tracing::info!(offer = %k, why, "offer rescinded");
             self.end_offer(&k, OfferPhase::Rescinded, format!("rescinded: {why}"));
         }
@@ -481,29 +452,29 @@ impl Allocator {
             .model
             .offer_timeout
             .map(|t| Time(jiff::Timestamp::now() + t));
-        let mut offer = Offer::new(
-            &allocation.name,
-            OfferSpec {
-                framework: allocation.framework.clone(),
-                agent: allocation.agent.clone(),
+        let offer = Offer {
+            metadata: ObjectMeta {
+                name: Some(allocation.name.clone()),
+                namespace: Some(allocation.namespace.clone()),
+                labels: Some(
+                    [
+                        (labels::FRAMEWORK.to_string(), allocation.framework.clone()),
+                        (labels::AGENT.to_string(), allocation.agent.clone()),
+                    ]
+                    .into(),
+                ),
+                ..ObjectMeta::default()
+            },
+            spec: OfferSpec {
+                framework: allocation.framework,
+                agent: allocation.agent,
                 hostname: Some(allocation.hostname),
                 attributes: allocation.attributes,
                 resources: allocation.resources,
                 expires_at,
                 revocable: false,
             },
-        );
-        offer.metadata = ObjectMeta {
-            name: Some(allocation.name.clone()),
-            namespace: Some(allocation.namespace.clone()),
-            labels: Some(
-                [
-                    (labels::FRAMEWORK.to_string(), allocation.framework),
-                    (labels::AGENT.to_string(), allocation.agent),
-                ]
-                .into(),
-            ),
-            ..ObjectMeta::default()
+            status: None,
         };
         self.write(allocation.name, async move {
             api.create(&PostParams::default(), &offer).await.map(drop)
@@ -512,48 +483,49 @@ impl Allocator {
 
     // --- tasks ---
 
-    fn on_tasks(&mut self, event: Event<Task>) {
-        for (task, deleted) in flatten(event, &mut self.synced, "tasks") {
-            let uid = task.uid().unwrap_or_default();
-            let state = task.status.as_ref().and_then(|s| s.state);
-            if deleted || state.is_some_and(TaskState::is_terminal) {
-                self.model.task_ended(&uid);
-                self.judged.remove(&uid);
-                self.want_pass();
-                continue;
-            }
-            let namespace = task.namespace().unwrap_or_default();
-            let name = task.name_any();
-            if state.is_some() {
-                self.model
-                    .observe_staged(&uid, &namespace, &name, &task.spec);
-                continue;
-            }
-            if task.metadata.deletion_timestamp.is_some() || !self.judged.insert(uid.clone()) {
-                continue;
-            }
-            let verdict = self.model.launch(&uid, &namespace, &name, &task.spec);
-            tracing::debug!(task = %key(&namespace, &name), ?verdict, "launch");
-            let stamp = Time(jiff::Timestamp::now());
-            let status = match verdict {
-                Verdict::Stage => json!({"state": TaskState::Staging, "stagedAt": stamp}),
-                Verdict::Error(message) => json!({
-                    "state": TaskState::Error, "reason": "TaskInvalid",
-                    "message": message, "finishedAt": stamp,
-                }),
-                Verdict::Dropped(message) => json!({
-                    "state": TaskState::Dropped, "reason": "InvalidOffers",
-                    "message": message, "finishedAt": stamp,
-                }),
-            };
-            let api: Api<Task> = Api::namespaced(self.client.clone(), &namespace);
-            let patch = json!({ "status": status });
-            self.write(name.clone(), async move {
-                api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                    .await
-                    .map(drop)
-            });
+    fn on_task(&mut self, event: Event<Task>, now: Instant) {
+        let Some((task, deleted)) = object(event, &mut self.synced, "tasks") else {
+            return;
+        };
+        let uid = task.uid().unwrap_or_default();
+        let state = task.status.as_ref().and_then(|s| s.state);
+        if deleted || state.is_some_and(TaskState::is_terminal) {
+            self.model.task_ended(&uid);
+            self.judged.remove(&uid);
+            self.want_pass();
+            return;
         }
+        let namespace = task.namespace().unwrap_or_default();
+        let name = task.name_any();
+        if state.is_some() {
+            self.model
+                .observe_staged(&uid, &namespace, &name, &task.spec, now);
+            return;
+        }
+        if task.metadata.deletion_timestamp.is_some() || !self.judged.insert(uid.clone()) {
+            return;
+        }
+        let verdict = self.model.launch(&uid, &namespace, &name, &task.spec, now);
+        tracing::debug!(task = %key(&namespace, &name), ?verdict, "launch");
+        let stamp = Time(jiff::Timestamp::now());
+        let status = match verdict {
+            Verdict::Stage => json!({"state": TaskState::Staging, "stagedAt": stamp}),
+            Verdict::Error(message) => json!({
+                "state": TaskState::Error, "reason": "TaskInvalid",
+                "message": message, "finishedAt": stamp,
+            }),
+            Verdict::Dropped(message) => json!({
+                "state": TaskState::Dropped, "reason": "InvalidOffers",
+                "message": message, "finishedAt": stamp,
+            }),
+        };
+        let api: Api<Task> = Api::namespaced(self.client.clone(), &namespace);
+        let patch = json!({ "status": status });
+        self.write(name.clone(), async move {
+            api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map(drop)
+        });
     }
 
     // --- the loop's periodic work ---
@@ -563,24 +535,24 @@ impl Allocator {
             return;
         }
         let now = Instant::now();
-        let names: Vec<String> = self.agents.keys().cloned().collect();
-        for name in names {
-            self.refresh_agent(&name, now);
+        for name in self.agent_beats.lapsed(now) {
+            self.refresh_agent(&name);
         }
-        let keys: Vec<String> = self.frameworks.keys().cloned().collect();
-        for k in keys {
-            self.refresh_framework(&k, now);
+        for k in self.framework_beats.lapsed(now) {
+            self.refresh_framework(&k);
         }
         for k in self.model.due(now) {
-            self.model.settle(&k, Settlement::Expired, now);
             self.end_offer(&k, OfferPhase::Expired, "expired unused".to_string());
         }
-        while let Some((at, _, _)) = self.settled.front() {
+        while let Some((at, _)) = self.settled.front() {
             if now.duration_since(*at) < SETTLED_RETENTION {
                 break;
             }
-            let (_, namespace, name) = self.settled.pop_front().expect("front");
-            let api: Api<Offer> = Api::namespaced(self.client.clone(), &namespace);
+            let (_, k) = self.settled.pop_front().expect("front");
+            self.settled_keys.remove(&k);
+            let (namespace, name) = k.split_once('/').expect("offer keys are namespace/name");
+            let api: Api<Offer> = Api::namespaced(self.client.clone(), namespace);
+            let name = name.to_string();
             self.write(name.clone(), async move {
                 api.delete(&name, &DeleteParams::default()).await.map(drop)
             });
@@ -596,17 +568,16 @@ impl Allocator {
         }
         let now = Instant::now();
         self.last_pass = now;
-        let started = Instant::now();
         let allocations = self.model.allocate(now);
-        let (agents, frameworks, offers, tasks) = self.model.counts();
         if !allocations.is_empty() {
+            let (agents, frameworks, offers, tasks) = self.model.counts();
             tracing::debug!(
                 made = allocations.len(),
                 agents,
                 frameworks,
                 offers,
                 tasks,
-                took_us = started.elapsed().as_micros() as u64,
+                took_us = now.elapsed().as_micros() as u64,
                 "allocation pass"
             );
         }
@@ -615,85 +586,60 @@ impl Allocator {
         }
     }
 
-    /// Writes the accounting that changed: agents' allocation, frameworks' activity,
-    /// allocation and dominant share, roles' allocation and share.
+    /// Writes the accounting the model says changed: agents' allocation; frameworks'
+    /// activity, allocation and dominant share; roles' allocation and share.
     fn write_status(&mut self) {
-        let now = Instant::now();
-        let mut agent_writes = Vec::new();
-        for name in self.model.agent_names() {
-            let allocated = self.model.agent_allocated(name).unwrap_or_default();
-            agent_writes.push((name.to_string(), json!({"allocated": allocated})));
-        }
-        for (name, status) in agent_writes {
-            if self.changed(format!("agent/{name}"), &status) {
-                let api: Api<Agent> = Api::all(self.client.clone());
-                let patch = json!({"apiVersion": strata_api::API_VERSION, "kind": "Agent", "status": status});
-                self.write(name.clone(), async move {
-                    api.patch_status(
-                        &name,
-                        &PatchParams::apply(MANAGER).force(),
-                        &Patch::Apply(&patch),
-                    )
+        let changed = self.model.take_changed();
+        for name in changed.agents {
+            let allocated = self.model.agent_allocated(&name).unwrap_or_default();
+            let api: Api<Agent> = Api::all(self.client.clone());
+            let patch = json!({
+                "apiVersion": strata_api::API_VERSION, "kind": "Agent",
+                "status": {"allocated": allocated},
+            });
+            self.write(name.clone(), async move {
+                let params = PatchParams::apply(MANAGER).force();
+                api.patch_status(&name, &params, &Patch::Apply(&patch))
                     .await
                     .map(drop)
-                });
-            }
+            });
         }
-        let mut framework_writes = Vec::new();
-        for k in self.model.framework_keys() {
-            let (allocated, share) = self.model.framework_share(k).unwrap_or_default();
-            let active = self
-                .framework_beats
-                .get(k)
-                .is_some_and(|(_, seen, d)| now.duration_since(*seen) < *d);
-            let since = match self.active_since.get(k) {
-                Some((was, since)) if *was == active => since.clone(),
-                _ => Time(jiff::Timestamp::now()),
+        for k in changed.frameworks {
+            let Some(fw) = self.frameworks.get(&k) else {
+                continue;
             };
-            let condition = if active {
-                Condition::new(
-                    types::ACTIVE,
-                    ConditionStatus::True,
-                    reasons::SUBSCRIBED,
-                    "its heartbeat Lease is renewed",
-                    since,
-                )
-            } else {
-                Condition::new(
-                    types::ACTIVE,
-                    ConditionStatus::False,
-                    reasons::DISCONNECTED,
-                    "no fresh heartbeat: renew the Lease named like the framework, labelled strata.io/framework",
-                    since,
-                )
-            };
-            framework_writes.push((k.to_string(), active, allocated, round(share), condition));
+            let (allocated, share) = self.model.framework_share(&k).unwrap_or_default();
+            let active = self.framework_beats.alive(&k);
+            let condition = active_condition(fw, active);
+            let (namespace, name) = k
+                .split_once('/')
+                .expect("framework keys are namespace/name");
+            let api: Api<Framework> = Api::namespaced(self.client.clone(), namespace);
+            let name = name.to_string();
+            let patch = json!({"status": {
+                "active": active, "allocated": allocated, "dominantShare": share,
+                "conditions": [condition],
+            }});
+            self.write(name.clone(), async move {
+                api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map(drop)
+            });
         }
-        for (k, active, allocated, share, condition) in framework_writes {
-            self.active_since
-                .insert(k.clone(), (active, condition.last_transition_time.clone()));
-            let compare = json!({"active": active, "allocated": allocated, "dominantShare": share, "reason": condition.reason});
-            if self.changed(format!("framework/{k}"), &compare) {
-                let (namespace, name) = k.split_once('/').expect("framework key");
-                let api: Api<Framework> = Api::namespaced(self.client.clone(), namespace);
-                let name = name.to_string();
-                let patch = json!({"status": {"active": active, "allocated": allocated, "dominantShare": share, "conditions": [condition]}});
-                self.write(name.clone(), async move {
-                    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                        .await
-                        .map(drop)
-                });
+        for role in changed.roles {
+            if !self.configured_roles.contains(&role) {
+                continue;
             }
+            let (allocated, share) = self.model.role_share(&role).unwrap_or_default();
+            let api: Api<ResourceRole> = Api::all(self.client.clone());
+            let name = object_name(&role).to_string();
+            let patch = json!({"status": {"allocated": allocated, "dominantShare": share}});
+            self.write(name.clone(), async move {
+                api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map(drop)
+            });
         }
-    }
-
-    /// Whether `value` differs from what was last written for `id` (and remembers it).
-    fn changed(&mut self, id: String, value: &serde_json::Value) -> bool {
-        if self.written.get(&id) == Some(value) {
-            return false;
-        }
-        self.written.insert(id, value.clone());
-        true
     }
 
     /// Runs a write beside the loop; failures are logged (the watches bring the truth back).
@@ -712,34 +658,68 @@ impl Allocator {
     }
 }
 
-/// Dominant shares are written with four decimals, so tiny changes do not cause writes.
-fn round(share: f64) -> f64 {
-    (share * 10_000.0).round() / 10_000.0
-}
-
-/// A watch event as (object, deleted) pairs; records when a source's listing completed.
-fn flatten<K>(
-    event: Event<K>,
-    synced: &mut HashSet<&'static str>,
-    source: &'static str,
-) -> Vec<(K, bool)> {
-    match event {
-        Event::Apply(k) | Event::InitApply(k) => vec![(k, false)],
-        Event::Delete(k) => vec![(k, true)],
-        Event::Init => Vec::new(),
-        Event::InitDone => {
-            synced.insert(source);
-            Vec::new()
-        }
+/// A framework's Active condition, keeping the transition time of the stored one when the
+/// status is the same.
+fn active_condition(fw: &Framework, active: bool) -> Condition {
+    let status = ConditionStatus::from_bool(active);
+    let since = fw
+        .status
+        .as_ref()
+        .and_then(|s| find_condition(&s.conditions, types::ACTIVE))
+        .filter(|c| c.status == status)
+        .map_or_else(
+            || Time(jiff::Timestamp::now()),
+            |c| c.last_transition_time.clone(),
+        );
+    if active {
+        Condition::new(
+            types::ACTIVE,
+            status,
+            reasons::SUBSCRIBED,
+            "its heartbeat Lease is renewed",
+            since,
+        )
+    } else {
+        Condition::new(
+            types::ACTIVE,
+            status,
+            reasons::DISCONNECTED,
+            "no fresh heartbeat: renew the Lease named like the framework, labelled strata.io/framework",
+            since,
+        )
     }
 }
 
-fn renew_time(lease: &Lease) -> Option<String> {
-    lease
-        .spec
-        .as_ref()
-        .and_then(|s| s.renew_time.as_ref().or(s.acquire_time.as_ref()))
-        .map(|t| t.0.to_string())
+/// `object` if its spec changed since the copy in `known` (a new generation), for the caller
+/// to act on; otherwise (a status write, often the allocator's own) the copy is updated and
+/// None returned.
+fn spec_changed<K: Resource>(known: &mut HashMap<String, K>, key: &str, object: K) -> Option<K> {
+    let generation = object.meta().generation;
+    match known.get_mut(key) {
+        Some(old) if generation.is_some() && old.meta().generation == generation => {
+            *old = object;
+            None
+        }
+        _ => Some(object),
+    }
+}
+
+/// The object of a watch event and whether it was deleted; records when a source's listing
+/// completed.
+fn object<K>(
+    event: Event<K>,
+    synced: &mut HashSet<&'static str>,
+    source: &'static str,
+) -> Option<(K, bool)> {
+    match event {
+        Event::Apply(k) | Event::InitApply(k) => Some((k, false)),
+        Event::Delete(k) => Some((k, true)),
+        Event::Init => None,
+        Event::InitDone => {
+            synced.insert(source);
+            None
+        }
+    }
 }
 
 /// The instant corresponding to wall-clock time `t`, given that now is `now`.

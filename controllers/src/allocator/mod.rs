@@ -2,14 +2,17 @@
 //! Offers and Tasks.
 //!
 //! [`model`] is the pure state and allocation pass (weighted DRF, refuse filters, quota,
-//! launch checks); [`drf`] and [`filters`] its two data structures; the controller feeds the
-//! model from watches and writes what it decides.
+//! launch checks), with its data structures [`drf`], [`filters`] and [`slots`];
+//! [`controller`] feeds the model from watches (liveness through [`heartbeats`]) and writes
+//! what it decides.
 
 pub mod controller;
 pub mod drf;
 pub mod filters;
+pub mod heartbeats;
 pub mod model;
+mod slots;
 
 pub use model::{
-    AgentInfo, Allocation, Config, FrameworkInfo, Model, RoleInfo, Settlement, Verdict,
+    AgentInfo, Allocation, Changed, Config, FrameworkInfo, Model, RoleInfo, Settlement, Verdict,
 };

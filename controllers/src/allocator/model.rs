@@ -10,17 +10,21 @@
 //! allocated (held by a staged task). A task launched against an offer moves its resources
 //! from the offer to the task; settling the offer returns what is left to the agent. A
 //! framework's and a role's holdings are their offers plus their tasks, the quantity DRF
-//! equalizes. Nothing is ever offered twice: an offer takes resources out of `free`.
+//! equalizes. Nothing is ever offered twice: an offer takes resources out of `free`. Every
+//! change of an agent's, framework's or role's holdings marks it changed, so the controller
+//! writes the status of those alone ([`Model::take_changed`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use strata_api::offer::OfferPhase;
 use strata_api::resources::Resources;
 use strata_api::role::QuotaLimits;
 use strata_api::task::TaskSpec;
 
 use super::drf::{Sorted, weighted_share};
 use super::filters::{Filters, FrameworkSet};
+use super::slots::Slots;
 
 /// How long an accepted offer waits for the tasks it lists before it gives up on the missing
 /// ones and returns what is left.
@@ -113,7 +117,10 @@ struct FrameworkEntry {
 #[derive(Default)]
 struct RoleEntry {
     info: RoleInfo,
+    /// A ResourceRole configures it.
     configured: bool,
+    /// How many frameworks name it.
+    frameworks: usize,
     held: Resources,
 }
 
@@ -138,17 +145,16 @@ struct Accepted {
 }
 
 /// What became of an offer that is no longer live, for tasks that name it late.
-#[derive(Clone, Debug)]
 struct Settled {
-    phase: &'static str,
+    phase: OfferPhase,
     listed: HashSet<String>,
 }
 
 /// A staged task's hold on resources.
 struct TaskEntry {
     agent: usize,
+    /// `namespace/name` of its framework (whose slot may be reused once it is gone).
     framework: String,
-    role: String,
     resources: Resources,
 }
 
@@ -180,12 +186,12 @@ pub enum Settlement {
 }
 
 impl Settlement {
-    fn phase(&self) -> &'static str {
+    fn phase(&self) -> OfferPhase {
         match self {
-            Settlement::Accepted { .. } => "Accepted",
-            Settlement::Declined { .. } => "Declined",
-            Settlement::Rescinded => "Rescinded",
-            Settlement::Expired => "Expired",
+            Settlement::Accepted { .. } => OfferPhase::Accepted,
+            Settlement::Declined { .. } => OfferPhase::Declined,
+            Settlement::Rescinded => OfferPhase::Rescinded,
+            Settlement::Expired => OfferPhase::Expired,
         }
     }
 }
@@ -201,14 +207,20 @@ pub enum Verdict {
     Dropped(String),
 }
 
-/// The allocator's state. Agents and frameworks are kept in slots (indices into vectors) so
-/// the pass and the refuse filters work on integers; names map to slots.
+/// What changed since the last [`Model::take_changed`]: the agents (by name), frameworks (by
+/// key) and roles whose holdings or shares are to be written.
+#[derive(Debug, Default, PartialEq)]
+pub struct Changed {
+    pub agents: Vec<String>,
+    pub frameworks: Vec<String>,
+    pub roles: Vec<String>,
+}
+
+/// The allocator's state.
 pub struct Model {
     config: Config,
-    agents: Vec<Option<AgentEntry>>,
-    agent_slots: HashMap<String, usize>,
-    frameworks: Vec<Option<FrameworkEntry>>,
-    framework_slots: HashMap<String, usize>,
+    agents: Slots<AgentEntry>,
+    frameworks: Slots<FrameworkEntry>,
     roles: HashMap<String, RoleEntry>,
     offers: HashMap<String, OfferEntry>,
     settled: HashMap<String, Settled>,
@@ -218,6 +230,11 @@ pub struct Model {
     total: Resources,
     passes: u64,
     offers_made: u64,
+    changed_agents: HashSet<usize>,
+    changed_frameworks: HashSet<usize>,
+    changed_roles: HashSet<String>,
+    /// The cluster's total changed, so every share did.
+    all_shares_changed: bool,
 }
 
 /// `namespace/name`, the key of namespaced objects.
@@ -229,14 +246,20 @@ fn namespace_of(key: &str) -> &str {
     key.split_once('/').map_or("", |(ns, _)| ns)
 }
 
+fn name_of(key: &str) -> &str {
+    key.split_once('/').map_or(key, |(_, name)| name)
+}
+
+fn accepted_without(offer: &str) -> String {
+    format!("offer {offer} was accepted without this task (list it in the offer's status.tasks)")
+}
+
 impl Model {
     pub fn new(config: Config) -> Model {
         Model {
             config,
-            agents: Vec::new(),
-            agent_slots: HashMap::new(),
-            frameworks: Vec::new(),
-            framework_slots: HashMap::new(),
+            agents: Slots::default(),
+            frameworks: Slots::default(),
             roles: HashMap::new(),
             offers: HashMap::new(),
             settled: HashMap::new(),
@@ -245,31 +268,40 @@ impl Model {
             total: Resources::new(),
             passes: 0,
             offers_made: 0,
+            changed_agents: HashSet::new(),
+            changed_frameworks: HashSet::new(),
+            changed_roles: HashSet::new(),
+            all_shares_changed: false,
         }
     }
 
     // --- agents ---
 
-    /// Adds or updates an agent; returns the live offers on it to rescind when it may no
-    /// longer be offered.
+    /// Adds or updates an agent. When it may no longer be offered, its live offers are
+    /// rescinded; their keys are returned.
     pub fn upsert_agent(&mut self, name: &str, info: AgentInfo) -> Vec<String> {
-        let slot = match self.agent_slots.get(name) {
-            Some(slot) => *slot,
+        let slot = match self.agents.slot(name) {
+            Some(slot) => slot,
             None => {
-                let slot = free_slot(&mut self.agents);
+                let slot = self.agents.insert(
+                    name,
+                    AgentEntry {
+                        name: name.to_string(),
+                        info: AgentInfo::default(),
+                        offered: Resources::new(),
+                        allocated: Resources::new(),
+                    },
+                );
                 self.filters.clear_agent(slot);
-                self.agents[slot] = Some(AgentEntry {
-                    name: name.to_string(),
-                    info: AgentInfo::default(),
-                    offered: Resources::new(),
-                    allocated: Resources::new(),
-                });
-                self.agent_slots.insert(name.to_string(), slot);
+                self.changed_agents.insert(slot);
                 slot
             }
         };
-        let agent = self.agents[slot].as_mut().expect("agent slot");
-        self.total = &self.total.saturating_sub(&agent.info.total) + &info.total;
+        let agent = self.agents.get_mut(slot).expect("agent slot");
+        if agent.info.total != info.total {
+            self.total = &self.total.saturating_sub(&agent.info.total) + &info.total;
+            self.all_shares_changed = true;
+        }
         let grew = !info.total.fits(&agent.info.total);
         agent.info = info;
         let schedulable = agent.info.schedulable;
@@ -278,22 +310,18 @@ impl Model {
             self.filters.free_grew(slot, &free);
         }
         if schedulable {
-            Vec::new()
-        } else {
-            self.offers_on(slot)
+            return Vec::new();
         }
+        self.rescind(|o| o.agent == slot)
     }
 
-    /// Forgets an agent; returns its live offers to rescind. Its tasks stop counting.
+    /// Forgets an agent; its live offers are rescinded (their keys returned) and its tasks
+    /// stop counting.
     pub fn remove_agent(&mut self, name: &str) -> Vec<String> {
-        let Some(slot) = self.agent_slots.get(name).copied() else {
+        let Some(slot) = self.agents.slot(name) else {
             return Vec::new();
         };
-        let offers = self.offers_on(slot);
-        let now = Instant::now();
-        for offer in &offers {
-            self.settle(offer, Settlement::Rescinded, now);
-        }
+        let rescinded = self.rescind(|o| o.agent == slot);
         let tasks: Vec<String> = self
             .tasks
             .iter()
@@ -303,98 +331,121 @@ impl Model {
         for uid in tasks {
             self.task_ended(&uid);
         }
-        let agent = self.agents[slot].take().expect("agent slot");
+        let (_, agent) = self.agents.remove(name).expect("agent slot");
         self.total = self.total.saturating_sub(&agent.info.total);
-        self.agent_slots.remove(name);
+        self.all_shares_changed = true;
         self.filters.clear_agent(slot);
-        offers
+        rescinded
     }
 
-    fn offers_on(&self, slot: usize) -> Vec<String> {
-        self.offers
+    /// Settles the live, not yet accepted offers that `which` picks as Rescinded.
+    fn rescind(&mut self, which: impl Fn(&OfferEntry) -> bool) -> Vec<String> {
+        let keys: Vec<String> = self
+            .offers
             .iter()
-            .filter(|(_, o)| o.agent == slot && o.accepted.is_none())
+            .filter(|(_, o)| o.accepted.is_none() && which(o))
             .map(|(k, _)| k.clone())
-            .collect()
+            .collect();
+        for k in &keys {
+            self.close(k, OfferPhase::Rescinded, None);
+        }
+        keys
     }
 
     // --- frameworks and roles ---
 
-    /// Adds or updates a framework (`namespace/name`); returns its live offers to rescind when
-    /// it went inactive. Reviving (suppressed to not) clears its refuse filters, as in Mesos.
+    /// Adds or updates a framework (`namespace/name`). When it went inactive, its live offers
+    /// are rescinded (their keys returned). Reviving (suppressed to not) clears its refuse
+    /// filters, as in Mesos.
     pub fn upsert_framework(&mut self, key: &str, info: FrameworkInfo) -> Vec<String> {
-        let slot = match self.framework_slots.get(key) {
-            Some(slot) => *slot,
+        let slot = match self.frameworks.slot(key) {
+            Some(slot) => slot,
             None => {
-                let slot = free_slot(&mut self.frameworks);
+                let slot = self.frameworks.insert(
+                    key,
+                    FrameworkEntry {
+                        key: key.to_string(),
+                        info: info.clone(),
+                        held: Resources::new(),
+                    },
+                );
                 self.filters.clear_framework(slot);
-                self.frameworks[slot] = Some(FrameworkEntry {
-                    key: key.to_string(),
-                    info: info.clone(),
-                    held: Resources::new(),
-                });
-                self.framework_slots.insert(key.to_string(), slot);
-                self.roles.entry(info.role.clone()).or_default();
+                self.roles.entry(info.role.clone()).or_default().frameworks += 1;
+                self.changed_frameworks.insert(slot);
                 slot
             }
         };
-        let framework = self.frameworks[slot].as_mut().expect("framework slot");
+        let framework = self.frameworks.get_mut(slot).expect("framework slot");
         let revived = framework.info.suppressed && !info.suppressed;
-        if framework.info.role != info.role {
+        if framework.info != info {
+            self.changed_frameworks.insert(slot);
+        }
+        let old = std::mem::replace(&mut framework.info, info);
+        if old.role != framework.info.role {
             // Its holdings move to the new role.
             let held = framework.held.clone();
-            let old = framework.info.role.clone();
-            if let Some(role) = self.roles.get_mut(&old) {
+            let new_role = framework.info.role.clone();
+            if let Some(role) = self.roles.get_mut(&old.role) {
+                role.frameworks -= 1;
                 role.held = role.held.saturating_sub(&held);
             }
-            let role = self.roles.entry(info.role.clone()).or_default();
+            let role = self.roles.entry(new_role.clone()).or_default();
+            role.frameworks += 1;
             role.held += &held;
+            self.changed_roles.insert(old.role.clone());
+            self.changed_roles.insert(new_role);
+            self.forget_if_unused(&old.role);
         }
-        let active = info.active;
-        framework.info = info;
         if revived {
             self.filters.clear_framework(slot);
         }
-        self.forget_unused_roles();
-        if active {
-            Vec::new()
-        } else {
-            self.live_offers_of(slot)
+        if self
+            .frameworks
+            .get(slot)
+            .expect("framework slot")
+            .info
+            .active
+        {
+            return Vec::new();
         }
+        self.rescind(|o| o.framework == slot)
     }
 
-    /// Forgets a framework (torn down); returns its live offers to rescind.
+    /// Forgets a framework (torn down); its live offers are rescinded (their keys returned).
     pub fn remove_framework(&mut self, key: &str) -> Vec<String> {
-        let Some(slot) = self.framework_slots.get(key).copied() else {
+        let Some(slot) = self.frameworks.slot(key) else {
             return Vec::new();
         };
-        let offers = self.live_offers_of(slot);
-        let now = Instant::now();
-        for offer in &offers {
-            self.settle(offer, Settlement::Rescinded, now);
+        let rescinded = self.rescind(|o| o.framework == slot);
+        let (_, framework) = self.frameworks.remove(key).expect("framework slot");
+        if let Some(role) = self.roles.get_mut(&framework.info.role) {
+            // What it held stops counting for its role: its tasks are to be killed.
+            role.frameworks -= 1;
+            role.held = role.held.saturating_sub(&framework.held);
+            self.changed_roles.insert(framework.info.role.clone());
         }
-        self.frameworks[slot] = None;
-        self.framework_slots.remove(key);
+        self.forget_if_unused(&framework.info.role);
         self.filters.clear_framework(slot);
-        self.forget_unused_roles();
-        offers
+        rescinded
     }
 
-    fn live_offers_of(&self, slot: usize) -> Vec<String> {
-        self.offers
-            .iter()
-            .filter(|(_, o)| o.framework == slot && o.accepted.is_none())
-            .map(|(k, _)| k.clone())
-            .collect()
-    }
-
-    /// Sets a role's weight and quota (a ResourceRole); returns live offers of the role to
-    /// rescind when it now holds more than its limit.
+    /// Sets a role's weight and quota (a ResourceRole). When the role now holds more than its
+    /// limit, its live offers are rescinded (their keys returned).
     pub fn upsert_role(&mut self, role: &str, info: RoleInfo) -> Vec<String> {
         let entry = self.roles.entry(role.to_string()).or_default();
         entry.info = info;
         entry.configured = true;
-        self.over_quota(role)
+        self.changed_roles.insert(role.to_string());
+        if !entry.info.limits.exceeded_by(&entry.held) {
+            return Vec::new();
+        }
+        let frameworks: HashSet<usize> = self
+            .frameworks
+            .iter()
+            .filter(|(_, f)| f.info.role == role)
+            .map(|(slot, _)| slot)
+            .collect();
+        self.rescind(|o| frameworks.contains(&o.framework))
     }
 
     /// Back to the defaults for `role` (its ResourceRole was deleted).
@@ -403,44 +454,47 @@ impl Model {
             entry.info = RoleInfo::default();
             entry.configured = false;
         }
-        self.forget_unused_roles();
+        self.forget_if_unused(role);
     }
 
-    fn over_quota(&self, role: &str) -> Vec<String> {
-        let Some(entry) = self.roles.get(role) else {
-            return Vec::new();
-        };
-        if !entry.info.limits.exceeded_by(&entry.held) {
-            return Vec::new();
-        }
-        self.offers
-            .iter()
-            .filter(|(_, o)| {
-                o.accepted.is_none()
-                    && self.frameworks[o.framework]
-                        .as_ref()
-                        .is_some_and(|f| f.info.role == role)
-            })
-            .map(|(k, _)| k.clone())
-            .collect()
-    }
-
-    fn forget_unused_roles(&mut self) {
-        let used: HashSet<&str> = self
-            .frameworks
-            .iter()
-            .flatten()
-            .map(|f| f.info.role.as_str())
-            .chain(self.tasks.values().map(|t| t.role.as_str()))
-            .collect();
-        let unused: Vec<String> = self
+    /// Forgets a role that no ResourceRole configures and no framework names.
+    fn forget_if_unused(&mut self, role: &str) {
+        if self
             .roles
-            .iter()
-            .filter(|(name, r)| !r.configured && !used.contains(name.as_str()))
-            .map(|(name, _)| name.clone())
-            .collect();
-        for name in unused {
-            self.roles.remove(&name);
+            .get(role)
+            .is_some_and(|r| !r.configured && r.frameworks == 0)
+        {
+            self.roles.remove(role);
+        }
+    }
+
+    /// Adds `resources` to what framework `fw` and its role hold.
+    fn grant(&mut self, fw: usize, resources: &Resources) {
+        let Some(f) = self.frameworks.get_mut(fw) else {
+            return;
+        };
+        f.held += resources;
+        self.changed_frameworks.insert(fw);
+        if let Some(role) = self.roles.get_mut(&f.info.role) {
+            role.held += resources;
+            if !self.changed_roles.contains(&f.info.role) {
+                self.changed_roles.insert(f.info.role.clone());
+            }
+        }
+    }
+
+    /// Takes `resources` off what framework `fw` and its role hold.
+    fn revoke(&mut self, fw: usize, resources: &Resources) {
+        let Some(f) = self.frameworks.get_mut(fw) else {
+            return;
+        };
+        f.held = f.held.saturating_sub(resources);
+        self.changed_frameworks.insert(fw);
+        if let Some(role) = self.roles.get_mut(&f.info.role) {
+            role.held = role.held.saturating_sub(resources);
+            if !self.changed_roles.contains(&f.info.role) {
+                self.changed_roles.insert(f.info.role.clone());
+            }
         }
     }
 
@@ -457,8 +511,7 @@ impl Model {
 
         let mut eligible = FrameworkSet::default();
         let mut by_role: HashMap<&str, Vec<(f64, usize)>> = HashMap::new();
-        for (slot, framework) in self.frameworks.iter().enumerate() {
-            let Some(f) = framework else { continue };
+        for (slot, f) in self.frameworks.iter() {
             if f.info.active && !f.info.suppressed {
                 eligible.insert(slot);
                 let share = weighted_share(&f.held, &total, f.info.weight);
@@ -471,25 +524,27 @@ impl Model {
         if eligible.is_empty() {
             return Vec::new();
         }
-        let role_names: Vec<String> = by_role.keys().map(|r| r.to_string()).collect();
-        let mut members: Vec<Sorted> = role_names
+        let mut order = Order {
+            role_names: by_role.keys().map(|r| r.to_string()).collect(),
+            members: Vec::new(),
+            roles: Sorted::default(),
+        };
+        order.members = order
+            .role_names
             .iter()
             .map(|r| Sorted::new(by_role.remove(r.as_str()).unwrap_or_default()))
             .collect();
-        let role_share = |roles: &HashMap<String, RoleEntry>, name: &str| {
-            let r = &roles[name];
-            weighted_share(&r.held, &total, r.info.weight)
-        };
-        let mut role_order = Sorted::new(
-            role_names
+        order.roles = Sorted::new(
+            order
+                .role_names
                 .iter()
                 .enumerate()
-                .map(|(i, r)| (role_share(&self.roles, r), i))
+                .map(|(i, r)| (self.weighted_role_share(r, &total), i))
                 .collect(),
         );
 
         let mut out = Vec::new();
-        let n = self.agents.len();
+        let n = self.agents.capacity();
         let start = if n == 0 {
             0
         } else {
@@ -498,7 +553,7 @@ impl Model {
         let mut offered_here: Vec<usize> = Vec::new();
         for step in 0..n {
             let slot = (start + step) % n;
-            let Some(agent) = &self.agents[slot] else {
+            let Some(agent) = self.agents.get(slot) else {
                 continue;
             };
             if !agent.info.schedulable {
@@ -509,36 +564,51 @@ impl Model {
                 continue;
             }
             offered_here.clear();
-            'offer: loop {
-                for ri in 0..role_order.len() {
-                    let role_index = role_order.get(ri).expect("role position");
-                    let role_name = &role_names[role_index];
-                    let role = &self.roles[role_name];
-                    let offer = role.info.limits.headroom(&role.held, &free);
-                    if !self.allocatable(&offer) {
-                        continue;
-                    }
-                    let sorted = &members[role_index];
-                    let chosen = sorted.iter().find(|fw| {
-                        !offered_here.contains(fw) && !self.filters.is_filtered(slot, *fw)
-                    });
-                    let Some(fw) = chosen else { continue };
-                    let allocation = self.make_offer(slot, fw, offer.clone(), now);
-                    out.push(allocation);
-                    offered_here.push(fw);
-                    free = free.saturating_sub(&offer);
-                    let f = self.frameworks[fw].as_ref().expect("framework slot");
-                    members[role_index].update(fw, weighted_share(&f.held, &total, f.info.weight));
-                    role_order.update(role_index, role_share(&self.roles, role_name));
-                    if self.allocatable(&free) {
-                        continue 'offer;
-                    }
-                    break 'offer;
+            while let Some((role_index, fw, offer)) =
+                self.choose(slot, &free, &order, &offered_here)
+            {
+                out.push(self.make_offer(slot, fw, offer.clone(), now));
+                offered_here.push(fw);
+                free = free.saturating_sub(&offer);
+                let f = self.frameworks.get(fw).expect("framework slot");
+                let share = weighted_share(&f.held, &total, f.info.weight);
+                order.members[role_index].update(fw, share);
+                let role_share = self.weighted_role_share(&order.role_names[role_index], &total);
+                order.roles.update(role_index, role_share);
+                if !self.allocatable(&free) {
+                    break;
                 }
-                break;
             }
         }
         out
+    }
+
+    /// The next offer of `free` on agent `slot`: the first role (fairest first) with quota
+    /// headroom for an allocatable offer, its fairest framework that was not offered this
+    /// agent in this pass and has not refused it; as (role index, framework, resources).
+    fn choose(
+        &self,
+        slot: usize,
+        free: &Resources,
+        order: &Order,
+        offered_here: &[usize],
+    ) -> Option<(usize, usize, Resources)> {
+        order.roles.iter().find_map(|role_index| {
+            let role = &self.roles[&order.role_names[role_index]];
+            let offer = role.info.limits.headroom(&role.held, free);
+            if !self.allocatable(&offer) {
+                return None;
+            }
+            order.members[role_index]
+                .iter()
+                .find(|fw| !offered_here.contains(fw) && !self.filters.is_filtered(slot, *fw))
+                .map(|fw| (role_index, fw, offer))
+        })
+    }
+
+    fn weighted_role_share(&self, role: &str, total: &Resources) -> f64 {
+        let r = &self.roles[role];
+        weighted_share(&r.held, total, r.info.weight)
     }
 
     fn allocatable(&self, resources: &Resources) -> bool {
@@ -558,44 +628,36 @@ impl Model {
         now: Instant,
     ) -> Allocation {
         self.offers_made += 1;
-        let agent = self.agents[agent_slot].as_mut().expect("agent slot");
+        self.grant(fw_slot, &resources);
+        self.changed_agents.insert(agent_slot);
+        let agent = self.agents.get_mut(agent_slot).expect("agent slot");
         agent.offered += &resources;
-        let framework = self.frameworks[fw_slot].as_mut().expect("framework slot");
-        framework.held += &resources;
-        let role = self
-            .roles
-            .get_mut(&framework.info.role)
-            .expect("role of a framework");
-        role.held += &resources;
-        let (namespace, framework_name) = framework
-            .key
-            .split_once('/')
-            .expect("framework keys are namespace/name");
+        let framework_key = &self.frameworks.get(fw_slot).expect("framework slot").key;
+        let namespace = namespace_of(framework_key);
         let name = format!(
             "{}-{}-{:x}",
             agent.name, self.config.epoch, self.offers_made
         );
-        let allocation = Allocation {
-            namespace: namespace.to_string(),
-            name: name.clone(),
-            framework: framework_name.to_string(),
-            agent: agent.name.clone(),
-            hostname: agent.info.hostname.clone(),
-            attributes: agent.info.attributes.clone(),
-            resources: resources.clone(),
-        };
         self.offers.insert(
             key(namespace, &name),
             OfferEntry {
                 agent: agent_slot,
                 framework: fw_slot,
-                remaining: resources,
+                remaining: resources.clone(),
                 expires: self.config.offer_timeout.map(|t| now + t),
                 launched: HashSet::new(),
                 accepted: None,
             },
         );
-        allocation
+        Allocation {
+            namespace: namespace.to_string(),
+            name,
+            framework: name_of(framework_key).to_string(),
+            agent: agent.name.clone(),
+            hostname: agent.info.hostname.clone(),
+            attributes: agent.info.attributes.clone(),
+            resources,
+        }
     }
 
     // --- offers ---
@@ -615,18 +677,14 @@ impl Model {
             return true;
         }
         let fw_key = key(namespace_of(offer_key), framework);
-        let (Some(&agent_slot), Some(&fw_slot)) = (
-            self.agent_slots.get(agent),
-            self.framework_slots.get(&fw_key),
-        ) else {
+        let (Some(agent_slot), Some(fw_slot)) =
+            (self.agents.slot(agent), self.frameworks.slot(&fw_key))
+        else {
             return false;
         };
-        let a = self.agents[agent_slot].as_mut().expect("agent slot");
-        a.offered += resources;
-        let f = self.frameworks[fw_slot].as_mut().expect("framework slot");
-        f.held += resources;
-        let role = self.roles.entry(f.info.role.clone()).or_default();
-        role.held += resources;
+        self.agents.get_mut(agent_slot).expect("agent slot").offered += resources;
+        self.changed_agents.insert(agent_slot);
+        self.grant(fw_slot, resources);
         self.offers.insert(
             offer_key.to_string(),
             OfferEntry {
@@ -648,7 +706,7 @@ impl Model {
 
     /// Ends an offer. Declined and accepted offers return what they hold to the agent with a
     /// refuse filter for this framework; an accepted offer first waits for the tasks it lists.
-    /// Returns the names of listed tasks still awaited.
+    /// Returns how many listed tasks are still awaited.
     pub fn settle(&mut self, offer_key: &str, how: Settlement, now: Instant) -> usize {
         let Some(offer) = self.offers.get_mut(offer_key) else {
             return 0;
@@ -657,34 +715,43 @@ impl Model {
             return 0;
         }
         let phase = how.phase();
-        let refuse = match &how {
+        let refuse = match how {
             Settlement::Accepted { tasks, refuse } => {
                 let awaiting: HashSet<String> = tasks
                     .iter()
                     .filter(|t| !offer.launched.contains(*t))
                     .cloned()
                     .collect();
-                let listed: HashSet<String> = tasks.iter().cloned().collect();
+                let count = awaiting.len();
                 self.settled.insert(
                     offer_key.to_string(),
                     Settled {
-                        phase,
-                        listed: listed.clone(),
+                        phase: OfferPhase::Accepted,
+                        listed: tasks.into_iter().collect(),
                     },
                 );
-                if !awaiting.is_empty() {
-                    let count = awaiting.len();
+                if count > 0 {
                     offer.accepted = Some(Accepted {
                         awaiting,
-                        refuse: *refuse,
+                        refuse,
                         deadline: now + ACCEPT_WAIT,
                     });
                     return count;
                 }
-                Some(*refuse)
+                Some(now + refuse)
             }
-            Settlement::Declined { refuse } => Some(*refuse),
+            Settlement::Declined { refuse } => Some(now + refuse),
             Settlement::Rescinded | Settlement::Expired => None,
+        };
+        self.close(offer_key, phase, refuse);
+        0
+    }
+
+    /// Returns what is left of a live offer to its agent, refused to its framework until
+    /// `refuse_until`, and remembers how it ended.
+    fn close(&mut self, offer_key: &str, phase: OfferPhase, refuse_until: Option<Instant>) {
+        let Some(offer) = self.offers.remove(offer_key) else {
+            return;
         };
         self.settled
             .entry(offer_key.to_string())
@@ -692,38 +759,25 @@ impl Model {
                 phase,
                 listed: HashSet::new(),
             });
-        self.close(offer_key, refuse, now);
-        0
-    }
-
-    /// Returns what is left of a live offer to its agent.
-    fn close(&mut self, offer_key: &str, refuse: Option<Duration>, now: Instant) {
-        let Some(offer) = self.offers.remove(offer_key) else {
+        let remaining = offer.remaining;
+        self.revoke(offer.framework, &remaining);
+        let Some(agent) = self.agents.get_mut(offer.agent) else {
             return;
         };
-        let remaining = offer.remaining;
-        if let Some(f) = self.frameworks[offer.framework].as_mut() {
-            f.held = f.held.saturating_sub(&remaining);
-            if let Some(role) = self.roles.get_mut(&f.info.role) {
-                role.held = role.held.saturating_sub(&remaining);
-            }
-        }
-        if let Some(agent) = self.agents[offer.agent].as_mut() {
-            agent.offered = agent.offered.saturating_sub(&remaining);
-            let free = agent.free();
-            self.filters.free_grew(offer.agent, &free);
-            if let Some(refuse) = refuse
-                && !remaining.is_empty()
-                && !refuse.is_zero()
-            {
-                self.filters
-                    .add(offer.agent, offer.framework, now + refuse, remaining);
-            }
+        agent.offered = agent.offered.saturating_sub(&remaining);
+        let free = agent.free();
+        self.changed_agents.insert(offer.agent);
+        self.filters.free_grew(offer.agent, &free);
+        if let Some(until) = refuse_until
+            && !remaining.is_empty()
+        {
+            self.filters
+                .add(offer.agent, offer.framework, until, remaining);
         }
     }
 
-    /// Live offers past their expiry, and accepted offers done waiting for missing tasks
-    /// (closed here). The expired ones are for the caller to settle as Expired.
+    /// Settles as Expired the live offers past their expiry (their keys are returned), and
+    /// closes accepted offers done waiting for missing tasks.
     pub fn due(&mut self, now: Instant) -> Vec<String> {
         let mut expired = Vec::new();
         let mut done = Vec::new();
@@ -735,7 +789,10 @@ impl Model {
             }
         }
         for (k, refuse) in done {
-            self.close(&k, Some(refuse), now);
+            self.close(&k, OfferPhase::Accepted, Some(now + refuse));
+        }
+        for k in &expired {
+            self.close(k, OfferPhase::Expired, None);
         }
         expired
     }
@@ -749,7 +806,14 @@ impl Model {
 
     /// Checks a task a framework launched (not yet staged) against its offer: on Stage its
     /// resources move from the offer to the task.
-    pub fn launch(&mut self, uid: &str, namespace: &str, name: &str, spec: &TaskSpec) -> Verdict {
+    pub fn launch(
+        &mut self,
+        uid: &str,
+        namespace: &str,
+        name: &str,
+        spec: &TaskSpec,
+        now: Instant,
+    ) -> Verdict {
         if self.tasks.contains_key(uid) {
             return Verdict::Stage;
         }
@@ -761,20 +825,22 @@ impl Model {
         let offer_key = key(namespace, offer_name);
         let Some(offer) = self.offers.get(&offer_key) else {
             return Verdict::Dropped(match self.settled.get(&offer_key) {
-                Some(s) if s.phase == "Accepted" && !s.listed.contains(name) => format!(
-                    "offer {offer_name} was accepted without this task (list it in the offer's status.tasks)"
+                Some(s) if s.phase == OfferPhase::Accepted && !s.listed.contains(name) => {
+                    accepted_without(offer_name)
+                }
+                Some(s) => format!(
+                    "offer {offer_name} is no longer valid: it was {:?}",
+                    s.phase
                 ),
-                Some(s) => format!("offer {offer_name} is no longer valid: it was {}", s.phase),
                 None => format!("offer {offer_name} does not exist or is no longer valid"),
             });
         };
-        let framework = self.frameworks[offer.framework]
-            .as_ref()
+        let framework = self
+            .frameworks
+            .get(offer.framework)
             .expect("framework of a live offer");
-        let agent = self.agents[offer.agent]
-            .as_ref()
-            .expect("agent of a live offer");
-        let framework_name = framework.key.split_once('/').map_or("", |(_, n)| n);
+        let agent = self.agents.get(offer.agent).expect("agent of a live offer");
+        let framework_name = name_of(&framework.key);
         if framework_name != spec.framework {
             return Verdict::Error(format!(
                 "offer {offer_name} was made to framework {framework_name:?}, not {:?}",
@@ -787,12 +853,12 @@ impl Model {
                 agent.name, spec.agent
             ));
         }
-        if let Some(accepted) = &offer.accepted
-            && !accepted.awaiting.contains(name)
+        if offer
+            .accepted
+            .as_ref()
+            .is_some_and(|a| !a.awaiting.contains(name))
         {
-            return Verdict::Dropped(format!(
-                "offer {offer_name} was accepted without this task (list it in the offer's status.tasks)"
-            ));
+            return Verdict::Dropped(accepted_without(offer_name));
         }
         if let Err(e) = spec.validate() {
             return Verdict::Error(e.to_string());
@@ -805,69 +871,65 @@ impl Model {
                 short.join("; ")
             ));
         }
-        let role = framework.info.role.clone();
-        let framework_key = framework.key.clone();
-        let (agent_slot, offer_done) = {
-            let offer = self.offers.get_mut(&offer_key).expect("live offer");
-            offer.remaining = offer.remaining.saturating_sub(&spec.resources);
-            offer.launched.insert(name.to_string());
-            let done = offer.accepted.as_mut().and_then(|a| {
-                a.awaiting.remove(name);
-                a.awaiting.is_empty().then_some(a.refuse)
-            });
-            (offer.agent, done)
+        let task = TaskEntry {
+            agent: offer.agent,
+            framework: framework.key.clone(),
+            resources: spec.resources.clone(),
         };
-        let agent = self.agents[agent_slot].as_mut().expect("agent slot");
+        let offer = self.offers.get_mut(&offer_key).expect("live offer");
+        offer.remaining = offer.remaining.saturating_sub(&spec.resources);
+        offer.launched.insert(name.to_string());
+        let all_arrived = offer.accepted.as_mut().and_then(|a| {
+            a.awaiting.remove(name);
+            a.awaiting.is_empty().then_some(a.refuse)
+        });
+        let agent = self.agents.get_mut(task.agent).expect("agent slot");
         agent.offered = agent.offered.saturating_sub(&spec.resources);
         agent.allocated += &spec.resources;
-        self.tasks.insert(
-            uid.to_string(),
-            TaskEntry {
-                agent: agent_slot,
-                framework: framework_key,
-                role,
-                resources: spec.resources.clone(),
-            },
-        );
-        if let Some(refuse) = offer_done {
-            self.close(&offer_key, Some(refuse), Instant::now());
+        self.tasks.insert(uid.to_string(), task);
+        if let Some(refuse) = all_arrived {
+            self.close(&offer_key, OfferPhase::Accepted, Some(now + refuse));
         }
         Verdict::Stage
     }
 
     /// Counts a task that was staged before (seen after a restart, or its staging write came
     /// back): nothing if already counted. Its resources come out of its offer if that is live.
-    pub fn observe_staged(&mut self, uid: &str, namespace: &str, name: &str, spec: &TaskSpec) {
+    pub fn observe_staged(
+        &mut self,
+        uid: &str,
+        namespace: &str,
+        name: &str,
+        spec: &TaskSpec,
+        now: Instant,
+    ) {
         if self.tasks.contains_key(uid) {
             return;
         }
         if let Some(offer) = spec.offer.as_deref()
             && self.offers.contains_key(&key(namespace, offer))
-            && self.launch(uid, namespace, name, spec) == Verdict::Stage
+            && self.launch(uid, namespace, name, spec, now) == Verdict::Stage
         {
             return;
         }
-        let Some(&agent_slot) = self.agent_slots.get(&spec.agent) else {
+        let Some(agent_slot) = self.agents.slot(&spec.agent) else {
             return;
         };
         let fw_key = key(namespace, &spec.framework);
-        let role = match self.framework_slots.get(&fw_key) {
-            Some(&slot) => {
-                let f = self.frameworks[slot].as_mut().expect("framework slot");
-                f.held += &spec.resources;
-                f.info.role.clone()
-            }
-            None => "*".to_string(),
-        };
-        self.roles.entry(role.clone()).or_default().held += &spec.resources;
-        let agent = self.agents[agent_slot].as_mut().expect("agent slot");
-        agent.allocated += &spec.resources;
+        // A task of a framework that is gone holds its agent's resources, and nobody's share.
+        if let Some(fw) = self.frameworks.slot(&fw_key) {
+            self.grant(fw, &spec.resources);
+        }
+        self.agents
+            .get_mut(agent_slot)
+            .expect("agent slot")
+            .allocated += &spec.resources;
+        self.changed_agents.insert(agent_slot);
         self.tasks.insert(
             uid.to_string(),
             TaskEntry {
                 agent: agent_slot,
                 framework: fw_key,
-                role,
                 resources: spec.resources.clone(),
             },
         );
@@ -878,34 +940,53 @@ impl Model {
         let Some(task) = self.tasks.remove(uid) else {
             return;
         };
-        if let Some(&slot) = self.framework_slots.get(&task.framework)
-            && let Some(f) = self.frameworks[slot].as_mut()
-        {
-            f.held = f.held.saturating_sub(&task.resources);
+        if let Some(fw) = self.frameworks.slot(&task.framework) {
+            self.revoke(fw, &task.resources);
         }
-        if let Some(role) = self.roles.get_mut(&task.role) {
-            role.held = role.held.saturating_sub(&task.resources);
-        }
-        if let Some(agent) = self.agents[task.agent].as_mut() {
+        if let Some(agent) = self.agents.get_mut(task.agent) {
             agent.allocated = agent.allocated.saturating_sub(&task.resources);
             let free = agent.free();
+            self.changed_agents.insert(task.agent);
             self.filters.free_grew(task.agent, &free);
         }
     }
 
     // --- what the status writers report ---
 
+    /// The agents, frameworks and roles whose holdings or shares changed since the last call.
+    pub fn take_changed(&mut self) -> Changed {
+        let agents = std::mem::take(&mut self.changed_agents);
+        let mut frameworks = std::mem::take(&mut self.changed_frameworks);
+        let mut roles = std::mem::take(&mut self.changed_roles);
+        if std::mem::take(&mut self.all_shares_changed) {
+            frameworks.extend(self.frameworks.iter().map(|(slot, _)| slot));
+            roles.extend(self.roles.keys().cloned());
+        }
+        Changed {
+            agents: agents
+                .into_iter()
+                .filter_map(|slot| self.agents.get(slot).map(|a| a.name.clone()))
+                .collect(),
+            frameworks: frameworks
+                .into_iter()
+                .filter_map(|slot| self.frameworks.get(slot).map(|f| f.key.clone()))
+                .collect(),
+            roles: roles
+                .into_iter()
+                .filter(|r| self.roles.contains_key(r))
+                .collect(),
+        }
+    }
+
     /// An agent's allocated resources (tasks and offers), as its status reports them.
     pub fn agent_allocated(&self, name: &str) -> Option<Resources> {
-        let slot = *self.agent_slots.get(name)?;
-        let a = self.agents[slot].as_ref()?;
+        let a = self.agents.get(self.agents.slot(name)?)?;
         Some(&a.allocated + &a.offered)
     }
 
     /// A framework's holdings and dominant share.
     pub fn framework_share(&self, key: &str) -> Option<(Resources, f64)> {
-        let slot = *self.framework_slots.get(key)?;
-        let f = self.frameworks[slot].as_ref()?;
+        let f = self.frameworks.get(self.frameworks.slot(key)?)?;
         Some((f.held.clone(), f.held.dominant_share(&self.total)))
     }
 
@@ -915,36 +996,23 @@ impl Model {
         Some((r.held.clone(), r.held.dominant_share(&self.total)))
     }
 
-    /// The frameworks known, by key.
-    pub fn framework_keys(&self) -> impl Iterator<Item = &str> {
-        self.frameworks.iter().flatten().map(|f| f.key.as_str())
-    }
-
-    /// The agents known, by name.
-    pub fn agent_names(&self) -> impl Iterator<Item = &str> {
-        self.agents.iter().flatten().map(|a| a.name.as_str())
-    }
-
-    /// Counts for metrics and logs: (agents, frameworks, live offers, staged tasks).
+    /// Counts for logs: (agents, frameworks, live offers, staged tasks).
     pub fn counts(&self) -> (usize, usize, usize, usize) {
         (
-            self.agent_slots.len(),
-            self.framework_slots.len(),
+            self.agents.len(),
+            self.frameworks.len(),
             self.offers.len(),
             self.tasks.len(),
         )
     }
 }
 
-/// The first empty slot of `slots`, appending one if none.
-fn free_slot<T>(slots: &mut Vec<Option<T>>) -> usize {
-    match slots.iter().position(Option::is_none) {
-        Some(slot) => slot,
-        None => {
-            slots.push(None);
-            slots.len() - 1
-        }
-    }
+/// The fair order of one pass: roles by weighted share, and each role's frameworks.
+struct Order {
+    role_names: Vec<String>,
+    /// Per role (by index into `role_names`), its eligible frameworks.
+    members: Vec<Sorted>,
+    roles: Sorted,
 }
 
 #[cfg(test)]

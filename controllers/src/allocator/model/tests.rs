@@ -50,7 +50,7 @@ fn run_to_convergence(model: &mut Model, sizes: &[(&str, &str)]) -> HashMap<Stri
                 let name = format!("t{uid}");
                 let spec = task(&o.framework, &o.agent, &o.name, &size.to_string());
                 assert_eq!(
-                    model.launch(&name, &o.namespace, &name, &spec),
+                    model.launch(&name, &o.namespace, &name, &spec, now),
                     Verdict::Stage
                 );
                 left = left.saturating_sub(&size);
@@ -169,7 +169,10 @@ fn a_quota_limit_is_never_exceeded() {
         for o in model.allocate(now) {
             assert!(!limits.exceeded_by(&model.role_share("capped").unwrap().0));
             let spec = task("c", &o.agent, &o.name, &o.resources.to_string());
-            assert_eq!(model.launch(&o.name, "ns", &o.name, &spec), Verdict::Stage);
+            assert_eq!(
+                model.launch(&o.name, "ns", &o.name, &spec, now),
+                Verdict::Stage
+            );
             model.settle(
                 &key("ns", &o.name),
                 Settlement::Accepted {
@@ -333,18 +336,18 @@ fn launches_are_checked_against_their_offer() {
         offer: None,
         ..task("f", "a0", "x", "cpus:1")
     };
-    assert!(error(model.launch("u0", "ns", "t0", &no_offer)).contains("spec.offer"));
+    assert!(error(model.launch("u0", "ns", "t0", &no_offer, now)).contains("spec.offer"));
     assert!(
-        error(model.launch("u1", "ns", "t1", &task("g", "a0", &o.name, "cpus:1")))
+        error(model.launch("u1", "ns", "t1", &task("g", "a0", &o.name, "cpus:1"), now))
             .contains("framework \"f\"")
     );
     assert!(
-        error(model.launch("u2", "ns", "t2", &task("f", "a1", &o.name, "cpus:1")))
+        error(model.launch("u2", "ns", "t2", &task("f", "a1", &o.name, "cpus:1"), now))
             .contains("agent \"a0\"")
     );
-    let too_big = error(model.launch("u3", "ns", "t3", &task("f", "a0", &o.name, "cpus:3")));
+    let too_big = error(model.launch("u3", "ns", "t3", &task("f", "a0", &o.name, "cpus:3"), now));
     assert!(too_big.contains("cpus"), "{too_big}");
-    match model.launch("u4", "ns", "t4", &task("f", "a0", "nope", "cpus:1")) {
+    match model.launch("u4", "ns", "t4", &task("f", "a0", "nope", "cpus:1"), now) {
         Verdict::Dropped(m) => assert!(m.contains("does not exist"), "{m}"),
         other => panic!("{other:?}"),
     }
@@ -355,7 +358,8 @@ fn launches_are_checked_against_their_offer() {
             "u5",
             "ns",
             "t5",
-            &task("f", "a0", &o.name, "cpus:1.5;mem:512")
+            &task("f", "a0", &o.name, "cpus:1.5;mem:512"),
+            now
         ),
         Verdict::Stage
     );
@@ -364,17 +368,18 @@ fn launches_are_checked_against_their_offer() {
             "u5",
             "ns",
             "t5",
-            &task("f", "a0", &o.name, "cpus:1.5;mem:512")
+            &task("f", "a0", &o.name, "cpus:1.5;mem:512"),
+            now
         ),
         Verdict::Stage,
         "idempotent"
     );
     assert!(
-        error(model.launch("u6", "ns", "t6", &task("f", "a0", &o.name, "cpus:1")))
+        error(model.launch("u6", "ns", "t6", &task("f", "a0", &o.name, "cpus:1"), now))
             .contains("what is left")
     );
     assert_eq!(
-        model.launch("u7", "ns", "t7", &task("f", "a0", &o.name, "cpus:0.5")),
+        model.launch("u7", "ns", "t7", &task("f", "a0", &o.name, "cpus:0.5"), now),
         Verdict::Stage
     );
 
@@ -390,17 +395,17 @@ fn launches_are_checked_against_their_offer() {
     );
     assert_eq!(awaiting, 1);
     assert!(model.is_live(&offer_key));
-    match model.launch("u9", "ns", "t9", &task("f", "a0", &o.name, "mem:10")) {
+    match model.launch("u9", "ns", "t9", &task("f", "a0", &o.name, "mem:10"), now) {
         Verdict::Dropped(m) => assert!(m.contains("without this task"), "{m}"),
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        model.launch("u8", "ns", "t8", &task("f", "a0", &o.name, "mem:10")),
+        model.launch("u8", "ns", "t8", &task("f", "a0", &o.name, "mem:10"), now),
         Verdict::Stage
     );
     assert!(!model.is_live(&offer_key), "every listed task arrived");
     assert_eq!(model.agent_allocated("a0").unwrap(), res("cpus:2;mem:522"));
-    match model.launch("u10", "ns", "t10", &task("f", "a0", &o.name, "mem:10")) {
+    match model.launch("u10", "ns", "t10", &task("f", "a0", &o.name, "mem:10"), now) {
         Verdict::Dropped(m) => assert!(m.contains("without this task"), "{m}"),
         other => panic!("{other:?}"),
     }
@@ -414,6 +419,7 @@ fn launches_are_checked_against_their_offer() {
 
 #[test]
 fn a_restarted_allocator_counts_adopted_offers_and_staged_tasks_once() {
+    let now = Instant::now();
     let mut model = Model::new(Config::default());
     model.upsert_agent("a0", agent("cpus:4;mem:4096"));
     model.upsert_framework("ns/f", framework("*", 1.0));
@@ -423,9 +429,27 @@ fn a_restarted_allocator_counts_adopted_offers_and_staged_tasks_once() {
         "unknown agent"
     );
     // One task staged against the live offer, one against an offer long gone.
-    model.observe_staged("u1", "ns", "t1", &task("f", "a0", "old", "cpus:1;mem:512"));
-    model.observe_staged("u2", "ns", "t2", &task("f", "a0", "gone", "cpus:1;mem:512"));
-    model.observe_staged("u2", "ns", "t2", &task("f", "a0", "gone", "cpus:1;mem:512"));
+    model.observe_staged(
+        "u1",
+        "ns",
+        "t1",
+        &task("f", "a0", "old", "cpus:1;mem:512"),
+        now,
+    );
+    model.observe_staged(
+        "u2",
+        "ns",
+        "t2",
+        &task("f", "a0", "gone", "cpus:1;mem:512"),
+        now,
+    );
+    model.observe_staged(
+        "u2",
+        "ns",
+        "t2",
+        &task("f", "a0", "gone", "cpus:1;mem:512"),
+        now,
+    );
     assert_eq!(model.agent_allocated("a0").unwrap(), res("cpus:3;mem:1536"));
     assert_eq!(
         model.framework_share("ns/f").unwrap().0,
