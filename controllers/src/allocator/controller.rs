@@ -183,6 +183,8 @@ struct Allocator {
     settled_keys: HashSet<String>,
     pass_wanted: bool,
     last_pass: Instant,
+    /// Whether "ready" was logged.
+    announced: bool,
 }
 
 impl Allocator {
@@ -204,6 +206,7 @@ impl Allocator {
             settled_keys: HashSet::new(),
             pass_wanted: false,
             last_pass: Instant::now(),
+            announced: false,
         }
     }
 
@@ -321,6 +324,17 @@ impl Allocator {
                 }
             }
             self.want_pass();
+        }
+        if !self.announced && self.ready() {
+            self.announced = true;
+            let (agents, frameworks, offers, tasks) = self.model.counts();
+            tracing::info!(
+                agents,
+                frameworks,
+                offers,
+                tasks,
+                "allocator ready: the store is listed"
+            );
         }
     }
 

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use strata_controllers::allocator::model::key;
 use strata_controllers::allocator::{AgentInfo, Config, FrameworkInfo, Model, Settlement};
 
 use super::percentile;
@@ -64,7 +65,7 @@ pub fn run(a: AllocatorArgs) -> anyhow::Result<()> {
             "every agent is offered once per pass"
         );
         for o in offers {
-            let key = format!("{}/{}", o.namespace, o.name);
+            let key = key(&o.namespace, &o.name);
             model.settle(&key, Settlement::Declined { refuse }, now);
             model.offer_deleted(&key);
         }

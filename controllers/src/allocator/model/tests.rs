@@ -1,3 +1,5 @@
+use strata_api::task::TaskSpec;
+
 use super::*;
 
 fn res(s: &str) -> Resources {
@@ -11,6 +13,15 @@ fn agent(total: &str) -> AgentInfo {
         schedulable: true,
         ..AgentInfo::default()
     }
+}
+
+/// A model with `n` agents `a0`.. of `total` each.
+fn with_agents(n: usize, total: &str) -> Model {
+    let mut model = Model::new(Config::default());
+    for i in 0..n {
+        model.upsert_agent(&format!("a{i}"), agent(total));
+    }
+    model
 }
 
 fn framework(role: &str, weight: f64) -> FrameworkInfo {
@@ -82,10 +93,7 @@ fn share(model: &Model, fw: &str) -> f64 {
 fn two_frameworks_with_different_dominant_resources_converge_to_equal_shares() {
     // The DRF paper's example, spread over many small agents: A's tasks are memory-heavy,
     // B's cpu-heavy; both end with the same dominant share.
-    let mut model = Model::new(Config::default());
-    for i in 0..30 {
-        model.upsert_agent(&format!("a{i}"), agent("cpus:3;mem:6144"));
-    }
+    let mut model = with_agents(30, "cpus:3;mem:6144");
     model.upsert_framework("ns/a", framework("*", 1.0));
     model.upsert_framework("ns/b", framework("*", 1.0));
     let launched = run_to_convergence(
@@ -98,18 +106,15 @@ fn two_frameworks_with_different_dominant_resources_converge_to_equal_shares() {
         (a - b).abs() < 0.1,
         "shares {a} and {b} differ: {launched:?}"
     );
-    // Whole agents go to one framework at a time and the other cannot use what is left (B's
-    // leftovers lack cpus for A), so half of each agent is the
-    // most either can reach: 15 agents of 15 A tasks, 15 of 10 B tasks.
+    // Whole agents go to one framework at a time, and the other can use little of what is
+    // left (A leaves 144 MB, B no cpus), so about half of the cluster is the most either can
+    // reach: 15 agents of 15 A tasks, 15 of 10 B tasks.
     assert!(a > 0.45, "the cluster is used: {a}");
 }
 
 #[test]
 fn weights_shift_the_shares() {
-    let mut model = Model::new(Config::default());
-    for i in 0..40 {
-        model.upsert_agent(&format!("a{i}"), agent("cpus:4;mem:4096"));
-    }
+    let mut model = with_agents(40, "cpus:4;mem:4096");
     model.upsert_framework("ns/heavy", framework("*", 2.0));
     model.upsert_framework("ns/light", framework("*", 1.0));
     run_to_convergence(
@@ -125,10 +130,7 @@ fn weights_shift_the_shares() {
 
 #[test]
 fn role_weights_shift_the_shares_between_roles() {
-    let mut model = Model::new(Config::default());
-    for i in 0..40 {
-        model.upsert_agent(&format!("a{i}"), agent("cpus:4;mem:4096"));
-    }
+    let mut model = with_agents(40, "cpus:4;mem:4096");
     model.upsert_role(
         "prod",
         RoleInfo {
@@ -148,10 +150,7 @@ fn role_weights_shift_the_shares_between_roles() {
 
 #[test]
 fn a_quota_limit_is_never_exceeded() {
-    let mut model = Model::new(Config::default());
-    for i in 0..10 {
-        model.upsert_agent(&format!("a{i}"), agent("cpus:4;mem:4096"));
-    }
+    let mut model = with_agents(10, "cpus:4;mem:4096");
     let limits = QuotaLimits {
         cpus: Some("5".parse().unwrap()),
         ..QuotaLimits::default()
@@ -216,8 +215,7 @@ fn a_quota_limit_is_never_exceeded() {
 
 #[test]
 fn a_declined_offer_goes_to_others_and_comes_back_after_refuse_seconds() {
-    let mut model = Model::new(Config::default());
-    model.upsert_agent("a0", agent("cpus:2;mem:1024"));
+    let mut model = with_agents(1, "cpus:2;mem:1024");
     model.upsert_framework("ns/x", framework("*", 1.0));
     model.upsert_framework("ns/y", framework("*", 1.0));
     let t0 = Instant::now();
@@ -268,8 +266,7 @@ fn a_declined_offer_goes_to_others_and_comes_back_after_refuse_seconds() {
 
 #[test]
 fn resources_are_never_in_two_live_offers() {
-    let mut model = Model::new(Config::default());
-    model.upsert_agent("a0", agent("cpus:2;mem:1024;ports:[31000-31009]"));
+    let mut model = with_agents(1, "cpus:2;mem:1024;ports:[31000-31009]");
     for f in ["f1", "f2", "f3"] {
         model.upsert_framework(&format!("ns/{f}"), framework("*", 1.0));
     }
@@ -303,8 +300,7 @@ fn offers_expire_and_their_resources_are_offered_again() {
 
 #[test]
 fn an_unschedulable_agent_is_not_offered_and_its_offers_are_rescinded() {
-    let mut model = Model::new(Config::default());
-    model.upsert_agent("a0", agent("cpus:1;mem:512"));
+    let mut model = with_agents(1, "cpus:1;mem:512");
     model.upsert_framework("ns/f", framework("*", 1.0));
     let offer = model.allocate(Instant::now()).remove(0);
     let rescind = model.upsert_agent(
@@ -323,8 +319,7 @@ fn an_unschedulable_agent_is_not_offered_and_its_offers_are_rescinded() {
 
 #[test]
 fn launches_are_checked_against_their_offer() {
-    let mut model = Model::new(Config::default());
-    model.upsert_agent("a0", agent("cpus:2;mem:1024;ports:[31000-31001]"));
+    let mut model = with_agents(1, "cpus:2;mem:1024;ports:[31000-31001]");
     model.upsert_framework("ns/f", framework("*", 1.0));
     let now = Instant::now();
     let o = model.allocate(now).remove(0);
@@ -420,8 +415,7 @@ fn launches_are_checked_against_their_offer() {
 #[test]
 fn a_restarted_allocator_counts_adopted_offers_and_staged_tasks_once() {
     let now = Instant::now();
-    let mut model = Model::new(Config::default());
-    model.upsert_agent("a0", agent("cpus:4;mem:4096"));
+    let mut model = with_agents(1, "cpus:4;mem:4096");
     model.upsert_framework("ns/f", framework("*", 1.0));
     assert!(model.adopt_offer("ns/old", "f", "a0", &res("cpus:2;mem:1024"), None));
     assert!(
