@@ -264,6 +264,18 @@ pub struct TaskStatus {
     pub conditions: Vec<Condition>,
 }
 
+impl TaskStatus {
+    /// The status the master writes when it has checked a task against its offer: Staging,
+    /// staged `at`. The agent runs only staged tasks.
+    pub fn staged(at: Time) -> TaskStatus {
+        TaskStatus {
+            state: Some(TaskState::Staging),
+            staged_at: Some(at),
+            ..TaskStatus::default()
+        }
+    }
+}
+
 impl TaskSpec {
     /// Checks what the schema cannot: something to run, health checks usable, ports offered.
     pub fn validate(&self) -> Result<(), InvalidSpec> {
@@ -435,6 +447,15 @@ mod tests {
             ..spec
         };
         assert_eq!(ok.validate(), Ok(()));
+    }
+
+    #[test]
+    fn staged_is_the_masters_status_patch() {
+        let at: Time = serde_json::from_value("2026-12-05T10:00:00Z".into()).unwrap();
+        assert_eq!(
+            serde_json::to_value(TaskStatus::staged(at)).unwrap(),
+            serde_json::json!({"state": "Staging", "stagedAt": "2026-12-05T10:00:00Z"})
+        );
     }
 
     #[test]

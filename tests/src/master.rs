@@ -5,19 +5,20 @@
 //! way the allocator does it: merge patches of the status subresource.
 
 use serde_json::{Value, json};
+use strata_api::task::TaskStatus;
 
 use crate::Server;
 
 /// Stages task `name` (in the kubeconfig's namespace, `default`) as the master would; returns
 /// the `stagedAt` it wrote.
 pub fn stage_task(server: &Server, name: &str) -> String {
-    let staged_at = serde_json::to_value(strata_agent::report::now()).expect("a timestamp");
-    write_status(
-        server,
-        name,
-        json!({"state": "Staging", "stagedAt": staged_at.clone()}),
-    );
-    staged_at.as_str().expect("an RFC 3339 string").to_string()
+    let staged =
+        serde_json::to_value(TaskStatus::staged(strata_agent::report::now())).expect("a status");
+    write_status(server, name, staged.clone());
+    staged["stagedAt"]
+        .as_str()
+        .expect("an RFC 3339 string")
+        .to_string()
 }
 
 /// Merges `status` into the status of task `name` (in the kubeconfig's namespace), as the

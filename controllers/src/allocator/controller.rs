@@ -32,7 +32,7 @@ use strata_api::framework::Framework;
 use strata_api::labels;
 use strata_api::offer::{Offer, OfferPhase, OfferSpec};
 use strata_api::role::{ResourceRole, object_name, role_of};
-use strata_api::task::{Task, TaskState};
+use strata_api::task::{Task, TaskState, TaskStatus};
 use tokio::sync::Semaphore;
 
 use super::heartbeats::Heartbeats;
@@ -523,7 +523,7 @@ impl Allocator {
         tracing::debug!(task = %key(&namespace, &name), ?verdict, "launch");
         let stamp = Time(jiff::Timestamp::now());
         let status = match verdict {
-            Verdict::Stage => json!({"state": TaskState::Staging, "stagedAt": stamp}),
+            Verdict::Stage => json!(TaskStatus::staged(stamp)),
             Verdict::Error(message) => json!({
                 "state": TaskState::Error, "reason": "TaskInvalid",
                 "message": message, "finishedAt": stamp,

@@ -18,7 +18,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher::{self, Event};
 use serde_json::json;
 use strata_api::agent::Agent;
-use strata_api::task::{Task, TaskState};
+use strata_api::task::{Task, TaskState, TaskStatus};
 use tokio::sync::Notify;
 
 use super::{ServerProcess, percentile, rss_kib, start_server};
@@ -115,7 +115,7 @@ fn task(name: &str, container: Option<&str>) -> anyhow::Result<Task> {
 async fn launch(api: &Api<Task>, name: &str, container: Option<&str>) -> anyhow::Result<()> {
     api.create(&PostParams::default(), &task(name, container)?)
         .await?;
-    let staged = json!({"status": {"state": "Staging", "stagedAt": strata_agent::report::now()}});
+    let staged = json!({"status": TaskStatus::staged(strata_agent::report::now())});
     api.patch_status(name, &PatchParams::default(), &Patch::Merge(&staged))
         .await?;
     Ok(())
