@@ -112,11 +112,6 @@ pub struct QuotaLimits {
 }
 
 impl QuotaLimits {
-    /// Whether no resource is limited.
-    pub fn is_unlimited(&self) -> bool {
-        *self == QuotaLimits::default()
-    }
-
     /// The part of `wanted` that `held` may still grow by: each limited scalar capped at
     /// `limit - held` (zero once reached); ports are not limited.
     pub fn headroom(&self, held: &Resources, wanted: &Resources) -> Resources {
@@ -198,7 +193,6 @@ mod tests {
         );
         assert!(!limits.exceeded_by(&held));
         assert!(limits.exceeded_by(&"mem:1025".parse().unwrap()));
-        assert!(QuotaLimits::default().is_unlimited());
     }
 
     #[test]

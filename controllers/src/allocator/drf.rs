@@ -33,19 +33,6 @@ impl Sorted {
         self.entries.iter().map(|(_, i)| *i)
     }
 
-    /// The client at `position`.
-    pub fn get(&self, position: usize) -> Option<usize> {
-        self.entries.get(position).map(|(_, i)| *i)
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// Gives `index` its new `share` and moves it to its place.
     pub fn update(&mut self, index: usize, share: f64) {
         let Some(at) = self.entries.iter().position(|(_, i)| *i == index) else {
@@ -81,6 +68,10 @@ mod tests {
             "ties go to the lower index"
         );
         sorted.update(9, 0.0);
-        assert_eq!(sorted.len(), 3, "unknown clients are ignored");
+        assert_eq!(
+            sorted.iter().collect::<Vec<_>>(),
+            [1, 2, 0],
+            "unknown clients are ignored"
+        );
     }
 }
