@@ -49,6 +49,32 @@ use crate::resources::Resources;
         description = "Memory the agent offers, in MB"
     ),
     printcolumn(
+        name = "Free CPUs",
+        type_ = "number",
+        json_path = ".status.free.cpus",
+        description = "CPUs neither allocated to tasks nor offered"
+    ),
+    printcolumn(
+        name = "Free Mem",
+        type_ = "integer",
+        json_path = ".status.free.mem",
+        description = "Memory neither allocated to tasks nor offered, in MB"
+    ),
+    printcolumn(
+        name = "Alloc CPUs",
+        type_ = "number",
+        json_path = ".status.allocated.cpus",
+        description = "CPUs held by tasks and outstanding offers",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Alloc Mem",
+        type_ = "integer",
+        json_path = ".status.allocated.mem",
+        description = "Memory held by tasks and outstanding offers, in MB",
+        priority = 1
+    ),
+    printcolumn(
         name = "Ready",
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].status",
@@ -108,6 +134,9 @@ pub struct AgentStatus {
     /// Resources held by tasks (and outstanding offers) on this agent.
     #[serde(default)]
     pub allocated: Resources,
+    /// Resources neither held by tasks nor offered: what the next offer can hold.
+    #[serde(default)]
+    pub free: Resources,
     /// Ready (heartbeating), Unreachable (heartbeats missed), Gone (never coming back).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
@@ -144,39 +173,9 @@ impl AgentSpec {
     }
 }
 
-impl Agent {
-    /// Resources not yet allocated: total minus allocated (zero where allocated exceeds total,
-    /// e.g. just after the operator shrank the agent).
-    pub fn free(&self) -> Resources {
-        let allocated = self
-            .status
-            .as_ref()
-            .map(|s| s.allocated.clone())
-            .unwrap_or_default();
-        self.spec.resources.saturating_sub(&allocated)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn free_is_total_minus_allocated() {
-        let mut agent = Agent::new(
-            "node-1",
-            AgentSpec::new(
-                "node-1.example.org",
-                "cpus:4;mem:1024;ports:[31000-31010]".parse().unwrap(),
-            ),
-        );
-        assert_eq!(agent.free(), agent.spec.resources);
-        agent.status = Some(AgentStatus {
-            allocated: "cpus:5;mem:24;ports:[31000-31000]".parse().unwrap(),
-            ..AgentStatus::default()
-        });
-        assert_eq!(agent.free().to_string(), "mem:1000;ports:[31001-31010]");
-    }
 
     #[test]
     fn schedulable_unless_cordoned_or_draining() {

@@ -46,6 +46,18 @@ use crate::resources::Resources;
         description = "Whether the framework is subscribed"
     ),
     printcolumn(
+        name = "CPUs",
+        type_ = "number",
+        json_path = ".status.allocated.cpus",
+        description = "CPUs held by the framework's tasks and offers"
+    ),
+    printcolumn(
+        name = "Mem",
+        type_ = "integer",
+        json_path = ".status.allocated.mem",
+        description = "Memory held by the framework's tasks and offers, in MB"
+    ),
+    printcolumn(
         name = "Dominant Share",
         type_ = "number",
         json_path = ".status.dominantShare",
@@ -134,6 +146,9 @@ pub struct FrameworkStatus {
     /// Resources held by the framework's tasks and outstanding offers.
     #[serde(default)]
     pub allocated: Resources,
+    /// The part of `allocated` in outstanding offers; the rest is held by its tasks.
+    #[serde(default)]
+    pub offered: Resources,
     /// The largest fraction of any cluster resource the framework holds (0 to 1), the
     /// quantity weighted DRF equalizes.
     #[serde(default)]

@@ -606,10 +606,11 @@ impl Allocator {
         let changed = self.model.take_changed();
         for name in changed.agents {
             let allocated = self.model.agent_allocated(&name).unwrap_or_default();
+            let free = self.model.agent_free(&name).unwrap_or_default();
             let api: Api<Agent> = Api::all(self.client.clone());
             let patch = json!({
                 "apiVersion": strata_api::API_VERSION, "kind": "Agent",
-                "status": {"allocated": allocated},
+                "status": {"allocated": allocated, "free": free},
             });
             self.write(name.clone(), async move {
                 let params = PatchParams::apply(MANAGER).force();
@@ -622,7 +623,7 @@ impl Allocator {
             let Some(fw) = self.frameworks.get(&k) else {
                 continue;
             };
-            let (allocated, share) = self.model.framework_share(&k).unwrap_or_default();
+            let holdings = self.model.framework_holdings(&k).unwrap_or_default();
             let active = self.framework_beats.alive(&k);
             let condition = active_condition(fw, active);
             let (namespace, name) = k
@@ -631,7 +632,8 @@ impl Allocator {
             let api: Api<Framework> = Api::namespaced(self.client.clone(), namespace);
             let name = name.to_string();
             let patch = json!({"status": {
-                "active": active, "allocated": allocated, "dominantShare": share,
+                "active": active, "allocated": holdings.allocated,
+                "offered": holdings.offered, "dominantShare": holdings.dominant_share,
                 "conditions": [condition],
             }});
             self.write(name.clone(), async move {

@@ -112,7 +112,10 @@ struct FrameworkEntry {
     /// `namespace/name`.
     key: String,
     info: FrameworkInfo,
+    /// Its tasks' and live offers' resources.
     held: Resources,
+    /// The part of `held` in live offers.
+    offered: Resources,
 }
 
 #[derive(Default)]
@@ -123,6 +126,16 @@ struct RoleEntry {
     /// How many frameworks name it.
     frameworks: usize,
     held: Resources,
+}
+
+/// What a framework holds, as its status reports it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Holdings {
+    /// Its tasks' and live offers' resources.
+    pub allocated: Resources,
+    /// The part of `allocated` in live offers.
+    pub offered: Resources,
+    pub dominant_share: f64,
 }
 
 /// A live offer.
@@ -368,6 +381,7 @@ impl Model {
                         key: key.to_string(),
                         info: info.clone(),
                         held: Resources::new(),
+                        offered: Resources::new(),
                     },
                 );
                 self.filters.clear_framework(slot);
@@ -532,10 +546,31 @@ impl Model {
         Some(&a.allocated + &a.offered)
     }
 
-    /// A framework's holdings and dominant share.
-    pub fn framework_share(&self, key: &str) -> Option<(Resources, f64)> {
+    /// An agent's resources neither allocated nor offered.
+    pub fn agent_free(&self, name: &str) -> Option<Resources> {
+        Some(self.agents.get(self.agents.slot(name)?)?.free())
+    }
+
+    /// A framework's holdings, the part of them on offer, and its dominant share.
+    pub fn framework_holdings(&self, key: &str) -> Option<Holdings> {
         let f = self.frameworks.get(self.frameworks.slot(key)?)?;
-        Some((f.held.clone(), f.held.dominant_share(&self.total)))
+        Some(Holdings {
+            allocated: f.held.clone(),
+            offered: f.offered.clone(),
+            dominant_share: f.held.dominant_share(&self.total),
+        })
+    }
+
+    /// Moves `resources` of framework `fw` into (`true`) or out of its live offers.
+    fn on_offer(&mut self, fw: usize, resources: &Resources, into: bool) {
+        if let Some(f) = self.frameworks.get_mut(fw) {
+            f.offered = if into {
+                &f.offered + resources
+            } else {
+                f.offered.saturating_sub(resources)
+            };
+            self.changed_frameworks.insert(fw);
+        }
     }
 
     /// A role's holdings and dominant share.

@@ -37,6 +37,7 @@ impl Model {
         self.agents.get_mut(agent_slot).expect("agent slot").offered += resources;
         self.changed_agents.insert(agent_slot);
         self.grant(fw_slot, resources);
+        self.on_offer(fw_slot, resources, true);
         self.offers.insert(
             offer_key.to_string(),
             OfferEntry {
@@ -118,6 +119,7 @@ impl Model {
             });
         let remaining = offer.remaining;
         self.revoke(offer.framework, &remaining);
+        self.on_offer(offer.framework, &remaining, false);
         let Some(agent) = self.agents.get_mut(offer.agent) else {
             return;
         };
@@ -228,11 +230,13 @@ impl Model {
                 short.join("; ")
             ));
         }
+        let task_framework = offer.framework;
         let task = TaskEntry {
             agent: offer.agent,
             framework: framework.key.clone(),
             resources: spec.resources.clone(),
         };
+        self.on_offer(task_framework, &spec.resources, false);
         let offer = self.offers.get_mut(&offer_key).expect("live offer");
         offer.remaining = offer.remaining.saturating_sub(&spec.resources);
         offer.launched.insert(name.to_string());

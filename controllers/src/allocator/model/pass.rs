@@ -140,6 +140,7 @@ impl Model {
     ) -> Allocation {
         self.offers_made += 1;
         self.grant(fw_slot, &resources);
+        self.on_offer(fw_slot, &resources, true);
         self.changed_agents.insert(agent_slot);
         let agent = self.agents.get_mut(agent_slot).expect("agent slot");
         agent.offered += &resources;

@@ -86,7 +86,7 @@ fn run_to_convergence(model: &mut Model, sizes: &[(&str, &str)]) -> HashMap<Stri
 }
 
 fn share(model: &Model, fw: &str) -> f64 {
-    model.framework_share(fw).unwrap().1
+    model.framework_holdings(fw).unwrap().dominant_share
 }
 
 #[test]
@@ -369,6 +369,15 @@ fn launches_are_checked_against_their_offer() {
         Verdict::Stage,
         "idempotent"
     );
+    let holdings = model.framework_holdings("ns/f").unwrap();
+    assert_eq!(
+        holdings.allocated, o.resources,
+        "the task moved out of the offer"
+    );
+    assert_eq!(
+        holdings.offered,
+        o.resources.saturating_sub(&res("cpus:1.5;mem:512"))
+    );
     assert!(
         error(model.launch("u6", "ns", "t6", &task("f", "a0", &o.name, "cpus:1"), now))
             .contains("what is left")
@@ -399,6 +408,9 @@ fn launches_are_checked_against_their_offer() {
         Verdict::Stage
     );
     assert!(!model.is_live(&offer_key), "every listed task arrived");
+    let holdings = model.framework_holdings("ns/f").unwrap();
+    assert_eq!(holdings.offered, Resources::new(), "nothing left on offer");
+    assert_eq!(holdings.allocated, res("cpus:2;mem:522"));
     assert_eq!(model.agent_allocated("a0").unwrap(), res("cpus:2;mem:522"));
     match model.launch("u10", "ns", "t10", &task("f", "a0", &o.name, "mem:10"), now) {
         Verdict::Dropped(m) => assert!(m.contains("without this task"), "{m}"),
@@ -446,7 +458,7 @@ fn a_restarted_allocator_counts_adopted_offers_and_staged_tasks_once() {
     );
     assert_eq!(model.agent_allocated("a0").unwrap(), res("cpus:3;mem:1536"));
     assert_eq!(
-        model.framework_share("ns/f").unwrap().0,
+        model.framework_holdings("ns/f").unwrap().allocated,
         res("cpus:3;mem:1536")
     );
     let offers = model.allocate(Instant::now());
