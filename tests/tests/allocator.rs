@@ -67,12 +67,6 @@ impl Cluster {
         all.extend(["-o", "json"]);
         serde_json::from_str(&self.server.kubectl_ok(&all)).unwrap()
     }
-
-    fn framework_share(&self, name: &str) -> f64 {
-        self.json(&["get", "framework", name])["status"]["dominantShare"]
-            .as_f64()
-            .unwrap_or(0.0)
-    }
 }
 
 fn behaviour(task: &str, max_tasks: usize) -> Behaviour {
