@@ -50,6 +50,8 @@ pub struct AgentConfig {
     pub shim: Vec<OsString>,
     /// Whether cpus are a weight (Mesos' default) or a hard CFS quota.
     pub cpu_limit: CpuLimit,
+    /// How often the heartbeat Lease is renewed.
+    pub heartbeat_interval: Duration,
 }
 
 /// Runs the agent until the process is stopped.
@@ -117,7 +119,11 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
             )
         })?;
     tracing::info!(agent = %config.name, %resources, %isolation, %endpoint, "registered");
-    tokio::spawn(registration::heartbeat(client.clone(), config.name.clone()));
+    tokio::spawn(registration::heartbeat(
+        client.clone(),
+        config.name.clone(),
+        config.heartbeat_interval,
+    ));
     tokio::spawn(collect_garbage(work.clone(), config.gc_delay));
 
     let ctx = Arc::new(Context::new(
@@ -172,6 +178,8 @@ pub struct SimulatedConfig {
     pub timings: Timings,
     /// Parent of the simulated agents' (nearly empty) work directories.
     pub work_dir: PathBuf,
+    /// How often each heartbeat Lease is renewed.
+    pub heartbeat_interval: Duration,
 }
 
 /// Runs `count` simulated agents in this process, sharing one store client.
@@ -199,7 +207,11 @@ pub async fn run_simulated(config: SimulatedConfig) -> anyhow::Result<()> {
                     explain(&e)
                 )
             })?;
-        tokio::spawn(registration::heartbeat(client.clone(), name.clone()));
+        tokio::spawn(registration::heartbeat(
+            client.clone(),
+            name.clone(),
+            config.heartbeat_interval,
+        ));
         let ctx = Arc::new(Context::new(
             &name,
             &name,

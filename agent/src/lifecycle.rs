@@ -40,8 +40,7 @@ use crate::health::{self, Verdict};
 use crate::report::{Gone, StatusWriter, now};
 use crate::supervisor::Context;
 
-/// The finalizer the agent holds on the tasks it runs.
-pub const FINALIZER: &str = "strata.io/agent";
+pub use strata_api::task::AGENT_FINALIZER as FINALIZER;
 /// Mesos' default kill grace period.
 const DEFAULT_GRACE: Duration = Duration::from_secs(3);
 

@@ -21,10 +21,11 @@ use strata_api::conditions::{Condition, ConditionStatus};
 pub const MANAGER: &str = "strata-agent";
 /// Namespace of the agents' heartbeat Leases.
 pub const LEASE_NAMESPACE: &str = "strata-node-lease";
-/// How often the Lease is renewed, before jitter.
+/// How often the Lease is renewed by default, before jitter (`strata agent
+/// --heartbeat-interval`).
 pub const RENEW_INTERVAL: Duration = Duration::from_secs(10);
-/// How long a Lease stays valid without renewal: four missed renewals.
-pub const LEASE_DURATION_SECONDS: i32 = 40;
+/// A Lease stays valid for this many missed renewals.
+const LEASE_RENEWALS: u32 = 4;
 
 /// What the agent says about itself.
 #[derive(Clone, Debug)]
@@ -71,19 +72,19 @@ pub async fn register(client: &Client, registration: &Registration) -> Result<()
     Ok(())
 }
 
-/// Renews the agent's Lease forever (creating it when missing).
-pub async fn heartbeat(client: Client, name: String) {
+/// Renews the agent's Lease every `interval` (with jitter) forever, creating it when missing.
+pub async fn heartbeat(client: Client, name: String, interval: Duration) {
     let api: Api<Lease> = Api::namespaced(client, LEASE_NAMESPACE);
     loop {
-        if let Err(e) = renew(&api, &name).await {
+        if let Err(e) = renew(&api, &name, interval).await {
             tracing::warn!(agent = %name, error = %e, "could not renew the heartbeat lease");
         }
-        tokio::time::sleep(jittered(RENEW_INTERVAL)).await;
+        tokio::time::sleep(jittered(interval)).await;
     }
 }
 
 /// One renewal: a merge patch of renewTime, or a create when the Lease does not exist.
-pub async fn renew(api: &Api<Lease>, name: &str) -> Result<(), kube::Error> {
+pub async fn renew(api: &Api<Lease>, name: &str, interval: Duration) -> Result<(), kube::Error> {
     let now = MicroTime(jiff::Timestamp::now());
     let patch = serde_json::json!({ "spec": { "renewTime": now, "holderIdentity": name } });
     match api
@@ -98,7 +99,11 @@ pub async fn renew(api: &Api<Lease>, name: &str) -> Result<(), kube::Error> {
                 },
                 spec: Some(LeaseSpec {
                     holder_identity: Some(name.to_string()),
-                    lease_duration_seconds: Some(LEASE_DURATION_SECONDS),
+                    lease_duration_seconds: Some(
+                        (interval * LEASE_RENEWALS)
+                            .as_secs()
+                            .clamp(1, i32::MAX as u64) as i32,
+                    ),
                     acquire_time: Some(now.clone()),
                     renew_time: Some(now),
                     ..LeaseSpec::default()

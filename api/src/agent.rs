@@ -13,7 +13,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::conditions::Condition;
+use crate::conditions::{Condition, ConditionStatus, find_condition, types};
 use crate::resources::Resources;
 
 /// An agent: a machine (or a slice of one) whose resources strata offers to frameworks.
@@ -107,6 +107,11 @@ pub struct AgentSpec {
     /// replace them elsewhere) within the grace period. Mesos' DRAIN_AGENT.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drain: Option<Drain>,
+    /// Set by an operator when the machine is gone for good (Mesos' MARK_AGENT_GONE): its
+    /// tasks become Gone (Lost for frameworks that are not partition aware) and it is never
+    /// offered again. To bring the machine back, delete the Agent and let it register anew.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub gone: bool,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -167,9 +172,22 @@ impl AgentSpec {
         }
     }
 
-    /// Whether new offers may be made from this agent (not unschedulable, not draining).
+    /// Whether new offers may be made from this agent (not unschedulable, draining or marked
+    /// gone).
     pub fn is_schedulable(&self) -> bool {
-        !self.unschedulable && self.drain.is_none()
+        !self.unschedulable && self.drain.is_none() && !self.gone
+    }
+}
+
+impl Agent {
+    /// Whether the agent is gone for good: marked so, or declared so by the master (its
+    /// `Gone` condition).
+    pub fn is_gone(&self) -> bool {
+        self.spec.gone
+            || self.status.as_ref().is_some_and(|s| {
+                find_condition(&s.conditions, types::GONE)
+                    .is_some_and(|c| c.status == ConditionStatus::True)
+            })
     }
 }
 

@@ -19,6 +19,10 @@ use crate::health::HealthCheck;
 use crate::resources::Resources;
 use crate::validation::{Errors, InvalidSpec};
 
+/// The finalizer the agent keeps on the tasks it runs, so that a deleted task stays in the store
+/// until it has been killed and its end reported.
+pub const AGENT_FINALIZER: &str = "strata.io/agent";
+
 /// One process or container on one agent.
 // kube's repeated printcolumn(...) arguments trip clippy's duplicated_attributes (a false
 // positive: each column is a separate argument, not a repeated attribute).

@@ -10,3 +10,6 @@
 #![forbid(unsafe_code)]
 
 pub mod allocator;
+pub mod heartbeats;
+pub mod lifecycle;
+mod watches;

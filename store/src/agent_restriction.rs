@@ -31,8 +31,7 @@ use crate::registry::Resource;
 pub const AGENT_NAMESPACE: &str = "strata-system";
 /// The namespace of the agents' heartbeat Leases.
 pub const LEASE_NAMESPACE: &str = "strata-node-lease";
-/// The finalizer an agent keeps on the tasks it runs.
-pub const FINALIZER: &str = "strata.io/agent";
+pub use strata_api::task::AGENT_FINALIZER as FINALIZER;
 /// The user name of an agent, before its name.
 const USER_PREFIX: &str = "system:serviceaccount:strata-system:agent-";
 const GROUP: &str = "strata.io";

@@ -15,9 +15,14 @@ use serde_json::json;
 
 use crate::{Process, Server, strata_bin};
 
-/// Starts `strata controllers` against `server` with `extra` flags; its log goes to `log`.
+/// Starts `strata controllers` against `server` with `extra` flags; its log is appended to
+/// `log`.
 pub fn controllers(server: &Server, extra: &[&str], log: &std::path::Path) -> Process {
-    let log = std::fs::File::create(log).expect("controllers log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("controllers log");
     Process(
         Command::new(strata_bin())
             .arg("controllers")

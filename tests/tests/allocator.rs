@@ -4,70 +4,11 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use strata_e2e::framework::{Behaviour, controllers, run_framework, simulated_agents};
-use strata_e2e::{Process, Server, eventually, kube_client};
+use strata_e2e::cluster::Cluster;
+use strata_e2e::framework::{Behaviour, run_framework};
+use strata_e2e::{eventually, kube_client};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-struct Cluster {
-    server: Server,
-    _controllers: Process,
-    agents: Option<Process>,
-    work: tempfile::TempDir,
-}
-
-impl Cluster {
-    /// A server, the allocator (with `flags`) and `n` simulated agents of `resources` each.
-    fn start(n: usize, resources: &str, flags: &[&str]) -> Cluster {
-        let mut cluster = Cluster::without_agents(flags);
-        cluster.add_agents(n, resources);
-        cluster
-    }
-
-    /// A server and the allocator; agents come later, once the frameworks are registered, so
-    /// that no framework is offered the whole cluster before the others exist.
-    fn without_agents(flags: &[&str]) -> Cluster {
-        let server = Server::start();
-        let work = tempfile::tempdir().unwrap();
-        let mut args = vec!["--allocation-interval", "200ms"];
-        args.extend(flags);
-        let controllers = controllers(&server, &args, &work.path().join("controllers.log"));
-        Cluster {
-            server,
-            _controllers: controllers,
-            agents: None,
-            work,
-        }
-    }
-
-    fn add_agents(&mut self, n: usize, resources: &str) {
-        let work = self.work.path().join("agents");
-        let flags = [
-            "--resources",
-            resources,
-            "--simulated-start",
-            "10ms",
-            "--simulated-run",
-            "1h",
-        ];
-        self.agents = Some(simulated_agents(&self.server, "sim", n, &flags, &work));
-        let registered = eventually(WAIT, || {
-            let names = self.server.kubectl_ok(&["get", "agents", "-o", "name"]);
-            (names.lines().count() == n).then_some(())
-        });
-        assert!(registered.is_some(), "{n} simulated agents register");
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.work.path().join("controllers.log")).unwrap_or_default()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.extend(["-o", "json"]);
-        serde_json::from_str(&self.server.kubectl_ok(&all)).unwrap()
-    }
-}
 
 fn behaviour(task: &str, max_tasks: usize) -> Behaviour {
     Behaviour {
@@ -110,7 +51,7 @@ async fn frameworks_with_different_dominant_resources_converge_to_equal_shares()
         behaviour("cpus:1;mem:256", 1000),
     )
     .await;
-    cluster.add_agents(8, "cpus:4;mem:8192;ports:[31000-31100]");
+    cluster.add_agents("sim", 8, "cpus:4;mem:8192;ports:[31000-31100]");
     let converged = eventually(WAIT, || {
         let (m, c) = (
             mem_seen.lock().unwrap().tasks,
@@ -196,7 +137,7 @@ async fn weights_shift_the_shares_and_quota_limits_hold() {
         handles.push(h);
         seen.push(s);
     }
-    cluster.add_agents(12, "cpus:4;mem:4096;ports:[31000-31100]");
+    cluster.add_agents("sim", 12, "cpus:4;mem:4096;ports:[31000-31100]");
     let tasks = || -> Vec<usize> { seen.iter().map(|s| s.lock().unwrap().tasks).collect() };
     let mut most_capped = 0;
     let all = eventually(WAIT, || {
@@ -317,7 +258,7 @@ async fn offers_expire_and_are_rescinded_when_their_agent_stops() {
     assert_eq!(message, Some(json!("expired unused")));
 
     // The agent stops heartbeating: its pending offer is rescinded, and no new one is made.
-    cluster.agents.as_mut().expect("agents").kill();
+    cluster.agents[0].kill();
     let rescinded = eventually(WAIT, || {
         let p = phases(&cluster);
         let rescinded = p.iter().any(|(_, ph)| ph == "Rescinded");

@@ -42,6 +42,10 @@ pub struct Args {
     /// URL to advertise for the sandbox service (default: http://<listen address>).
     #[arg(long)]
     advertise: Option<String>,
+    /// How often the agent renews its heartbeat Lease; the master declares it Unreachable
+    /// after `strata controllers --agent-unreachable-timeout` without one.
+    #[arg(long, default_value = "10s", value_parser = super::duration::parse)]
+    heartbeat_interval: Duration,
     /// How long the sandboxes of finished tasks are kept: e.g. 30s, 10m, 6h, 7d.
     #[arg(long, default_value = "7d", value_parser = super::duration::parse)]
     sandbox_gc_delay: Duration,
@@ -69,6 +73,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !args.heartbeat_interval.is_zero(),
+        "--heartbeat-interval must be longer than 0s, e.g. 10s"
+    );
     let store = args.store.config().await?;
     let hostname = hostname();
     let name = args.name.clone().unwrap_or_else(|| hostname.clone());
@@ -89,6 +97,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
                 run: args.simulated_run,
             },
             work_dir: args.work_dir,
+            heartbeat_interval: args.heartbeat_interval,
         })
         .await;
     }
@@ -105,6 +114,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         listen: args.listen,
         advertise: args.advertise,
         gc_delay: args.sandbox_gc_delay,
+        heartbeat_interval: args.heartbeat_interval,
         shim: vec![exe.into_os_string(), OsString::from("agent-exec")],
         cpu_limit: if args.cgroups_enable_cfs {
             CpuLimit::Quota

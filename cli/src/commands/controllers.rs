@@ -1,5 +1,6 @@
-//! `strata controllers`: runs the controllers (for now the allocator, Mesos' master) as an
-//! ordinary client of the store, or of a real Kubernetes API server.
+//! `strata controllers`: runs the controllers — the allocator and the lifecycle controller,
+//! together Mesos' master — as an ordinary client of the store, or of a real Kubernetes API
+//! server.
 
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use anyhow::Context;
 use strata_api::resources::Resources;
 use strata_controllers::allocator::Config;
 use strata_controllers::allocator::controller::{self, Settings};
+use strata_controllers::lifecycle;
 
 use super::store_client::StoreArgs;
 
@@ -22,9 +24,14 @@ pub struct Args {
     #[arg(long, default_value = "60s", value_parser = super::duration::parse)]
     offer_timeout: Duration,
     /// An agent whose heartbeat is not seen for this long is Unreachable: its offers are
-    /// rescinded and it is not offered again until it heartbeats (Mesos: 75 s).
+    /// rescinded, its tasks become Unreachable (Lost for frameworks that are not partition
+    /// aware), and it is not offered again until it heartbeats (Mesos: 75 s).
     #[arg(long, default_value = "75s", value_parser = super::duration::parse)]
     agent_unreachable_timeout: Duration,
+    /// An agent Unreachable for this long is Gone for good, and its tasks with it (Mesos'
+    /// --agent_reregister_timeout).
+    #[arg(long, default_value = "10m", value_parser = super::duration::parse)]
+    agent_reregister_timeout: Duration,
     /// The smallest offer worth making, as alternatives separated by `|` (Mesos'
     /// --min_allocatable_resources).
     #[arg(long, default_value = "cpus:0.01|mem:32")]
@@ -57,8 +64,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let config = args.store.config().await?;
         let client = kube::Client::try_from(config)?;
         tracing::info!(?settings, "allocator starting");
+        let lifecycle = lifecycle::Config {
+            unreachable_after: args.agent_unreachable_timeout,
+            gone_after: args.agent_reregister_timeout,
+        };
         tokio::select! {
-            () = controller::run(client, settings) => Ok(()),
+            () = controller::run(client.clone(), settings) => Ok(()),
+            () = lifecycle::controller::run(client, lifecycle) => Ok(()),
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     })

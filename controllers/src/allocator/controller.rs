@@ -17,12 +17,11 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use futures::stream::{BoxStream, SelectAll};
-use futures::{Stream, StreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
-use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
@@ -35,10 +34,11 @@ use strata_api::role::{ResourceRole, object_name, role_of};
 use strata_api::task::{Task, TaskState, TaskStatus};
 use tokio::sync::Semaphore;
 
-use super::heartbeats::Heartbeats;
 use super::model::{
     AgentInfo, Allocation, Config, FrameworkInfo, Model, RoleInfo, Settlement, Verdict, key,
 };
+use crate::heartbeats::Heartbeats;
+use crate::watches::{framework_lease_duration, instant_of, object, watch};
 
 /// Field manager of everything the allocator writes.
 pub const MANAGER: &str = "strata-allocator";
@@ -50,8 +50,6 @@ const MAX_WRITES: usize = 64;
 const MIN_PASS_GAP: Duration = Duration::from_millis(20);
 /// How long a settled offer stays in the store, for `kubectl get offers` to show.
 const SETTLED_RETENTION: Duration = Duration::from_secs(30);
-/// A framework Lease without leaseDurationSeconds lasts this long.
-const DEFAULT_FRAMEWORK_LEASE: Duration = Duration::from_secs(15);
 
 /// How the allocator runs.
 #[derive(Clone, Debug)]
@@ -95,25 +93,6 @@ const SYNC_FIRST: [&str; 6] = [
     "roles",
     "offers",
 ];
-
-fn watch<K, F>(api: Api<K>, config: watcher::Config, wrap: F) -> BoxStream<'static, Input>
-where
-    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
-    F: Fn(Event<K>) -> Input + Send + 'static,
-{
-    let stream = watcher::watcher(api, config).default_backoff();
-    logged(stream).map(wrap).boxed()
-}
-
-fn logged<K: Send + 'static>(
-    stream: impl Stream<Item = Result<Event<K>, watcher::Error>> + Send + 'static,
-) -> impl Stream<Item = Event<K>> + Send + 'static {
-    stream.filter_map(|event| async move {
-        event
-            .inspect_err(|e| tracing::warn!(error = %e, "a watch failed; retrying"))
-            .ok()
-    })
-}
 
 /// Runs the allocator until the process stops.
 pub async fn run(client: Client, settings: Settings) {
@@ -232,9 +211,18 @@ impl Allocator {
                         self.agents.remove(&name);
                         let offers = self.model.remove_agent(&name);
                         self.report_rescinded(offers, "its agent was removed");
-                    } else if let Some(agent) = spec_changed(&mut self.agents, &name, agent) {
-                        self.agents.insert(name.clone(), agent);
-                        self.refresh_agent(&name);
+                    } else {
+                        // The lifecycle controller declaring it gone is a status change.
+                        let gone_flipped = self
+                            .agents
+                            .get(&name)
+                            .is_some_and(|old| old.is_gone() != agent.is_gone());
+                        if let Some(agent) = spec_changed(&mut self.agents, &name, agent) {
+                            self.agents.insert(name.clone(), agent);
+                            self.refresh_agent(&name);
+                        } else if gone_flipped {
+                            self.refresh_agent(&name);
+                        }
                     }
                 }
             }
@@ -272,13 +260,7 @@ impl Allocator {
                     let flipped = if deleted {
                         self.framework_beats.remove(&k)
                     } else {
-                        let lasts = lease
-                            .spec
-                            .as_ref()
-                            .and_then(|s| s.lease_duration_seconds)
-                            .map_or(DEFAULT_FRAMEWORK_LEASE, |s| {
-                                Duration::from_secs(s.max(1) as u64)
-                            });
+                        let lasts = framework_lease_duration(&lease);
                         self.framework_beats.observe(&k, &lease, lasts, now)
                     };
                     if flipped {
@@ -350,9 +332,13 @@ impl Allocator {
             hostname: agent.spec.hostname.clone(),
             attributes: agent.spec.attributes.clone(),
             total: agent.spec.resources.clone(),
-            schedulable: agent.spec.is_schedulable() && self.agent_beats.alive(name),
+            schedulable: agent.spec.is_schedulable()
+                && !agent.is_gone()
+                && self.agent_beats.alive(name),
         };
-        let why = if agent.spec.is_schedulable() {
+        let why = if agent.is_gone() {
+            "its agent is gone"
+        } else if agent.spec.is_schedulable() {
             "its agent stopped heartbeating"
         } else {
             "its agent is cordoned or draining"
@@ -717,32 +703,5 @@ fn spec_changed<K: Resource>(known: &mut HashMap<String, K>, key: &str, object: 
             None
         }
         _ => Some(object),
-    }
-}
-
-/// The object of a watch event and whether it was deleted; records when a source's listing
-/// completed.
-fn object<K>(
-    event: Event<K>,
-    synced: &mut HashSet<&'static str>,
-    source: &'static str,
-) -> Option<(K, bool)> {
-    match event {
-        Event::Apply(k) | Event::InitApply(k) => Some((k, false)),
-        Event::Delete(k) => Some((k, true)),
-        Event::Init => None,
-        Event::InitDone => {
-            synced.insert(source);
-            None
-        }
-    }
-}
-
-/// The instant corresponding to wall-clock time `t`, given that now is `now`.
-fn instant_of(t: &Time, now: Instant) -> Instant {
-    let left = t.0.duration_since(jiff::Timestamp::now());
-    match Duration::try_from(left) {
-        Ok(d) => now + d,
-        Err(_) => now,
     }
 }

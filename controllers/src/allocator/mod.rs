@@ -3,13 +3,12 @@
 //!
 //! [`model`] is the pure state and allocation pass (weighted DRF, refuse filters, quota,
 //! launch checks), with its data structures [`drf`], [`filters`] and [`slots`];
-//! [`controller`] feeds the model from watches (liveness through [`heartbeats`]) and writes
-//! what it decides.
+//! [`controller`] feeds the model from watches (liveness through [`crate::heartbeats`]) and
+//! writes what it decides.
 
 pub mod controller;
 pub mod drf;
 pub mod filters;
-pub mod heartbeats;
 pub mod model;
 mod slots;
 

@@ -15,8 +15,10 @@ struct Beat {
     renew: Option<String>,
     seen: Instant,
     lasts: Duration,
-    /// Liveness as last reported by [`Heartbeats::observe`] or [`Heartbeats::flipped`].
+    /// Liveness as last reported by [`Heartbeats::observe`] or [`Heartbeats::lapsed`].
     alive: bool,
+    /// A renewal was seen after the first sight of the Lease.
+    renewed: bool,
 }
 
 /// The heartbeats of one kind of Lease holder, by key.
@@ -39,8 +41,10 @@ impl Heartbeats {
             seen: now,
             lasts,
             alive: false,
+            renewed: false,
         });
         if beat.renew != renew {
+            beat.renewed |= beat.renew.is_some();
             beat.renew = renew;
             beat.seen = now;
         }
@@ -52,6 +56,12 @@ impl Heartbeats {
     /// Forgets `key`'s Lease (deleted); returns whether it was alive.
     pub fn remove(&mut self, key: &str) -> bool {
         self.beats.remove(key).is_some_and(|b| b.alive)
+    }
+
+    /// Whether `key`'s Lease was renewed since this controller first saw it: proof of life
+    /// that a Lease found stale at startup does not give.
+    pub fn renewed(&self, key: &str) -> bool {
+        self.beats.get(key).is_some_and(|b| b.renewed)
     }
 
     /// Whether `key` heartbeats.
@@ -99,11 +109,13 @@ mod tests {
             "new and alive"
         );
         assert!(beats.alive("a"));
+        assert!(!beats.renewed("a"), "first sight is no renewal");
         let t1 = t0 + Duration::from_secs(5);
         assert!(
             !beats.observe("a", &lease("2026-01-01T00:00:05Z"), lasts, t1),
             "a renewal"
         );
+        assert!(beats.renewed("a"));
         assert!(beats.lapsed(t1 + Duration::from_secs(9)).is_empty());
         assert_eq!(beats.lapsed(t1 + Duration::from_secs(10)), ["a"]);
         assert!(!beats.alive("a"));

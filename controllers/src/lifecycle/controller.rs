@@ -1,0 +1,354 @@
+//! The lifecycle controller's loop: watches feed the [`Lifecycle`], a tick asks it what to do,
+//! and writers do it.
+//!
+//! Why it exists: the rules are pure; this is the one place that knows about the API. Like the
+//! allocator, one actor owns the state and nothing is decided before every watch has listed
+//! the store, so a restart judges from the whole truth. Writes carry the resourceVersion they
+//! were decided on: a task that moved meanwhile (its agent reported it) is judged again.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::stream::{BoxStream, SelectAll};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client, ResourceExt};
+use serde_json::json;
+use strata_api::agent::Agent;
+use strata_api::conditions::{Condition, ConditionStatus, find_condition, types};
+use strata_api::framework::Framework;
+use strata_api::labels;
+use strata_api::task::{AGENT_FINALIZER, Task};
+use tokio::sync::Semaphore;
+
+use super::model::{Action, AgentFacts, Config, Lifecycle, Phase, TaskFacts};
+use crate::allocator::controller::AGENT_LEASE_NAMESPACE;
+use crate::heartbeats::Heartbeats;
+use crate::watches::{framework_lease_duration, instant_of, object, watch};
+
+/// Field manager of the agent conditions the lifecycle writes.
+pub const MANAGER: &str = "strata-lifecycle";
+/// How often the lifecycle looks at the clock.
+const TICK: Duration = Duration::from_secs(1);
+/// How many writes may be in flight at once.
+const MAX_WRITES: usize = 32;
+/// The watches whose first listing must be complete before anything is decided.
+const SOURCES: [&str; 5] = [
+    "agents",
+    "agent-leases",
+    "frameworks",
+    "framework-leases",
+    "tasks",
+];
+
+enum Input {
+    Agent(Box<Event<Agent>>),
+    AgentLease(Event<Lease>),
+    Framework(Box<Event<Framework>>),
+    FrameworkLease(Event<Lease>),
+    Task(Box<Event<Task>>),
+}
+
+/// Runs the lifecycle controller until the process stops.
+pub async fn run(client: Client, config: Config) {
+    let all = watcher::Config::default();
+    let mut inputs: SelectAll<BoxStream<'static, Input>> = SelectAll::new();
+    inputs.push(watch(Api::all(client.clone()), all.clone(), |e| {
+        Input::Agent(Box::new(e))
+    }));
+    inputs.push(watch(
+        Api::namespaced(client.clone(), AGENT_LEASE_NAMESPACE),
+        all.clone(),
+        Input::AgentLease,
+    ));
+    inputs.push(watch(Api::all(client.clone()), all.clone(), |e| {
+        Input::Framework(Box::new(e))
+    }));
+    inputs.push(watch(
+        Api::all(client.clone()),
+        all.clone().labels(labels::FRAMEWORK),
+        Input::FrameworkLease,
+    ));
+    inputs.push(watch(Api::all(client.clone()), all, |e| {
+        Input::Task(Box::new(e))
+    }));
+    let mut controller = Controller {
+        client,
+        unreachable_after: config.unreachable_after,
+        model: Lifecycle::new(config),
+        agent_beats: Heartbeats::default(),
+        framework_beats: Heartbeats::default(),
+        synced: HashSet::new(),
+        writes: Arc::new(Semaphore::new(MAX_WRITES)),
+    };
+    let mut ticker = tokio::time::interval(TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            input = inputs.next() => match input {
+                Some(input) => controller.handle(input, Instant::now()),
+                None => return,
+            },
+            _ = ticker.tick() => controller.tick(Instant::now()),
+        }
+    }
+}
+
+struct Controller {
+    client: Client,
+    unreachable_after: Duration,
+    model: Lifecycle,
+    agent_beats: Heartbeats,
+    framework_beats: Heartbeats,
+    synced: HashSet<&'static str>,
+    writes: Arc<Semaphore>,
+}
+
+impl Controller {
+    fn handle(&mut self, input: Input, now: Instant) {
+        match input {
+            Input::Agent(event) => {
+                if let Some((agent, deleted)) = object(*event, &mut self.synced, "agents") {
+                    let name = agent.name_any();
+                    if deleted {
+                        self.model.remove_agent(&name);
+                    } else {
+                        let renewed = self.agent_beats.renewed(&name);
+                        self.model
+                            .upsert_agent(&name, agent_facts(&agent, now), renewed, now);
+                    }
+                }
+            }
+            Input::AgentLease(event) => {
+                if let Some((lease, deleted)) = object(event, &mut self.synced, "agent-leases") {
+                    let name = lease.name_any();
+                    if deleted {
+                        self.agent_beats.remove(&name);
+                    } else {
+                        let lasts = self.unreachable_after;
+                        self.agent_beats.observe(&name, &lease, lasts, now);
+                        // Only a renewal seen by this run proves an agent found Unreachable
+                        // is back.
+                        if self.agent_beats.alive(&name) && self.agent_beats.renewed(&name) {
+                            self.model.agent_heartbeat(&name, true, now);
+                        }
+                    }
+                }
+            }
+            Input::Framework(event) => {
+                if let Some((fw, deleted)) = object(*event, &mut self.synced, "frameworks") {
+                    let k = format!("{}/{}", fw.namespace().unwrap_or_default(), fw.name_any());
+                    if deleted {
+                        self.model.remove_framework(&k);
+                    } else {
+                        let failover = Duration::from_secs(fw.spec.failover_timeout_seconds);
+                        let partition_aware = fw.spec.capabilities.partition_aware;
+                        let alive = self.framework_beats.alive(&k);
+                        self.model
+                            .upsert_framework(&k, partition_aware, failover, alive, now);
+                    }
+                }
+            }
+            Input::FrameworkLease(event) => {
+                if let Some((lease, deleted)) = object(event, &mut self.synced, "framework-leases")
+                {
+                    let k = format!(
+                        "{}/{}",
+                        lease.namespace().unwrap_or_default(),
+                        lease.name_any()
+                    );
+                    let flipped = if deleted {
+                        self.framework_beats.remove(&k)
+                    } else {
+                        let lasts = framework_lease_duration(&lease);
+                        self.framework_beats.observe(&k, &lease, lasts, now)
+                    };
+                    if flipped {
+                        let alive = self.framework_beats.alive(&k);
+                        self.model.framework_heartbeat(&k, alive, now);
+                    }
+                }
+            }
+            Input::Task(event) => {
+                if let Some((task, deleted)) = object(*event, &mut self.synced, "tasks") {
+                    let uid = task.uid().unwrap_or_default();
+                    let facts = (!deleted).then(|| task_facts(&task)).flatten();
+                    self.model.observe_task(&uid, facts);
+                }
+            }
+        }
+    }
+
+    fn tick(&mut self, now: Instant) {
+        if !SOURCES.iter().all(|s| self.synced.contains(s)) {
+            return;
+        }
+        for name in self.agent_beats.lapsed(now) {
+            self.model.agent_heartbeat(&name, false, now);
+        }
+        for k in self.framework_beats.lapsed(now) {
+            self.model.framework_heartbeat(&k, false, now);
+        }
+        for action in self.model.decide(now) {
+            self.act(action);
+        }
+    }
+
+    fn act(&self, action: Action) {
+        let client = self.client.clone();
+        let writes = self.writes.clone();
+        tokio::spawn(async move {
+            let _permit = writes.acquire_owned().await;
+            let what = describe(&action);
+            if let Err(e) = perform(client, action).await {
+                tracing::warn!(%what, error = %e, "a lifecycle write failed; it is retried");
+            }
+        });
+    }
+}
+
+fn describe(action: &Action) -> String {
+    match action {
+        Action::Agent { name, phase, .. } => format!("agent {name} {phase:?}"),
+        Action::Task { task, state, .. } => {
+            format!("task {}/{} {state:?}", task.namespace, task.name)
+        }
+        Action::Kill { task, .. } => format!("kill {}/{}", task.namespace, task.name),
+        Action::Release { task } => format!("release {}/{}", task.namespace, task.name),
+    }
+}
+
+async fn perform(client: Client, action: Action) -> Result<(), kube::Error> {
+    let stamp = Time(jiff::Timestamp::now());
+    match action {
+        Action::Agent {
+            name,
+            phase,
+            reason,
+            message,
+        } => {
+            let condition = |type_: &str, status: ConditionStatus| {
+                Condition::new(type_, status, reason, &message, stamp.clone())
+            };
+            let (ready, unreachable) = match phase {
+                Phase::Ready => (ConditionStatus::True, ConditionStatus::False),
+                Phase::Unreachable => (ConditionStatus::Unknown, ConditionStatus::True),
+                Phase::Gone => (ConditionStatus::False, ConditionStatus::False),
+            };
+            let mut conditions = vec![
+                condition(types::READY, ready),
+                condition(types::UNREACHABLE, unreachable),
+            ];
+            if phase == Phase::Gone {
+                conditions.push(condition(types::GONE, ConditionStatus::True));
+            }
+            let patch = json!({
+                "apiVersion": strata_api::API_VERSION, "kind": "Agent",
+                "status": {"conditions": conditions},
+            });
+            let api: Api<Agent> = Api::all(client);
+            api.patch_status(
+                &name,
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await
+            .map(drop)
+        }
+        Action::Task {
+            task,
+            state,
+            reason,
+            message,
+        } => {
+            tracing::info!(task = %task.name, namespace = %task.namespace, ?state, reason, "task {message}");
+            let mut status = json!({"state": state, "reason": reason, "message": message});
+            if state.is_terminal() {
+                status["finishedAt"] = json!(stamp);
+            }
+            let patch = json!({
+                "metadata": {"resourceVersion": task.resource_version},
+                "status": status,
+            });
+            let api: Api<Task> = Api::namespaced(client, &task.namespace);
+            api.patch_status(&task.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map(drop)
+        }
+        Action::Kill { task, grace, why } => {
+            tracing::info!(task = %task.name, namespace = %task.namespace, "killing the task: {why}");
+            let api: Api<Task> = Api::namespaced(client, &task.namespace);
+            if let Some(grace) = grace {
+                let patch = json!({"spec": {"killGracePeriodSeconds": grace}});
+                api.patch(&task.name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await?;
+            }
+            api.delete(&task.name, &DeleteParams::default())
+                .await
+                .map(drop)
+        }
+        Action::Release { task } => {
+            let finalizers: Vec<&String> = task
+                .finalizers
+                .iter()
+                .filter(|f| *f != AGENT_FINALIZER)
+                .collect();
+            let patch = json!({"metadata": {
+                "resourceVersion": task.resource_version, "finalizers": finalizers,
+            }});
+            let api: Api<Task> = Api::namespaced(client, &task.namespace);
+            api.patch(&task.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map(drop)
+        }
+    }
+}
+
+fn agent_facts(agent: &Agent, now: Instant) -> AgentFacts {
+    let conditions = agent
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    let is_true =
+        |type_| find_condition(conditions, type_).filter(|c| c.status == ConditionStatus::True);
+    let unreachable = is_true(types::UNREACHABLE);
+    let shown = if is_true(types::GONE).is_some() {
+        Phase::Gone
+    } else if unreachable.is_some() {
+        Phase::Unreachable
+    } else {
+        Phase::Ready
+    };
+    let unreachable_since = unreachable.map(|c| instant_of(&c.last_transition_time, now));
+    AgentFacts {
+        marked_gone: agent.spec.gone,
+        drain: agent.spec.drain.clone(),
+        shown,
+        unreachable_since,
+    }
+}
+
+/// What the lifecycle needs of a task the master staged; None before it is staged.
+fn task_facts(task: &Task) -> Option<TaskFacts> {
+    let state = task.status.as_ref()?.state?;
+    Some(TaskFacts {
+        namespace: task.namespace().unwrap_or_default(),
+        name: task.name_any(),
+        agent: task.spec.agent.clone(),
+        framework: format!(
+            "{}/{}",
+            task.namespace().unwrap_or_default(),
+            task.spec.framework
+        ),
+        state,
+        resource_version: task.resource_version().unwrap_or_default(),
+        deleting: task.metadata.deletion_timestamp.is_some(),
+        finalizers: task.finalizers().to_vec(),
+        kill_grace_period_seconds: task.spec.kill_grace_period_seconds,
+    })
+}

@@ -1,0 +1,80 @@
+//! What the controllers' watch loops share: a watch as a stream of one actor's inputs, the
+//! events' objects, the duration of a framework's Lease, and store times on the loop's clock.
+//!
+//! Why it exists: the allocator and the lifecycle controller each own their state in one actor
+//! fed by several watches; they read the same events the same way.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Resource};
+
+/// A framework Lease without leaseDurationSeconds lasts this long.
+const DEFAULT_FRAMEWORK_LEASE: Duration = Duration::from_secs(15);
+
+/// The events of a watch (retried with backoff, failures logged), each wrapped as an input.
+pub fn watch<K, I, F>(api: Api<K>, config: watcher::Config, wrap: F) -> BoxStream<'static, I>
+where
+    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+    F: Fn(Event<K>) -> I + Send + 'static,
+    I: Send + 'static,
+{
+    let stream = watcher::watcher(api, config).default_backoff();
+    logged(stream).map(wrap).boxed()
+}
+
+fn logged<K: Send + 'static>(
+    stream: impl Stream<Item = Result<Event<K>, watcher::Error>> + Send + 'static,
+) -> impl Stream<Item = Event<K>> + Send + 'static {
+    stream.filter_map(|event| async move {
+        event
+            .inspect_err(|e| tracing::warn!(error = %e, "a watch failed; retrying"))
+            .ok()
+    })
+}
+
+/// The object of a watch event and whether it was deleted; records when a source's listing
+/// completed.
+pub fn object<K>(
+    event: Event<K>,
+    synced: &mut HashSet<&'static str>,
+    source: &'static str,
+) -> Option<(K, bool)> {
+    match event {
+        Event::Apply(k) | Event::InitApply(k) => Some((k, false)),
+        Event::Delete(k) => Some((k, true)),
+        Event::Init => None,
+        Event::InitDone => {
+            synced.insert(source);
+            None
+        }
+    }
+}
+
+/// How long a framework's Lease lasts after each renewal.
+pub fn framework_lease_duration(lease: &Lease) -> Duration {
+    lease
+        .spec
+        .as_ref()
+        .and_then(|s| s.lease_duration_seconds)
+        .map_or(DEFAULT_FRAMEWORK_LEASE, |s| {
+            Duration::from_secs(s.max(1) as u64)
+        })
+}
+
+/// The instant corresponding to wall-clock time `t` (past or future), given that now is `now`.
+pub fn instant_of(t: &Time, now: Instant) -> Instant {
+    let delta = t.0.duration_since(jiff::Timestamp::now());
+    let magnitude = delta.unsigned_abs();
+    if delta.is_negative() {
+        now.checked_sub(magnitude).unwrap_or(now)
+    } else {
+        now + magnitude
+    }
+}
