@@ -12,4 +12,5 @@
 pub mod allocator;
 pub mod heartbeats;
 pub mod lifecycle;
+pub mod metrics;
 mod watches;

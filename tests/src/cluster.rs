@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::agent::http_get;
 use crate::framework::{controllers, simulated_agents};
 use crate::{Process, Server, eventually};
 
@@ -81,6 +82,24 @@ impl Cluster {
     /// The controllers' log (every run's).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.work.path().join("controllers.log")).unwrap_or_default()
+    }
+
+    /// The controllers' metrics in Prometheus' text format, from the address the latest run
+    /// logged.
+    pub fn metrics(&self) -> String {
+        let logged = eventually(WAIT, || {
+            let log = self.log();
+            let line = log
+                .lines()
+                .rev()
+                .find(|l| l.contains("serving metrics at"))?;
+            let port = line.split("http://127.0.0.1:").nth(1)?.split('/').next()?;
+            port.parse::<u16>().ok()
+        });
+        let port = logged.unwrap_or_else(|| panic!("no metrics address logged\n{}", self.log()));
+        let (status, body) = http_get(port, "/metrics", None);
+        assert_eq!(status, 200, "{body}");
+        body
     }
 
     /// `kubectl <args> -o json`, parsed.

@@ -15,8 +15,8 @@ use serde_json::json;
 
 use crate::{Process, Server, strata_bin};
 
-/// Starts `strata controllers` against `server` with `extra` flags; its log is appended to
-/// `log`.
+/// Starts `strata controllers` against `server` with `extra` flags, serving metrics on a free
+/// port; its log is appended to `log`.
 pub fn controllers(server: &Server, extra: &[&str], log: &std::path::Path) -> Process {
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -28,6 +28,7 @@ pub fn controllers(server: &Server, extra: &[&str], log: &std::path::Path) -> Pr
             .arg("controllers")
             .arg("--kubeconfig")
             .arg(server.kubeconfig())
+            .args(["--metrics-listen", "127.0.0.1:0"])
             .args(extra)
             .env("STRATA_LOG", "info,strata_controllers=debug")
             .stdout(Stdio::null())

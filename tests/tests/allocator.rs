@@ -97,6 +97,20 @@ async fn frameworks_with_different_dominant_resources_converge_to_equal_shares()
         table.contains("DOMINANT SHARE") && table.contains("CPUS") && table.contains("mem-heavy"),
         "{table}"
     );
+    // Prometheus metrics count the passes, the offers and the tasks by state.
+    let metrics = cluster.metrics();
+    let value = |series: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+    };
+    let tasks = (mem_seen.lock().unwrap().tasks + cpu_seen.lock().unwrap().tasks) as f64;
+    assert_eq!(value("strata_tasks{state=\"Running\"}"), tasks, "{metrics}");
+    // Every agent was offered and taken at least once.
+    assert!(value("strata_allocator_offers_total{outcome=\"made\"}") >= 8.0);
+    assert!(value("strata_allocator_offers_total{outcome=\"accepted\"}") >= 8.0);
+    assert!(value("strata_allocator_pass_duration_seconds_count") >= 1.0);
     let agents = cluster.server.kubectl_ok(&["get", "agents", "-o", "wide"]);
     assert!(
         agents.contains("FREE CPUS") && agents.contains("ALLOC MEM"),

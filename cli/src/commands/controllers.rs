@@ -8,7 +8,7 @@ use anyhow::Context;
 use strata_api::resources::Resources;
 use strata_controllers::allocator::Config;
 use strata_controllers::allocator::controller::{self, Settings};
-use strata_controllers::lifecycle;
+use strata_controllers::{lifecycle, metrics};
 
 use super::store_client::StoreArgs;
 
@@ -36,6 +36,10 @@ pub struct Args {
     /// --min_allocatable_resources).
     #[arg(long, default_value = "cpus:0.01|mem:32")]
     min_allocatable_resources: String,
+    /// Where to serve Prometheus metrics at /metrics (the Mesos master's port by default;
+    /// port 0 picks a free one, logged at startup).
+    #[arg(long, default_value = "127.0.0.1:5050")]
+    metrics_listen: std::net::SocketAddr,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -61,6 +65,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.metrics_listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "--metrics-listen {}: cannot listen there (in use? choose another address)",
+                    args.metrics_listen
+                )
+            })?;
+        tracing::info!(
+            "serving metrics at http://{}/metrics",
+            listener.local_addr()?
+        );
+        let (metrics, registry) = metrics::Metrics::registered();
         let config = args.store.config().await?;
         let client = kube::Client::try_from(config)?;
         tracing::info!(?settings, "allocator starting");
@@ -69,8 +86,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             gone_after: args.agent_reregister_timeout,
         };
         tokio::select! {
-            () = controller::run(client.clone(), settings) => Ok(()),
+            () = controller::run(client.clone(), settings, metrics) => Ok(()),
             () = lifecycle::controller::run(client, lifecycle) => Ok(()),
+            served = metrics::serve(listener, registry) => served.context("serving metrics"),
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     })

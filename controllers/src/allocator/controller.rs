@@ -38,6 +38,7 @@ use super::model::{
     AgentInfo, Allocation, Config, FrameworkInfo, Model, RoleInfo, Settlement, Verdict, key,
 };
 use crate::heartbeats::Heartbeats;
+use crate::metrics::Metrics;
 use crate::watches::{framework_lease_duration, instant_of, object, watch};
 
 /// Field manager of everything the allocator writes.
@@ -94,8 +95,8 @@ const SYNC_FIRST: [&str; 6] = [
     "offers",
 ];
 
-/// Runs the allocator until the process stops.
-pub async fn run(client: Client, settings: Settings) {
+/// Runs the allocator until the process stops, keeping `metrics` up to date.
+pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
     let mut inputs: SelectAll<BoxStream<'static, Input>> = SelectAll::new();
     let all = watcher::Config::default();
     inputs.push(watch(Api::all(client.clone()), all.clone(), Input::Agent));
@@ -122,7 +123,7 @@ pub async fn run(client: Client, settings: Settings) {
         Input::Task(Box::new(e))
     }));
 
-    let mut allocator = Allocator::new(client, settings.clone());
+    let mut allocator = Allocator::new(client, settings.clone(), metrics);
     let mut ticker = tokio::time::interval(settings.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -164,10 +165,13 @@ struct Allocator {
     last_pass: Instant,
     /// Whether "ready" was logged.
     announced: bool,
+    metrics: Arc<Metrics>,
+    /// Each staged task's state, for the tasks-by-state metric.
+    task_states: HashMap<String, TaskState>,
 }
 
 impl Allocator {
-    fn new(client: Client, settings: Settings) -> Allocator {
+    fn new(client: Client, settings: Settings, metrics: Arc<Metrics>) -> Allocator {
         Allocator {
             client,
             model: Model::new(settings.model.clone()),
@@ -186,6 +190,8 @@ impl Allocator {
             pass_wanted: false,
             last_pass: Instant::now(),
             announced: false,
+            metrics,
+            task_states: HashMap::new(),
         }
     }
 
@@ -405,6 +411,7 @@ impl Allocator {
         };
         if self.model.is_live(&k) {
             tracing::debug!(offer = %k, phase = ?status.phase, "offer settled");
+            self.metrics.offer(settlement.outcome(), 1);
             self.model.settle(&k, settlement, now);
             self.want_pass();
         }
@@ -415,6 +422,7 @@ impl Allocator {
 
     /// Says in their status that the model took these offers back, and why.
     fn report_rescinded(&self, offers: Vec<String>, why: &str) {
+        self.metrics.offer("rescinded", offers.len() as u64);
         for k in offers {
             tracing::info!(offer = %k, why, "offer rescinded");
             self.end_offer(&k, OfferPhase::Rescinded, format!("rescinded: {why}"));
@@ -489,6 +497,11 @@ impl Allocator {
         };
         let uid = task.uid().unwrap_or_default();
         let state = task.status.as_ref().and_then(|s| s.state);
+        let was = match state.filter(|_| !deleted) {
+            Some(s) => self.task_states.insert(uid.clone(), s),
+            None => self.task_states.remove(&uid),
+        };
+        self.metrics.task_moved(was, state.filter(|_| !deleted));
         if deleted || state.is_some_and(TaskState::is_terminal) {
             self.model.task_ended(&uid);
             self.judged.remove(&uid);
@@ -541,7 +554,9 @@ impl Allocator {
         for k in self.framework_beats.lapsed(now) {
             self.refresh_framework(&k);
         }
-        for k in self.model.due(now) {
+        let expired = self.model.due(now);
+        self.metrics.offer("expired", expired.len() as u64);
+        for k in expired {
             self.end_offer(&k, OfferPhase::Expired, "expired unused".to_string());
         }
         while let Some((at, _)) = self.settled.front() {
@@ -568,20 +583,33 @@ impl Allocator {
         }
         let now = Instant::now();
         self.last_pass = now;
+        let (agents, frameworks, offers, tasks) = self.model.counts();
+        let span = tracing::debug_span!("allocation_pass", agents, frameworks, offers, tasks);
+        let _entered = span.enter();
         let allocations = self.model.allocate(now);
+        let took = now.elapsed();
+        self.metrics.pass_seconds.observe(took.as_secs_f64());
+        self.metrics.agents.set(agents as i64);
+        self.metrics.frameworks.set(frameworks as i64);
+        self.metrics
+            .live_offers
+            .set((offers + allocations.len()) as i64);
         if !allocations.is_empty() {
-            let (agents, frameworks, offers, tasks) = self.model.counts();
+            self.metrics.offer("made", allocations.len() as u64);
             tracing::debug!(
                 made = allocations.len(),
-                agents,
-                frameworks,
-                offers,
-                tasks,
-                took_us = now.elapsed().as_micros() as u64,
+                took_us = took.as_micros() as u64,
                 "allocation pass"
             );
         }
         for allocation in allocations {
+            tracing::debug!(
+                offer = %allocation.name,
+                framework = %key(&allocation.namespace, &allocation.framework),
+                agent = %allocation.agent,
+                resources = %allocation.resources,
+                "offer made"
+            );
             self.create_offer(allocation);
         }
     }

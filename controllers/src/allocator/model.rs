@@ -200,6 +200,16 @@ pub enum Settlement {
 }
 
 impl Settlement {
+    /// How the offer ended, as metrics label it.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Settlement::Accepted { .. } => "accepted",
+            Settlement::Declined { .. } => "declined",
+            Settlement::Rescinded => "rescinded",
+            Settlement::Expired => "expired",
+        }
+    }
+
     fn phase(&self) -> OfferPhase {
         match self {
             Settlement::Accepted { .. } => OfferPhase::Accepted,
