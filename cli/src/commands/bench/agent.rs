@@ -7,7 +7,7 @@
 //! includes that second write (create, stage, then the agent's Starting and Running).
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,7 @@ use strata_api::agent::Agent;
 use strata_api::task::{Task, TaskState, TaskStatus};
 use tokio::sync::Notify;
 
-use super::{ServerProcess, percentile, rss_kib, start_server};
+use super::{percentile, rss_kib, spawn_agent, start_server, wait_for_agents};
 
 #[derive(clap::Args)]
 pub struct AgentArgs {
@@ -41,16 +41,6 @@ pub struct AgentArgs {
 
 const NAMESPACE: &str = "default";
 const AGENT: &str = "bench-agent";
-
-/// A child process killed when dropped.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// When each task (by name) was first seen Running.
 #[derive(Clone, Default)]
@@ -223,37 +213,6 @@ fn docker_runs(image: &str, n: usize) -> anyhow::Result<Vec<Duration>> {
 
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn spawn_agent(server: &ServerProcess, token: &str, args: &[&str]) -> anyhow::Result<Process> {
-    let child = Command::new(std::env::current_exe()?)
-        .args([
-            "agent",
-            "--server",
-            &server.url(),
-            // `--token=` form: a token may start with '-'.
-            &format!("--token={token}"),
-            "--certificate-authority",
-        ])
-        .arg(server.data.join("pki/ca.crt"))
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .env("STRATA_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .context("starting strata agent")?;
-    Ok(Process(child))
-}
-
-async fn wait_for_agents(api: &Api<Agent>, n: usize) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while api.list(&ListParams::default()).await?.items.len() < n {
-        if Instant::now() > deadline {
-            bail!("{n} agents did not register within 120 s");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Ok(())
 }
 
 pub async fn run(a: AgentArgs) -> anyhow::Result<()> {

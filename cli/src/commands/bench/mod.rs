@@ -3,6 +3,7 @@
 
 mod agent;
 mod allocator;
+mod master;
 mod store;
 
 use std::path::{Path, PathBuf};
@@ -10,7 +11,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use kube::Api;
+use kube::api::ListParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use strata_api::agent::Agent;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -26,6 +30,8 @@ enum What {
     Agent(agent::AgentArgs),
     /// The allocator's pass alone, at Mesos' DeclineOffers benchmark sizes.
     Allocator(allocator::AllocatorArgs),
+    /// Tasks launched and Running per second end to end: store, controllers, simulated agents.
+    Master(master::MasterArgs),
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -36,6 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         What::Store(a) => rt.block_on(store::run(a)),
         What::Agent(a) => rt.block_on(agent::run(a)),
         What::Allocator(a) => allocator::run(a),
+        What::Master(a) => rt.block_on(master::run(a)),
     }
 }
 
@@ -62,6 +69,49 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A child process killed when dropped.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `strata agent` against `server` with `token` and `args`.
+fn spawn_agent(server: &ServerProcess, token: &str, args: &[&str]) -> anyhow::Result<Process> {
+    let child = Command::new(std::env::current_exe()?)
+        .args([
+            "agent",
+            "--server",
+            &server.url(),
+            // `--token=` form: a token may start with '-'.
+            &format!("--token={token}"),
+            "--certificate-authority",
+        ])
+        .arg(server.data.join("pki/ca.crt"))
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("STRATA_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .context("starting strata agent")?;
+    Ok(Process(child))
+}
+
+/// Waits until `n` agents registered.
+async fn wait_for_agents(api: &Api<Agent>, n: usize) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while api.list(&ListParams::default()).await?.items.len() < n {
+        if Instant::now() > deadline {
+            bail!("{n} agents did not register within 120 s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
 }
 
 /// Resident memory of a process, in KiB.

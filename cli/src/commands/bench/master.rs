@@ -1,0 +1,256 @@
+//! `strata bench master`: tasks launched and Running per second, end to end through the store —
+//! a real `strata server`, `strata controllers` (the allocator staging every launch) and
+//! simulated agents (`strata agent --simulate`), each its own process, with a framework in
+//! this one taking the offers as fast as it can.
+//!
+//! Every task costs the store what it costs in production: the framework's create and the
+//! offer's accept, the allocator's staging write, the agent's Starting and Running.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client, ResourceExt};
+use serde_json::json;
+use strata_api::agent::Agent;
+use strata_api::offer::Offer;
+use strata_api::resources::Resources;
+use strata_api::task::{Task, TaskState};
+use tokio::sync::Semaphore;
+
+use super::{Process, rss_kib, spawn_agent, start_server, wait_for_agents};
+
+#[derive(clap::Args)]
+pub struct MasterArgs {
+    /// Simulated agents (in one `strata agent --simulate` process).
+    #[arg(long, default_value_t = 1000)]
+    agents: usize,
+    /// Tasks to launch.
+    #[arg(long, default_value_t = 10_000)]
+    tasks: usize,
+    /// At most this many tasks on each offer, so that they spread over the agents.
+    #[arg(long, default_value_t = 10)]
+    tasks_per_offer: usize,
+}
+
+const NAMESPACE: &str = "default";
+const FRAMEWORK: &str = "bench-launcher";
+const TASK: &str = "cpus:0.1;mem:64";
+/// Writes the framework keeps in flight at once.
+const IN_FLIGHT: usize = 64;
+
+pub async fn run(a: MasterArgs) -> anyhow::Result<()> {
+    let (server, client) = start_server().await?;
+    let work = tempfile::tempdir()?;
+    let admin = std::fs::read_to_string(server.data.join("admin.token"))?
+        .trim()
+        .to_string();
+    eprintln!(
+        "starting strata controllers and {} simulated agents...",
+        a.agents
+    );
+    let controllers = Process(
+        std::process::Command::new(std::env::current_exe()?)
+            .arg("controllers")
+            .arg("--kubeconfig")
+            .arg(server.kubeconfig())
+            .args(["--metrics-listen", "127.0.0.1:0"])
+            .env("STRATA_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .context("starting strata controllers")?,
+    );
+    let sim_work = work.path().join("simulated").display().to_string();
+    let count = a.agents.to_string();
+    let agents = spawn_agent(
+        &server,
+        &admin,
+        &[
+            "--name",
+            "sim",
+            "--work-dir",
+            &sim_work,
+            "--simulate",
+            &count,
+            "--resources",
+            "cpus:8;mem:32768;ports:[31000-32000]",
+            "--simulated-start",
+            "0s",
+        ],
+    )?;
+    wait_for_agents(&Api::<Agent>::all(client.clone()), a.agents).await?;
+
+    let running = tokio::spawn(count_running(client.clone(), a.tasks));
+    eprintln!("launching {} tasks...", a.tasks);
+    let started = Instant::now();
+    register(&client).await?;
+    let launcher = tokio::spawn(launch(client.clone(), a.tasks, a.tasks_per_offer));
+    let (first, all) = tokio::time::timeout(Duration::from_secs(600), running)
+        .await
+        .context("the tasks were not all Running within 10 minutes")???;
+    launcher.abort();
+    let took = all.duration_since(started);
+    let rate = a.tasks as f64 / took.as_secs_f64();
+    println!(
+        "strata bench master (this machine: {} cores; server, controllers, agents and framework share them)",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    println!(
+        "{} tasks on {} simulated agents, created against offers -> Running in the store: first after {} ms, all after {:.2} s: {:.0} tasks/s   (kube-scheduler CI minimum: 810 pods/s at 5,000 nodes; Nomad C1M: 3,750/s on 5 servers; Marathon: ~555/s; aim: 5,000/s)",
+        a.tasks,
+        a.agents,
+        first.duration_since(started).as_millis(),
+        took.as_secs_f64(),
+        rate
+    );
+    println!(
+        "resident memory with them running: store {} MiB, controllers {} MiB, {} simulated agents {} MiB",
+        rss_kib(server.child.id())? / 1024,
+        rss_kib(controllers.0.id())? / 1024,
+        a.agents,
+        rss_kib(agents.0.id())? / 1024
+    );
+    Ok(())
+}
+
+/// Registers the framework and its heartbeat Lease (an hour long: the run is shorter).
+async fn register(client: &Client) -> anyhow::Result<()> {
+    let params = PatchParams::apply("strata-bench");
+    let framework = json!({
+        "apiVersion": "strata.io/v1alpha1", "kind": "Framework",
+        "metadata": {"name": FRAMEWORK}, "spec": {},
+    });
+    Api::<strata_api::Framework>::namespaced(client.clone(), NAMESPACE)
+        .patch(FRAMEWORK, &params, &Patch::Apply(&framework))
+        .await?;
+    let lease = json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": FRAMEWORK, "labels": {"strata.io/framework": FRAMEWORK}},
+        "spec": {"holderIdentity": FRAMEWORK, "leaseDurationSeconds": 3600,
+                 "renewTime": strata_agent::report::now()},
+    });
+    Api::<Lease>::namespaced(client.clone(), NAMESPACE)
+        .patch(FRAMEWORK, &params, &Patch::Apply(&lease))
+        .await?;
+    Ok(())
+}
+
+/// Takes every offer made to the framework: up to `per_offer` tasks on each until `total` are
+/// launched, then declines for an hour.
+async fn launch(client: Client, total: usize, per_offer: usize) -> anyhow::Result<()> {
+    let offers: Api<Offer> = Api::namespaced(client.clone(), NAMESPACE);
+    let config = watcher::Config::default().labels(&format!("strata.io/framework={FRAMEWORK}"));
+    let mut events = watcher::watcher(offers.clone(), config).boxed();
+    let launched = Arc::new(AtomicUsize::new(0));
+    let writes = Arc::new(Semaphore::new(IN_FLIGHT));
+    let size: Resources = TASK.parse().expect("task size");
+    while let Some(event) = events.try_next().await? {
+        let (Event::Apply(offer) | Event::InitApply(offer)) = event else {
+            continue;
+        };
+        if offer.status.as_ref().is_some_and(|s| s.phase.is_settled()) {
+            continue;
+        }
+        let fit = (0..per_offer)
+            .scan(offer.spec.resources.clone(), |left, _| {
+                size.fits(left).then(|| *left = left.saturating_sub(&size))
+            })
+            .count();
+        let first = launched.fetch_add(fit, Ordering::Relaxed);
+        let take = fit.min(total.saturating_sub(first));
+        let (client, writes) = (client.clone(), writes.clone());
+        tokio::spawn(async move {
+            if let Err(e) = accept(client, offer, first, take, writes).await {
+                eprintln!("an offer could not be taken: {e}");
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Launches tasks `first..first + n` on `offer` and accepts it (declines it when `n` is 0).
+async fn accept(
+    client: Client,
+    offer: Offer,
+    first: usize,
+    n: usize,
+    writes: Arc<Semaphore>,
+) -> anyhow::Result<()> {
+    let tasks: Api<Task> = Api::namespaced(client.clone(), NAMESPACE);
+    let offer_name = offer.name_any();
+    let names: Vec<String> = (first..first + n).map(|i| format!("task-{i}")).collect();
+    let creates: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let (tasks, writes) = (tasks.clone(), writes.clone());
+            let task = json!({
+                "apiVersion": "strata.io/v1alpha1", "kind": "Task",
+                "metadata": {"name": name, "labels": {"strata.io/agent": offer.spec.agent}},
+                "spec": {"framework": FRAMEWORK, "agent": offer.spec.agent, "offer": offer_name,
+                         "resources": TASK.parse::<Resources>().expect("task size"),
+                         "command": "sleep 3600"},
+            });
+            async move {
+                let _permit = writes.acquire().await;
+                let task: Task = serde_json::from_value(task)?;
+                tasks.create(&PostParams::default(), &task).await?;
+                anyhow::Ok(())
+            }
+        })
+        .collect();
+    futures::future::try_join_all(creates).await?;
+    let status = if names.is_empty() {
+        json!({"phase": "Declined", "refuseSeconds": 3600})
+    } else {
+        json!({"phase": "Accepted", "tasks": names, "refuseSeconds": 0})
+    };
+    let _permit = writes.acquire().await;
+    Api::<Offer>::namespaced(client, NAMESPACE)
+        .patch_status(
+            &offer_name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": status })),
+        )
+        .await?;
+    Ok(())
+}
+
+/// When the first task, and when the `n`th, was seen Running.
+async fn count_running(client: Client, n: usize) -> anyhow::Result<(Instant, Instant)> {
+    let api: Api<Task> = Api::namespaced(client, NAMESPACE);
+    let mut events = watcher::watcher(api, watcher::Config::default()).boxed();
+    let mut running = std::collections::HashSet::new();
+    let mut first = None;
+    while let Some(event) = events.try_next().await? {
+        let (Event::Apply(task) | Event::InitApply(task)) = event else {
+            continue;
+        };
+        match task.status.as_ref().and_then(|s| s.state) {
+            Some(TaskState::Running) => {
+                running.insert(task.name_any());
+                let now = Instant::now();
+                first.get_or_insert(now);
+                if running.len() >= n {
+                    return Ok((first.unwrap_or(now), now));
+                }
+            }
+            Some(state) if state.is_terminal() => {
+                let message = task.status.as_ref().and_then(|s| s.message.clone());
+                bail!(
+                    "task {} ended {state:?}: {}",
+                    task.name_any(),
+                    message.unwrap_or_default()
+                )
+            }
+            _ => {}
+        }
+    }
+    bail!("the task watch ended")
+}
