@@ -22,6 +22,8 @@ use super::signals::Interrupts;
 pub const INTERRUPTED: i32 = 130;
 /// How long the rest of the task's stdout may take to arrive once it ended.
 const DRAIN: Duration = Duration::from_secs(15);
+/// How soon a kill that could not be asked for is asked again.
+const KILL_RETRY: Duration = Duration::from_secs(1);
 
 /// Where the task is, and what to do to it.
 pub struct Follow {
@@ -80,6 +82,9 @@ impl Follow {
                     let after = self.kill_after.unwrap_or_default();
                     eprintln!("Killing task '{}': it ran for --kill-after {after:?}", self.name);
                     killing = self.kill().await;
+                    if !killing {
+                        kill_timer.as_mut().reset(tokio::time::Instant::now() + KILL_RETRY);
+                    }
                 }
                 () = interrupts.recv() => {
                     if interrupted {
