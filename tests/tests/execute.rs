@@ -1,12 +1,13 @@
 //! `strata execute` end to end, as a user runs it: against a real store, the real allocator
 //! (`strata controllers`) and a real `strata agent` running processes and Docker containers.
 
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use strata_e2e::agent::{Agent, agent_token, busybox_image};
 use strata_e2e::framework::controllers;
-use strata_e2e::{Process, Server, strata_bin};
+use strata_e2e::{Process, Server, eventually, strata_bin};
 
 /// Longest a run may take before the test gives up on it; every run here needs far less.
 const RUN_LIMIT: Duration = Duration::from_secs(120);
@@ -45,9 +46,14 @@ impl Cluster {
 
     /// Runs `strata execute ARGS` to its end.
     fn execute(&self, args: &[&str]) -> Run {
+        self.start_execute(args).finish(self)
+    }
+
+    /// Starts `strata execute ARGS`.
+    fn start_execute(&self, args: &[&str]) -> Running {
         let stdout = self.work.path().join("stdout");
         let stderr = self.work.path().join("stderr");
-        let mut child = Command::new(strata_bin())
+        let child = Command::new(strata_bin())
             .arg("execute")
             .args(args)
             .arg("--kubeconfig")
@@ -57,28 +63,12 @@ impl Cluster {
             .stderr(std::fs::File::create(&stderr).expect("stderr file"))
             .spawn()
             .expect("strata execute starts");
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("waiting for strata execute") {
-                break status;
-            }
-            if started.elapsed() > RUN_LIMIT {
-                let _ = child.kill();
-                panic!(
-                    "strata execute {args:?} still runs after {RUN_LIMIT:?}:\n{}\n{}",
-                    std::fs::read_to_string(&stderr).unwrap_or_default(),
-                    self.logs()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        let run = Run {
-            code: status.code(),
-            stdout: std::fs::read_to_string(&stdout).expect("stdout"),
-            stderr: std::fs::read_to_string(&stderr).expect("stderr"),
-        };
-        self.assert_deregistered(&run);
-        run
+        Running {
+            child,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            stdout,
+            stderr,
+        }
     }
 
     /// After a run, no Framework and no framework Lease is left.
@@ -106,6 +96,48 @@ impl Cluster {
             std::fs::read_to_string(self.work.path().join("controllers.log")).unwrap_or_default();
         let agent = self.agent.as_ref().map(Agent::log).unwrap_or_default();
         format!("--- controllers log ---\n{controllers}\n--- agent log ---\n{agent}")
+    }
+}
+
+/// A `strata execute` still running.
+struct Running {
+    child: std::process::Child,
+    args: Vec<String>,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Running {
+    /// What it printed on stderr so far.
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Waits for it to end, and checks it deregistered.
+    fn finish(mut self, cluster: &Cluster) -> Run {
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for strata execute") {
+                break status;
+            }
+            if started.elapsed() > RUN_LIMIT {
+                let _ = self.child.kill();
+                panic!(
+                    "strata execute {:?} still runs after {RUN_LIMIT:?}:\n{}\n{}",
+                    self.args,
+                    self.stderr(),
+                    cluster.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let run = Run {
+            code: status.code(),
+            stdout: std::fs::read_to_string(&self.stdout).expect("stdout"),
+            stderr: self.stderr(),
+        };
+        cluster.assert_deregistered(&run);
+        run
     }
 }
 
@@ -165,7 +197,9 @@ fn a_command_runs_with_its_environment_and_its_output_and_states_are_printed() {
         "jsonpath={range .items[*]}{.metadata.name} {.status.state}{\"\\n\"}{end}",
     ]);
     assert!(
-        tasks.lines().any(|l| l.starts_with("envie-") && l.ends_with(" Finished")),
+        tasks
+            .lines()
+            .any(|l| l.starts_with("envie-") && l.ends_with(" Finished")),
         "{tasks}"
     );
 }
@@ -233,12 +267,37 @@ fn kill_after_kills_the_task_and_exits_non_zero() {
 }
 
 #[test]
+fn an_interrupt_kills_the_task_and_deregisters() {
+    let cluster = Cluster::start();
+    let running = cluster.start_execute(&["--name", "stopped", "--command", "sleep 600"]);
+    let started = eventually(RUN_LIMIT, || {
+        running
+            .stderr()
+            .contains("Received status update Running for task 'stopped-")
+            .then_some(())
+    });
+    assert!(
+        started.is_some(),
+        "the task never ran: {}\n{}",
+        running.stderr(),
+        cluster.logs()
+    );
+    let pid = running.child.id().to_string();
+    let sent = Command::new("kill").args(["-INT", &pid]).status();
+    assert!(sent.is_ok_and(|s| s.success()), "SIGINT sent to {pid}");
+    let run = running.finish(&cluster);
+    assert_eq!(run.code, Some(130), "{run:#?}\n{}", cluster.logs());
+    assert!(run.reported("Killed"), "{run:#?}");
+}
+
+#[test]
 fn without_agents_it_gives_up_saying_what_to_check() {
     let cluster = Cluster::without_agents();
     let run = cluster.execute(&["--name", "lonely", "--command", "true", "--timeout", "3s"]);
     assert_eq!(run.code, Some(1), "{run:#?}");
     assert!(
-        run.stderr.contains("no offer that fits cpus:1;mem:128 came within 3s")
+        run.stderr
+            .contains("no offer that fits cpus:1;mem:128 came within 3s")
             && run.stderr.contains("no agents are registered"),
         "{run:#?}"
     );

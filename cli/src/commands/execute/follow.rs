@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
+use anyhow::bail;
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use kube::Api;
 use kube::api::DeleteParams;
 use kube::runtime::WatchStreamExt;
@@ -25,6 +27,9 @@ const DRAIN: Duration = Duration::from_secs(15);
 /// How soon a kill that could not be asked for is asked again.
 const KILL_RETRY: Duration = Duration::from_secs(1);
 
+/// The watch of one task.
+pub type Events = BoxStream<'static, Result<Event<Task>, watcher::Error>>;
+
 /// Where the task is, and what to do to it.
 pub struct Follow {
     pub tasks: Api<Task>,
@@ -37,13 +42,26 @@ pub struct Follow {
 }
 
 impl Follow {
-    /// Follows the task until it ends (or a second interruption gives up on it), and returns
-    /// the exit code `strata execute` ends with.
-    pub async fn run(self, interrupts: &mut Interrupts) -> i32 {
+    /// Starts watching the task, before it is created so that no state goes unseen: the
+    /// watch has listed (nothing yet) when this returns.
+    pub async fn watch(&self) -> anyhow::Result<Events> {
         let config = watcher::Config::default().fields(&format!("metadata.name={}", self.name));
         let mut events = watcher::watcher(self.tasks.clone(), config)
             .default_backoff()
             .boxed();
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(Event::InitDone) => return Ok(events),
+                Ok(_) => {}
+                Err(e) => bail!("cannot watch tasks in namespace {}: {e}", self.namespace),
+            }
+        }
+        bail!("the watch of tasks ended before it started")
+    }
+
+    /// Follows the task through `events` (from [`Follow::watch`]) until it ends (or a second
+    /// interruption gives up on it), and returns the exit code `strata execute` ends with.
+    pub async fn run(self, mut events: Events, interrupts: &mut Interrupts) -> i32 {
         let kill_timer = tokio::time::sleep(Duration::MAX);
         tokio::pin!(kill_timer);
         let mut seen = Seen::default();
@@ -57,12 +75,12 @@ impl Follow {
                     Some(Ok(Event::Apply(task) | Event::InitApply(task))) => {
                         seen.listed = true;
                         if let Some(end) = self.observe(task, &mut seen, kill_timer.as_mut()) {
-                            break End::Ended(end);
+                            break End::Ended(Box::new(end));
                         }
                     }
                     Some(Ok(Event::Delete(task))) => {
                         if let Some(end) = self.observe(task, &mut seen, kill_timer.as_mut()) {
-                            break End::Ended(end);
+                            break End::Ended(Box::new(end));
                         }
                         break End::Deleted;
                     }
@@ -236,7 +254,7 @@ impl Seen {
 /// How following the task ended.
 enum End {
     /// It reached a terminal state.
-    Ended(TaskStatus),
+    Ended(Box<TaskStatus>),
     /// The Task was deleted before a terminal state was seen.
     Deleted,
     /// Interrupted twice: given up on.

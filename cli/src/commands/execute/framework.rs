@@ -341,3 +341,19 @@ pub fn check_name(name: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_must_fit_in_the_generated_object_names() {
+        for good in ["envie", "a", "web-1", &"x".repeat(40)] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "Envie", "-a", "a-", "a_b", "a.b", &"x".repeat(41)] {
+            let error = check_name(bad).unwrap_err().to_string();
+            assert!(error.contains("lowercase letters"), "{bad}: {error}");
+        }
+    }
+}

@@ -133,16 +133,17 @@ async fn execute(args: Args) -> anyhow::Result<i32> {
             .strip_prefix("execute-")
             .unwrap_or(&registered.name)
             .to_string();
-        registered.launch(&launch, &task, &offer).await?;
-        eprintln!("Submitted task '{task}' to agent '{}'", offer.spec.agent);
         let follow = Follow {
             tasks: Api::namespaced(client, &args.namespace),
             namespace: args.namespace.clone(),
-            name: task,
+            name: task.clone(),
             token: args.store.token()?,
             kill_after: args.kill_after,
         };
-        anyhow::Ok(follow.run(&mut interrupts).await)
+        let events = follow.watch().await?;
+        registered.launch(&launch, &task, &offer).await?;
+        eprintln!("Submitted task '{task}' to agent '{}'", offer.spec.agent);
+        anyhow::Ok(follow.run(events, &mut interrupts).await)
     }
     .await;
     registered.deregister().await;
