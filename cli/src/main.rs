@@ -35,6 +35,9 @@ enum Command {
     Controllers(commands::controllers::Args),
     /// Print a task's stdout (or stderr) from its agent's sandbox.
     Logs(commands::logs::Args),
+    /// Run one command or container on the cluster and follow it to its end, as Mesos'
+    /// mesos-execute does: a one-shot framework that launches it on the first offer that fits.
+    Execute(commands::execute::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -55,5 +58,6 @@ fn main() -> anyhow::Result<()> {
         Command::AgentExec(args) => commands::agent::exec(args),
         Command::Controllers(args) => commands::controllers::run(args),
         Command::Logs(args) => commands::logs::run(args),
+        Command::Execute(args) => commands::execute::run(args),
     }
 }

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod controllers;
 pub mod crds;
 pub mod duration;
+pub mod execute;
 pub mod logs;
 pub mod server;
 pub mod store_client;
