@@ -16,14 +16,17 @@ use crate::crd::CLEANUP_FINALIZER;
 use crate::registry::Resource;
 use crate::request::Query;
 use crate::server::Shared;
-use crate::storage::{EventKind, StoredObject};
+use crate::storage::{EventKind, Interest, Missed, StoredObject};
 use crate::write::{DeleteOptions, PatchType};
 
 const MANAGER: &str = "strata-garbage-collector";
 
 pub fn start(server: Shared) {
     tokio::spawn(async move {
-        let Ok(sub) = server.storage.subscribe(server.storage.revision()) else {
+        let Ok(sub) = server
+            .storage
+            .subscribe(server.storage.revision(), Interest::everything())
+        else {
             return;
         };
         let mut live = sub.live;
@@ -32,9 +35,7 @@ pub fn start(server: Shared) {
         loop {
             if dirty {
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                while let Ok(e) = live.try_recv() {
-                    let _ = e;
-                }
+                while live.try_recv().is_some() {}
                 if let Err(e) = pass(&server).await {
                     tracing::warn!(error = %e, "garbage collection pass failed; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -46,8 +47,8 @@ pub fn start(server: Shared) {
                     dirty = e.kind == EventKind::Deleted
                         || e.object.json.windows(17).any(|w| w == b"deletionTimestamp");
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => dirty = true,
-                Err(_) => return,
+                Err(Missed::Lagged) => dirty = true,
+                Err(Missed::Closed) => return,
             }
         }
     });

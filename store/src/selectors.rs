@@ -255,6 +255,14 @@ impl LabelSelector {
         !self.nothing && self.requirements.iter().all(|r| r.matches(&mut get))
     }
 
+    /// A label and the one value this selector requires of it (the first such requirement),
+    /// for indexing who watches what.
+    pub fn exact_match(&self) -> Option<(&str, &str)> {
+        self.requirements
+            .iter()
+            .find_map(|r| Some((r.key.as_str(), self.requires_exact_match(&r.key)?)))
+    }
+
     /// The value a label must have for this selector to match, if one is required
     /// (`=`, `==`, or `in` with a single value), as `RequiresExactMatch`.
     pub fn requires_exact_match(&self, label: &str) -> Option<&str> {

@@ -11,14 +11,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::{Value, json};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 use crate::errors::{ApiError, ApiResult};
 use crate::read::Filter;
 use crate::registry::Resource;
 use crate::request::Query;
 use crate::server::Shared;
-use crate::storage::{Event, EventKind, StoredObject};
+use crate::storage::{Event, EventKind, Interest, Missed, StoredObject};
 use crate::table::{self, Column, IncludeObject};
 
 /// How events are rendered: plain objects, or Table rows.
@@ -111,7 +111,15 @@ impl Watcher {
             from.unwrap_or(0)
         };
         self.sent = start;
-        let sub = match storage.subscribe(start) {
+        let interest = Interest {
+            resource: Some(self.res.storage.clone()),
+            label: self
+                .filter
+                .labels
+                .as_ref()
+                .and_then(|l| l.exact_match().map(|(k, v)| (k.to_string(), v.to_string()))),
+        };
+        let sub = match storage.subscribe(start, interest) {
             Ok(s) => s,
             Err(expired) => return self.expired(&expired.to_string()).await,
         };
@@ -125,13 +133,13 @@ impl Watcher {
             tokio::select! {
                 msg = live.recv() => match msg {
                     Ok(e) => self.deliver(&e).await?,
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                    Err(Missed::Lagged) => {
                         match storage.since(self.sent) {
                             Ok(events) => for e in events { self.deliver(&e).await? },
                             Err(expired) => return self.expired(&expired.to_string()).await,
                         }
                     }
-                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                    Err(Missed::Closed) => return Ok(()),
                 },
                 _ = ticker.tick(), if self.bookmarks => {
                     self.bookmark(self.sent, false).await?;

@@ -11,10 +11,11 @@ use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::sync::{Arc, RwLock};
 
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::oneshot;
 
 use super::cache::{Cache, Event, EventKind, StoredObject};
 use super::disk::{Disk, Record};
+use super::fanout::Fanout;
 use super::{CommitError, Committed, Expect, ObjectKey, Op, Options, stamp, to_bytes};
 
 pub struct Pending {
@@ -25,13 +26,13 @@ pub struct Pending {
 pub fn start(
     disk: Disk,
     cache: Arc<RwLock<Cache>>,
-    events: broadcast::Sender<Arc<Event>>,
+    fanout: Arc<Fanout>,
     options: Options,
 ) -> SyncSender<Pending> {
     let (tx, rx) = sync_channel(options.max_batch * 4);
     std::thread::Builder::new()
         .name("strata-committer".into())
-        .spawn(move || run(rx, disk, cache, events, options))
+        .spawn(move || run(rx, disk, cache, fanout, options))
         .expect("spawning the committer thread");
     tx
 }
@@ -40,7 +41,7 @@ fn run(
     rx: Receiver<Pending>,
     disk: Disk,
     cache: Arc<RwLock<Cache>>,
-    events: broadcast::Sender<Arc<Event>>,
+    fanout: Arc<Fanout>,
     options: Options,
 ) {
     while let Ok(first) = rx.recv() {
@@ -51,7 +52,7 @@ fn run(
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
-        commit_batch(batch, &disk, &cache, &events, &options);
+        commit_batch(batch, &disk, &cache, &fanout, &options);
     }
 }
 
@@ -62,7 +63,7 @@ fn commit_batch(
     batch: Vec<Pending>,
     disk: &Disk,
     cache: &RwLock<Cache>,
-    events: &broadcast::Sender<Arc<Event>>,
+    fanout: &Fanout,
     options: &Options,
 ) {
     let mut overlay = Overlay::new();
@@ -109,7 +110,7 @@ fn commit_batch(
             for e in evs {
                 cache.apply(e.clone());
                 // No receivers is fine: nobody is watching.
-                let _ = events.send(e.clone());
+                fanout.publish(e);
             }
         }
     }

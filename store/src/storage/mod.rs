@@ -13,15 +13,19 @@
 mod cache;
 mod committer;
 mod disk;
+mod fanout;
 
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use serde_json::Value;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::oneshot;
 
 pub use cache::{Event, EventKind, StoredObject};
+pub use fanout::{Interest, Live, Missed};
+
+use fanout::Fanout;
 
 /// Identifies one object: its resource (`"<group>/<plural>"`, group empty for the core group), its
 /// namespace (empty for cluster-scoped objects) and its name.
@@ -131,15 +135,16 @@ impl Default for Options {
 #[derive(Clone)]
 pub struct Storage {
     cache: Arc<RwLock<cache::Cache>>,
-    events: broadcast::Sender<Arc<Event>>,
+    fanout: Arc<Fanout>,
     commits: std::sync::mpsc::SyncSender<committer::Pending>,
 }
 
 /// A live subscription: the events already in history after the requested revision, then the
-/// receiver for everything newer. Events may repeat across the two; skip revisions already seen.
+/// receiver for everything newer that may concern the subscriber. Events may repeat across the
+/// two; skip revisions already seen.
 pub struct Subscription {
     pub backlog: Vec<Arc<Event>>,
-    pub live: broadcast::Receiver<Arc<Event>>,
+    pub live: Live,
 }
 
 impl Storage {
@@ -150,11 +155,11 @@ impl Storage {
             .load(options.history)
             .map_err(|e| CommitError::Storage(e.to_string()))?;
         let cache = Arc::new(RwLock::new(cache));
-        let (events, _) = broadcast::channel(4096);
-        let commits = committer::start(disk, cache.clone(), events.clone(), options);
+        let fanout = Arc::new(Fanout::default());
+        let commits = committer::start(disk, cache.clone(), fanout.clone(), options);
         Ok(Storage {
             cache,
-            events,
+            fanout,
             commits,
         })
     }
@@ -217,12 +222,12 @@ impl Storage {
         self.read().count(resource)
     }
 
-    /// Subscribes to events after revision `from`.
-    pub fn subscribe(&self, from: u64) -> Result<Subscription, Expired> {
+    /// Subscribes to the events after revision `from` that `interest` may concern.
+    pub fn subscribe(&self, from: u64, interest: Interest) -> Result<Subscription, Expired> {
         let cache = self.read();
         // Subscribing under the read lock means no event is published between the backlog copy and
         // the subscription: the committer publishes while holding the write lock.
-        let live = self.events.subscribe();
+        let live = self.fanout.subscribe(interest);
         let backlog = cache.since(from)?;
         Ok(Subscription { backlog, live })
     }
@@ -336,7 +341,7 @@ mod tests {
             .await
             .unwrap();
         assert!(storage.get(&key("a")).is_none());
-        let sub = storage.subscribe(0).unwrap();
+        let sub = storage.subscribe(0, Interest::everything()).unwrap();
         let kinds: Vec<EventKind> = sub.backlog.iter().map(|e| e.kind).collect();
         assert_eq!(kinds, vec![EventKind::Added, EventKind::Deleted]);
     }
@@ -355,7 +360,8 @@ mod tests {
                 .await
                 .unwrap();
         }
-        assert!(storage.subscribe(1).is_err());
-        assert_eq!(storage.subscribe(3).unwrap().backlog.len(), 3);
+        assert!(storage.subscribe(1, Interest::everything()).is_err());
+        let sub = storage.subscribe(3, Interest::everything()).unwrap();
+        assert_eq!(sub.backlog.len(), 3);
     }
 }
