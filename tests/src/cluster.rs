@@ -72,6 +72,18 @@ impl Cluster {
         assert!(registered.is_some(), "{n} simulated agents register");
     }
 
+    /// Waits until the allocator sees each of `frameworks` (in `default`) active, so that the
+    /// agents added next are shared among them all.
+    pub fn wait_active(&self, frameworks: &[&str]) {
+        for name in frameworks {
+            let active = eventually(WAIT, || {
+                let fw = self.json(&["get", "framework", name]);
+                (fw["status"]["active"] == true).then_some(())
+            });
+            assert!(active.is_some(), "framework {name} active\n{}", self.log());
+        }
+    }
+
     /// Kills the controllers and starts them again (with the same flags).
     pub fn restart_controllers(&mut self) {
         self.controllers.kill();

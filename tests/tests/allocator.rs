@@ -51,6 +51,7 @@ async fn frameworks_with_different_dominant_resources_converge_to_equal_shares()
         behaviour("cpus:1;mem:256", 1000),
     )
     .await;
+    cluster.wait_active(&["mem-heavy", "cpu-heavy"]);
     cluster.add_agents("sim", 8, "cpus:4;mem:8192;ports:[31000-31100]");
     let converged = eventually(WAIT, || {
         let (m, c) = (
@@ -151,6 +152,7 @@ async fn weights_shift_the_shares_and_quota_limits_hold() {
         handles.push(h);
         seen.push(s);
     }
+    cluster.wait_active(&["heavy", "light", "capped"]);
     cluster.add_agents("sim", 12, "cpus:4;mem:4096;ports:[31000-31100]");
     let tasks = || -> Vec<usize> { seen.iter().map(|s| s.lock().unwrap().tasks).collect() };
     let mut most_capped = 0;

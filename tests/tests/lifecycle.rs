@@ -102,6 +102,7 @@ async fn silent_agents_turn_unreachable_then_gone_and_their_tasks_follow() {
                 run_framework(client.clone(), "default", &name, spec, behaviour).await;
             frameworks.push(handle);
         }
+        cluster.wait_active(&[&format!("{prefix}aware"), &format!("{prefix}plain")]);
         cluster.add_agents(agent, 1, "cpus:2;mem:256");
         let running = eventually(WAIT, || {
             let t = tasks(&cluster);

@@ -622,16 +622,8 @@ impl Allocator {
             let allocated = self.model.agent_allocated(&name).unwrap_or_default();
             let free = self.model.agent_free(&name).unwrap_or_default();
             let api: Api<Agent> = Api::all(self.client.clone());
-            let patch = json!({
-                "apiVersion": strata_api::API_VERSION, "kind": "Agent",
-                "status": {"allocated": allocated, "free": free},
-            });
-            self.write(name.clone(), async move {
-                let params = PatchParams::apply(MANAGER).force();
-                api.patch_status(&name, &params, &Patch::Apply(&patch))
-                    .await
-                    .map(drop)
-            });
+            let status = json!({"allocated": allocated, "free": free});
+            self.apply_status(api, "Agent", name, status);
         }
         for k in changed.frameworks {
             let Some(fw) = self.frameworks.get(&k) else {
@@ -644,17 +636,12 @@ impl Allocator {
                 .split_once('/')
                 .expect("framework keys are namespace/name");
             let api: Api<Framework> = Api::namespaced(self.client.clone(), namespace);
-            let name = name.to_string();
-            let patch = json!({"status": {
+            let status = json!({
                 "active": active, "allocated": holdings.allocated,
                 "offered": holdings.offered, "dominantShare": holdings.dominant_share,
                 "conditions": [condition],
-            }});
-            self.write(name.clone(), async move {
-                api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                    .await
-                    .map(drop)
             });
+            self.apply_status(api, "Framework", name.to_string(), status);
         }
         for role in changed.roles {
             if !self.configured_roles.contains(&role) {
@@ -663,13 +650,25 @@ impl Allocator {
             let (allocated, share) = self.model.role_share(&role).unwrap_or_default();
             let api: Api<ResourceRole> = Api::all(self.client.clone());
             let name = object_name(&role).to_string();
-            let patch = json!({"status": {"allocated": allocated, "dominantShare": share}});
-            self.write(name.clone(), async move {
-                api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                    .await
-                    .map(drop)
-            });
+            let status = json!({"allocated": allocated, "dominantShare": share});
+            self.apply_status(api, "ResourceRole", name, status);
         }
+    }
+
+    /// Applies `status` to object `name` as the allocator's field manager, so that what it
+    /// wrote before and leaves out now is removed (a merge patch cannot clear a resource that
+    /// dropped to zero).
+    fn apply_status<K>(&self, api: Api<K>, kind: &str, name: String, status: serde_json::Value)
+    where
+        K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + 'static,
+    {
+        let patch = json!({"apiVersion": strata_api::API_VERSION, "kind": kind, "status": status});
+        self.write(name.clone(), async move {
+            let params = PatchParams::apply(MANAGER).force();
+            api.patch_status(&name, &params, &Patch::Apply(&patch))
+                .await
+                .map(drop)
+        });
     }
 
     /// Runs a write beside the loop; failures are logged (the watches bring the truth back).
