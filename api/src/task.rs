@@ -41,6 +41,12 @@ pub const AGENT_FINALIZER: &str = "strata.io/agent";
     selectable = ".spec.framework",
     doc = "One process or container that a framework runs on one agent, with Mesos' task states.",
     printcolumn(
+        name = "Framework",
+        type_ = "string",
+        json_path = ".spec.framework",
+        description = "Framework that launched the task"
+    ),
+    printcolumn(
         name = "Agent",
         type_ = "string",
         json_path = ".spec.agent",
@@ -57,6 +63,13 @@ pub const AGENT_FINALIZER: &str = "strata.io/agent";
         type_ = "boolean",
         json_path = ".status.healthy",
         description = "Result of the health checks"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.reason",
+        description = "Why the task reached its state",
+        priority = 1
     ),
     printcolumn(
         name = "Age",
