@@ -205,25 +205,36 @@ pub fn invalid_field(res: &Resource, name: &str, field: &str, reason: &str, msg:
     )
 }
 
-/// Everything but metadata (and status, when status is a subresource): what generation counts.
-fn spec_part(res: &Resource, object: &Value) -> Value {
-    let mut v = object.clone();
-    if let Some(m) = v.as_object_mut() {
-        m.remove("metadata");
-        m.remove("apiVersion");
-        m.remove("kind");
-        if res.status {
-            m.remove("status");
+/// Whether `a` and `b` (objects) are equal but for the top-level fields `skip` names, compared
+/// in place: updates compare whole objects, and cloning them to strip fields cost more than the
+/// rest of the write.
+pub fn equal_without(a: &Value, b: &Value, skip: impl Fn(&str) -> bool) -> bool {
+    match (a.as_object(), b.as_object()) {
+        (Some(a), Some(b)) => {
+            let kept = |m: &Map<String, Value>| m.iter().filter(|(k, _)| !skip(k)).count();
+            kept(a) == kept(b)
+                && a
+                    .iter()
+                    .filter(|(k, _)| !skip(k))
+                    .all(|(k, v)| b.get(k) == Some(v))
         }
+        _ => a == b,
     }
-    v
+}
+
+/// Whether the spec (everything but metadata, type and, with a status subresource, status)
+/// differs.
+fn spec_changed(res: &Resource, old: &Value, new: &Value) -> bool {
+    !equal_without(old, new, |k| {
+        matches!(k, "metadata" | "apiVersion" | "kind") || (res.status && k == "status")
+    })
 }
 
 /// Carries the server-owned metadata of `old` into `new` and bumps the generation when the spec
 /// changed.
 pub fn carry_metadata(res: &Resource, old: &Value, new: &mut Value) {
     let old_meta = meta(old).clone();
-    let changed = spec_part(res, old) != spec_part(res, new);
+    let changed = spec_changed(res, old, new);
     let m = meta_mut(new);
     for field in [
         "uid",

@@ -469,11 +469,7 @@ impl ApiServer {
             });
         }
         // Nothing changed: answer with the stored object, as kube-apiserver does (no new revision).
-        let mut unchanged = new.clone();
-        if let Some(m) = unchanged.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.insert("resourceVersion".into(), json!(rev.to_string()));
-        }
-        if strip_times(&unchanged) == strip_times(old) {
+        if same_but_bookkeeping(&new, old) {
             return Ok(Written {
                 code: StatusCode::OK,
                 object: old.clone(),
@@ -815,7 +811,7 @@ impl ApiServer {
                     warnings: vec![],
                 });
             }
-            if strip_times(&new) == strip_times(&old) {
+            if same_but_bookkeeping(&new, &old) {
                 return Ok(Written {
                     code: StatusCode::OK,
                     object: old,
@@ -880,13 +876,15 @@ fn meta_mut_name(object: &mut Value, name: &str) {
 }
 
 /// An object without the fields every write touches, to tell a no-op write.
-fn strip_times(object: &Value) -> Value {
-    let mut v = object.clone();
-    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("managedFields");
-        m.remove("resourceVersion");
-    }
-    v
+/// Whether `a` and `b` are the same object but for bookkeeping (managedFields, resourceVersion):
+/// a write that changes nothing else makes no new revision.
+fn same_but_bookkeeping(a: &Value, b: &Value) -> bool {
+    admission::equal_without(a, b, |k| k == "metadata")
+        && admission::equal_without(
+            a.get("metadata").unwrap_or(&Value::Null),
+            b.get("metadata").unwrap_or(&Value::Null),
+            |k| k == "managedFields" || k == "resourceVersion",
+        )
 }
 
 impl ApiError {
