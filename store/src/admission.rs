@@ -213,8 +213,7 @@ pub fn equal_without(a: &Value, b: &Value, skip: impl Fn(&str) -> bool) -> bool 
         (Some(a), Some(b)) => {
             let kept = |m: &Map<String, Value>| m.iter().filter(|(k, _)| !skip(k)).count();
             kept(a) == kept(b)
-                && a
-                    .iter()
+                && a.iter()
                     .filter(|(k, _)| !skip(k))
                     .all(|(k, v)| b.get(k) == Some(v))
         }

@@ -359,7 +359,7 @@ async fn handle(server: Shared, req: Request) -> ApiResult<Response> {
             for item in listed.items {
                 let ns = Some(item.key.namespace.as_str()).filter(|s| !s.is_empty());
                 match server.delete(&res, ns, &item.key.name, &opts).await {
-                    Ok(w) => items.push(w.object),
+                    Ok(w) => items.push(w.object.into_value()),
                     Err(e) if e.code == StatusCode::NOT_FOUND => {}
                     Err(e) => return Err(e),
                 }
@@ -393,7 +393,12 @@ fn delete_options(q: &Query, body: &Bytes) -> ApiResult<DeleteOptions> {
 }
 
 fn written(w: Written) -> ApiResult<Response> {
-    let mut r = json_response(w.code, &w.object);
+    let mut r = (
+        w.code,
+        [(header::CONTENT_TYPE, "application/json")],
+        w.object.to_bytes(),
+    )
+        .into_response();
     for warning in w.warnings {
         let text = format!(
             "299 - {}",
@@ -575,7 +580,7 @@ async fn scale_write(
         .await?;
     Ok(json_response(
         StatusCode::OK,
-        &read::scale_of(res, &w.object),
+        &read::scale_of(res, &w.object.into_value()),
     ))
 }
 

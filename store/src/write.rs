@@ -5,6 +5,8 @@
 //! compare-and-swap on the revision it read. Writes without a resourceVersion precondition (patches,
 //! unconditional updates) retry when a concurrent writer won the race.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
@@ -16,7 +18,7 @@ use crate::patch;
 use crate::registry::Resource;
 use crate::request::Query;
 use crate::server::ApiServer;
-use crate::storage::{CommitError, Committed, Expect, ObjectKey, Op};
+use crate::storage::{CommitError, Committed, Expect, ObjectKey, Op, StoredObject};
 
 const MAX_RETRIES: usize = 16;
 
@@ -28,8 +30,32 @@ pub type Admit<'a> = &'a (dyn Fn(Option<&Value>, &Value) -> ApiResult<()> + Sync
 /// The answer to a write: status code, object, and warnings for the `Warning` header.
 pub struct Written {
     pub code: StatusCode,
-    pub object: Value,
+    pub object: Answer,
     pub warnings: Vec<String>,
+}
+
+/// The object a write answers with: one never stored (a dry run, an unchanged object), or the
+/// stored one, whose serialized form is sent as it is rather than parsed and written again.
+pub enum Answer {
+    Value(Value),
+    Stored(Arc<StoredObject>),
+}
+
+impl Answer {
+    pub fn into_value(self) -> Value {
+        match self {
+            Answer::Value(v) => v,
+            Answer::Stored(o) => o.value(),
+        }
+    }
+
+    /// The object as JSON text.
+    pub fn to_bytes(&self) -> Bytes {
+        match self {
+            Answer::Value(v) => Bytes::from(v.to_string()),
+            Answer::Stored(o) => o.json.clone(),
+        }
+    }
 }
 
 /// How a patch body is to be read (`Content-Type`).
@@ -285,7 +311,7 @@ impl ApiServer {
         &self,
         res: &Resource,
         namespace: Option<&str>,
-        mut object: Value,
+        object: Value,
         dry_run: bool,
         warnings: Vec<String>,
     ) -> ApiResult<Written> {
@@ -296,7 +322,7 @@ impl ApiServer {
             }
             return Ok(Written {
                 code: StatusCode::CREATED,
-                object,
+                object: Answer::Value(object),
                 warnings,
             });
         }
@@ -312,10 +338,9 @@ impl ApiServer {
                 },
             )
             .await?;
-        object = committed.object.value();
         Ok(Written {
             code: StatusCode::CREATED,
-            object,
+            object: Answer::Stored(committed.object),
             warnings,
         })
     }
@@ -441,7 +466,7 @@ impl ApiServer {
             if dry_run {
                 return Ok(Written {
                     code: StatusCode::OK,
-                    object: new,
+                    object: Answer::Value(new),
                     warnings: vec![],
                 });
             }
@@ -457,14 +482,14 @@ impl ApiServer {
                 .await?;
             return Ok(Written {
                 code: StatusCode::OK,
-                object: committed.object.value(),
+                object: Answer::Stored(committed.object),
                 warnings: vec![],
             });
         }
         if dry_run {
             return Ok(Written {
                 code: StatusCode::OK,
-                object: new,
+                object: Answer::Value(new),
                 warnings: vec![],
             });
         }
@@ -472,7 +497,7 @@ impl ApiServer {
         if same_but_bookkeeping(&new, old) {
             return Ok(Written {
                 code: StatusCode::OK,
-                object: old.clone(),
+                object: Answer::Value(old.clone()),
                 warnings: vec![],
             });
         }
@@ -489,7 +514,7 @@ impl ApiServer {
             .await?;
         Ok(Written {
             code: StatusCode::OK,
-            object: committed.object.value(),
+            object: Answer::Stored(committed.object),
             warnings: vec![],
         })
     }
@@ -763,7 +788,7 @@ impl ApiServer {
                 if opts.dry_run {
                     return Ok(Written {
                         code: StatusCode::OK,
-                        object: old,
+                        object: Answer::Value(old),
                         warnings: vec![],
                     });
                 }
@@ -785,7 +810,7 @@ impl ApiServer {
                         );
                         return Ok(Written {
                             code: StatusCode::OK,
-                            object: c.object.value(),
+                            object: Answer::Stored(c.object),
                             warnings: vec![],
                         });
                     }
@@ -807,14 +832,14 @@ impl ApiServer {
             if opts.dry_run {
                 return Ok(Written {
                     code: StatusCode::OK,
-                    object: new,
+                    object: Answer::Value(new),
                     warnings: vec![],
                 });
             }
             if same_but_bookkeeping(&new, &old) {
                 return Ok(Written {
                     code: StatusCode::OK,
-                    object: old,
+                    object: Answer::Value(old),
                     warnings: vec![],
                 });
             }
@@ -830,7 +855,7 @@ impl ApiServer {
                 Ok(c) => {
                     return Ok(Written {
                         code: StatusCode::OK,
-                        object: c.object.value(),
+                        object: Answer::Stored(c.object),
                         warnings: vec![],
                     });
                 }
