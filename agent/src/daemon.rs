@@ -170,7 +170,8 @@ async fn collect_garbage(work: WorkDir, delay: Duration) {
 
 /// How a set of simulated agents runs.
 pub struct SimulatedConfig {
-    pub store: kube::Config,
+    /// Their client of the store, shared.
+    pub client: Client,
     /// Agents are named `<prefix>-0` .. `<prefix>-<count-1>`.
     pub prefix: String,
     pub count: usize,
@@ -184,7 +185,7 @@ pub struct SimulatedConfig {
 
 /// Runs `count` simulated agents in this process, sharing one store client.
 pub async fn run_simulated(config: SimulatedConfig) -> anyhow::Result<()> {
-    let client = Client::try_from(config.store.clone()).context("configuring the store client")?;
+    let client = config.client.clone();
     let executor: Arc<dyn Executor> = Arc::new(SimulatedExecutor {
         timings: config.timings,
     });

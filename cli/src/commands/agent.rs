@@ -88,7 +88,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
                 .expect("valid default"),
         };
         return daemon::run_simulated(SimulatedConfig {
-            store,
+            client: kube::Client::try_from(store).context("configuring the store client")?,
             prefix: name,
             count,
             resources,

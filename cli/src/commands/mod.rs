@@ -7,6 +7,7 @@ pub mod controllers;
 pub mod crds;
 pub mod duration;
 pub mod execute;
+pub mod in_process;
 pub mod logs;
 pub mod server;
 pub mod store_client;

@@ -3,6 +3,9 @@
 //! simulated agents (`strata agent --simulate`), each its own process, with a framework in
 //! this one taking the offers as fast as it can.
 //!
+//! With `--in-process` they all run in this process instead, their clients reaching the store
+//! without TLS or sockets, as `strata up` will.
+//!
 //! Every task costs the store what it costs in production: the framework's create and the
 //! offer's accept, the allocator's staging write, the agent's Starting and Running.
 
@@ -23,7 +26,16 @@ use strata_api::resources::Resources;
 use strata_api::task::{Task, TaskState};
 use tokio::sync::Semaphore;
 
-use super::{Process, rss_kib, spawn_agent, start_server, wait_for_agents};
+use strata_agent::daemon::{self, SimulatedConfig};
+use strata_agent::executor::simulated::Timings;
+use strata_agent::registration::RENEW_INTERVAL;
+use strata_controllers::allocator::{self, controller::Settings};
+use strata_controllers::lifecycle;
+use strata_controllers::metrics::Metrics;
+use strata_store::server::{ApiServer, Config};
+
+use super::{Process, ServerProcess, rss_kib, spawn_agent, start_server, wait_for_agents};
+use crate::commands::in_process;
 
 #[derive(clap::Args)]
 pub struct MasterArgs {
@@ -36,53 +48,77 @@ pub struct MasterArgs {
     /// At most this many tasks on each offer, so that they spread over the agents.
     #[arg(long, default_value_t = 10)]
     tasks_per_offer: usize,
+    /// Run the store, controllers and agents in this process, their clients reaching the store
+    /// in-process (as `strata up` does), instead of as separate processes over HTTPS.
+    #[arg(long)]
+    in_process: bool,
 }
 
 const NAMESPACE: &str = "default";
 const FRAMEWORK: &str = "bench-launcher";
 const TASK: &str = "cpus:0.1;mem:64";
+/// What each simulated agent offers.
+const AGENT_RESOURCES: &str = "cpus:8;mem:32768;ports:[31000-32000]";
 /// Writes the framework keeps in flight at once.
 const IN_FLIGHT: usize = 64;
 
+/// The cluster under test, kept alive while it is measured.
+enum Cluster {
+    /// Server, controllers and agents, each its own process, talking over HTTPS. (Dropped in
+    /// this order: the server last, so that its clients do not complain of it going away.)
+    Processes {
+        agents: Process,
+        controllers: Process,
+        server: ServerProcess,
+        _work: tempfile::TempDir,
+    },
+    /// All in this process, its clients reaching the store without TLS or sockets.
+    InProcess { _dir: tempfile::TempDir },
+}
+
+impl Cluster {
+    fn describe(&self) -> &'static str {
+        match self {
+            Cluster::Processes { .. } => {
+                "server, controllers and agents each their own process, over HTTPS"
+            }
+            Cluster::InProcess { .. } => {
+                "server, controllers and agents in one process, their clients in-process"
+            }
+        }
+    }
+
+    fn memory(&self, agents: usize) -> anyhow::Result<String> {
+        Ok(match self {
+            Cluster::Processes {
+                server,
+                controllers,
+                agents: simulated,
+                ..
+            } => format!(
+                "store {} MiB, controllers {} MiB, {agents} simulated agents {} MiB",
+                rss_kib(server.child.id())? / 1024,
+                rss_kib(controllers.0.id())? / 1024,
+                rss_kib(simulated.0.id())? / 1024
+            ),
+            Cluster::InProcess { .. } => format!(
+                "the one process (store, controllers, {agents} simulated agents, framework) {} MiB",
+                rss_kib(std::process::id())? / 1024
+            ),
+        })
+    }
+}
+
 pub async fn run(a: MasterArgs) -> anyhow::Result<()> {
-    let (server, client) = start_server().await?;
-    let work = tempfile::tempdir()?;
-    let admin = std::fs::read_to_string(server.data.join("admin.token"))?
-        .trim()
-        .to_string();
     eprintln!(
-        "starting strata controllers and {} simulated agents...",
+        "starting a store, strata controllers and {} simulated agents...",
         a.agents
     );
-    let controllers = Process(
-        std::process::Command::new(std::env::current_exe()?)
-            .arg("controllers")
-            .arg("--kubeconfig")
-            .arg(server.kubeconfig())
-            .args(["--metrics-listen", "127.0.0.1:0"])
-            .env("STRATA_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .context("starting strata controllers")?,
-    );
-    let sim_work = work.path().join("simulated").display().to_string();
-    let count = a.agents.to_string();
-    let agents = spawn_agent(
-        &server,
-        &admin,
-        &[
-            "--name",
-            "sim",
-            "--work-dir",
-            &sim_work,
-            "--simulate",
-            &count,
-            "--resources",
-            "cpus:8;mem:32768;ports:[31000-32000]",
-            "--simulated-start",
-            "0s",
-        ],
-    )?;
+    let (cluster, client) = if a.in_process {
+        in_process(a.agents).await?
+    } else {
+        processes(a.agents).await?
+    };
     wait_for_agents(&Api::<Agent>::all(client.clone()), a.agents).await?;
 
     let running = tokio::spawn(count_running(client.clone(), a.tasks));
@@ -97,10 +133,11 @@ pub async fn run(a: MasterArgs) -> anyhow::Result<()> {
     let took = all.duration_since(started);
     let rate = a.tasks as f64 / took.as_secs_f64();
     println!(
-        "strata bench master (this machine: {} cores; server, controllers, agents and framework share them)",
+        "strata bench master (this machine: {} cores; {}; the framework in the benchmark's process)",
         std::thread::available_parallelism()
             .map(|n| n.get())
-            .unwrap_or(1)
+            .unwrap_or(1),
+        cluster.describe()
     );
     println!(
         "{} tasks on {} simulated agents, created against offers -> Running in the store: first after {} ms, all after {:.2} s: {:.0} tasks/s   (kube-scheduler CI minimum: 810 pods/s at 5,000 nodes; Nomad C1M: 3,750/s on 5 servers; Marathon: ~555/s; aim: 5,000/s)",
@@ -111,13 +148,93 @@ pub async fn run(a: MasterArgs) -> anyhow::Result<()> {
         rate
     );
     println!(
-        "resident memory with them running: store {} MiB, controllers {} MiB, {} simulated agents {} MiB",
-        rss_kib(server.child.id())? / 1024,
-        rss_kib(controllers.0.id())? / 1024,
-        a.agents,
-        rss_kib(agents.0.id())? / 1024
+        "resident memory with them running: {}",
+        cluster.memory(a.agents)?
     );
     Ok(())
+}
+
+/// `strata server`, `strata controllers` and `strata agent --simulate`, each a child process.
+async fn processes(agents: usize) -> anyhow::Result<(Cluster, Client)> {
+    let (server, client) = start_server().await?;
+    let work = tempfile::tempdir()?;
+    let admin = std::fs::read_to_string(server.data.join("admin.token"))?
+        .trim()
+        .to_string();
+    let controllers = Process(
+        std::process::Command::new(std::env::current_exe()?)
+            .arg("controllers")
+            .arg("--kubeconfig")
+            .arg(server.kubeconfig())
+            .args(["--metrics-listen", "127.0.0.1:0"])
+            .env("STRATA_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .context("starting strata controllers")?,
+    );
+    let sim_work = work.path().join("simulated").display().to_string();
+    let count = agents.to_string();
+    let simulated = spawn_agent(
+        &server,
+        &admin,
+        &[
+            "--name",
+            "sim",
+            "--work-dir",
+            &sim_work,
+            "--simulate",
+            &count,
+            "--resources",
+            AGENT_RESOURCES,
+            "--simulated-start",
+            "0s",
+        ],
+    )?;
+    let cluster = Cluster::Processes {
+        agents: simulated,
+        controllers,
+        server,
+        _work: work,
+    };
+    Ok((cluster, client))
+}
+
+/// The store, the controllers and the simulated agents on this process's runtime, every client
+/// reaching the store in-process with the admin's token.
+async fn in_process(agents: usize) -> anyhow::Result<(Cluster, Client)> {
+    let dir = tempfile::tempdir()?;
+    let server = ApiServer::open(Config::new(dir.path().join("data"))).await?;
+    let client = in_process::client(server.clone(), server.auth.admin_token())?;
+    let (metrics, _) = Metrics::registered();
+    let settings = Settings::default();
+    let lifecycle_config = lifecycle::Config {
+        unreachable_after: settings.agent_timeout,
+        gone_after: Duration::from_secs(600),
+    };
+    tokio::spawn(allocator::controller::run(
+        client.clone(),
+        settings,
+        metrics,
+    ));
+    tokio::spawn(lifecycle::controller::run(client.clone(), lifecycle_config));
+    let simulated = SimulatedConfig {
+        client: client.clone(),
+        prefix: "sim".into(),
+        count: agents,
+        resources: AGENT_RESOURCES.parse()?,
+        timings: Timings {
+            start: Duration::ZERO,
+            run: None,
+        },
+        work_dir: dir.path().join("simulated"),
+        heartbeat_interval: RENEW_INTERVAL,
+    };
+    tokio::spawn(async move {
+        if let Err(e) = daemon::run_simulated(simulated).await {
+            eprintln!("the simulated agents stopped: {e:#}");
+        }
+    });
+    Ok((Cluster::InProcess { _dir: dir }, client))
 }
 
 /// Registers the framework and its heartbeat Lease (an hour long: the run is shorter).
