@@ -192,7 +192,7 @@ pub async fn run_simulated(config: SimulatedConfig) -> anyhow::Result<()> {
     let mut loops = tokio::task::JoinSet::new();
     for i in 0..config.count {
         let name = format!("{}-{i}", config.prefix);
-        let work = WorkDir::open(&config.work_dir.join(&name))?;
+        let work = WorkDir::open_simulated(&config.work_dir.join(&name))?;
         let registration = Registration {
             name: name.clone(),
             spec: AgentSpec::new(&name, config.resources.clone()),
