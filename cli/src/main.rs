@@ -21,7 +21,7 @@ enum Command {
     Server(commands::server::Args),
     /// Print strata's CustomResourceDefinitions as YAML (or write one file per CRD).
     Crds(commands::crds::Args),
-    /// Measure the store: durable writes, watch fan-out, large lists, memory.
+    /// Measure strata: the store, the agent, the allocator, and task launches end to end.
     Bench(commands::bench::Args),
     /// Create agent NAME's ServiceAccount and role binding, and print a token for it.
     AgentToken(commands::agent_token::Args),
@@ -30,8 +30,8 @@ enum Command {
     /// The process executor's shim, started by the agent for each process task.
     #[command(hide = true)]
     AgentExec(commands::agent::ExecArgs),
-    /// Run the controllers: the allocator (Mesos' master) that offers agents' resources to
-    /// frameworks and checks the tasks they launch.
+    /// Run the controllers (Mesos' master): the allocator, which offers agents' resources to
+    /// frameworks and checks the tasks they launch, and the lifecycle of agents and frameworks.
     Controllers(commands::controllers::Args),
     /// Print a task's stdout (or stderr) from its agent's sandbox.
     Logs(commands::logs::Args),
