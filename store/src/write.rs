@@ -149,8 +149,20 @@ fn parse_rv(s: &str) -> ApiResult<u64> {
 }
 
 fn check_size(object: &Value) -> ApiResult<()> {
-    let size = serde_json::to_vec(object)
-        .map(|v| v.len())
+    /// Counts what is written to it: the object's size without building its text.
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let size = serde_json::to_writer(&mut count, object)
+        .map(|()| count.0)
         .unwrap_or(usize::MAX);
     if size > crate::body::MAX_OBJECT {
         return Err(ApiError::too_large(format!(

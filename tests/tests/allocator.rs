@@ -181,7 +181,14 @@ async fn weights_shift_the_shares_and_quota_limits_hold() {
     let ratio = heavy as f64 / light as f64;
     assert!(
         (1.5..=2.6).contains(&ratio),
-        "weight 2 against 1: {heavy} and {light} tasks"
+        "weight 2 against 1: {heavy} and {light} tasks\n{}\n{}\n{}",
+        cluster
+            .server
+            .kubectl_ok(&["get", "frameworks", "-o", "wide"]),
+        cluster
+            .server
+            .kubectl_ok(&["get", "tasks", "-o", "wide", "--sort-by=.spec.agent"]),
+        cluster.log()
     );
     let role = cluster.json(&["get", "resourcerole", "capped"]);
     assert_eq!(role["spec"]["quota"]["limits"]["cpus"], 3);
