@@ -62,9 +62,11 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
     let cgroups = Cgroups::detect(&config.name);
     let isolation = cgroups.isolation().to_string();
     let mut executors: Vec<Arc<dyn Executor>> = Vec::new();
+    let instance = work.instance().context("reading the agent's instance id")?;
     match DockerExecutor::connect(
         config.docker_host.as_deref(),
         &config.name,
+        &instance,
         config.cpu_limit,
     )
     .await

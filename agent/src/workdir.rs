@@ -7,6 +7,7 @@
 //! <work-dir>/sandboxes/<task uid>/            the task's cwd; stdout, stderr, files it writes
 //! <work-dir>/sandboxes/<task uid>/.strata/    the shim's exit status, the finished marker
 //! <work-dir>/tasks/<task uid>.json            the executor's record, while the task runs
+//! <work-dir>/instance                         the agent's instance id (labels its containers)
 //! ```
 //!
 //! A record is written right after launch and removed once the task's terminal state is in the
@@ -51,6 +52,22 @@ impl WorkDir {
             simulated: true,
             ..WorkDir::open(root)?
         })
+    }
+
+    /// This work directory's instance id: random, made on first use and kept in `instance`, so
+    /// an agent restarted on the same directory is the same instance and another agent is not,
+    /// whatever their names.
+    pub fn instance(&self) -> io::Result<String> {
+        let path = self.root.join("instance");
+        match fs::read_to_string(&path) {
+            Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_string()),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => {
+                let id = format!("{:016x}", rand::random::<u64>());
+                shim::write_atomically(&path, id.as_bytes())?;
+                Ok(id)
+            }
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -187,6 +204,19 @@ mod tests {
         let uids: Vec<String> = reopened.records().into_iter().map(|r| r.uid).collect();
         assert_eq!(uids, ["u2"]);
         assert!(sandbox.exists(), "the sandbox stays until collected");
+    }
+
+    #[test]
+    fn an_instance_is_its_work_directory() {
+        let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let id = WorkDir::open(one.path()).unwrap().instance().unwrap();
+        assert_eq!(id.len(), 16);
+        assert_eq!(
+            WorkDir::open(one.path()).unwrap().instance().unwrap(),
+            id,
+            "the same after a restart"
+        );
+        assert_ne!(WorkDir::open(two.path()).unwrap().instance().unwrap(), id);
     }
 
     #[test]

@@ -33,7 +33,11 @@ fn hold() -> Behaviour {
 async fn frameworks_with_different_dominant_resources_converge_to_equal_shares() {
     // 8 agents of 4 cpus and 8 GB. A memory-heavy framework fits 8 tasks on an agent (all its
     // memory), a cpu-heavy one 4 (all its cpus): DRF gives each 4 agents, a share of 0.5.
-    let mut cluster = Cluster::without_agents(&[]);
+    // What neither framework can use (an agent's memory without cpus, or cpus without memory)
+    // is not offered: held in a leftover offer, it would count in a framework's share and turn
+    // the next agent away from it, which makes the outcome depend on the order agents appear.
+    let mut cluster =
+        Cluster::without_agents(&["--min-allocatable-resources", "cpus:0.25;mem:256"]);
     let client = kube_client(&cluster.server).await;
     let (mem, mem_seen) = run_framework(
         client.clone(),
@@ -125,7 +129,8 @@ async fn frameworks_with_different_dominant_resources_converge_to_equal_shares()
 async fn weights_shift_the_shares_and_quota_limits_hold() {
     // 12 agents of 4 cpus; every task takes 1 cpu. Weight 2 against weight 1 gets twice the
     // agents; a third framework's role is capped at 3 cpus.
-    let mut cluster = Cluster::without_agents(&[]);
+    // Leftovers too small for a task (memory without cpus) are not offered (see above).
+    let mut cluster = Cluster::without_agents(&["--min-allocatable-resources", "cpus:1;mem:256"]);
     cluster.server.kubectl_ok_stdin(
         &["apply", "-f", "-"],
         Some(

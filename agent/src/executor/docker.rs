@@ -32,6 +32,10 @@ use crate::cgroups::{CpuLimit, cpu_shares};
 pub const TASK_UID_LABEL: &str = "strata.io/task-uid";
 /// Label holding the `namespace/name` of the Task a container runs.
 pub const TASK_LABEL: &str = "strata.io/task";
+/// Label holding the instance id of the agent that started a container (see
+/// [`crate::workdir::WorkDir::instance`]): an agent cleans up only its own containers, even
+/// where other agents of the same name (another cluster's) share the Docker engine.
+pub const INSTANCE_LABEL: &str = "strata.io/agent-instance";
 /// Where the sandbox is mounted in the container (Mesos' MESOS_SANDBOX).
 pub const SANDBOX_MOUNT: &str = "/mnt/mesos/sandbox";
 
@@ -39,6 +43,8 @@ pub struct DockerExecutor {
     pub docker: Docker,
     /// The agent's name, set as the strata.io/agent label of its containers.
     pub agent: String,
+    /// The agent's instance id, set as the [`INSTANCE_LABEL`] of its containers.
+    pub instance: String,
     pub cpu_limit: CpuLimit,
 }
 
@@ -53,6 +59,7 @@ impl DockerExecutor {
     pub async fn connect(
         host: Option<&str>,
         agent: &str,
+        instance: &str,
         cpu_limit: CpuLimit,
     ) -> anyhow::Result<DockerExecutor> {
         let docker = match host {
@@ -65,6 +72,7 @@ impl DockerExecutor {
         Ok(DockerExecutor {
             docker,
             agent: agent.to_string(),
+            instance: instance.to_string(),
             cpu_limit,
         })
     }
@@ -141,6 +149,7 @@ impl DockerExecutor {
         };
         let labels = HashMap::from([
             (strata_api::labels::AGENT.to_string(), self.agent.clone()),
+            (INSTANCE_LABEL.to_string(), self.instance.clone()),
             (TASK_UID_LABEL.to_string(), launch.uid.clone()),
             (
                 TASK_LABEL.to_string(),
@@ -267,7 +276,7 @@ impl Executor for DockerExecutor {
         async move {
             let filters = HashMap::from([(
                 "label".to_string(),
-                vec![format!("{}={}", strata_api::labels::AGENT, self.agent)],
+                vec![format!("{INSTANCE_LABEL}={}", self.instance)],
             )]);
             let options = ListContainersOptions {
                 all: true,
