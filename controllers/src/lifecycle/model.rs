@@ -141,7 +141,13 @@ impl Lifecycle {
     /// renewed since the controller started).
     pub fn upsert_agent(&mut self, name: &str, facts: AgentFacts, renewed: bool, now: Instant) {
         match self.agents.get_mut(name) {
-            Some(entry) => entry.facts = facts,
+            Some(entry) => {
+                // Gone is for good, whoever said so.
+                if facts.shown == Phase::Gone && entry.gone.is_none() {
+                    entry.gone = Some(reasons::GONE);
+                }
+                entry.facts = facts;
+            }
             None => {
                 let alive = facts.shown == Phase::Ready || renewed;
                 let lapsed_at = (!alive).then(|| facts.unreachable_since.unwrap_or(now));
