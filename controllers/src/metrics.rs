@@ -30,6 +30,11 @@ pub struct TaskLabel {
     pub state: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabel {
+    pub phase: &'static str,
+}
+
 /// What the controllers measure.
 #[derive(Debug)]
 pub struct Metrics {
@@ -39,6 +44,8 @@ pub struct Metrics {
     pub offers: Family<Outcome, Counter>,
     /// Tasks the master staged, by state (terminal ones until they are deleted).
     pub tasks: Family<TaskLabel, Gauge>,
+    /// Agents by the phase their conditions show (Ready, Unreachable, Gone).
+    pub agent_phases: Family<PhaseLabel, Gauge>,
     /// Agents and frameworks the allocator knows, and the offers it holds live.
     pub agents: Gauge,
     pub frameworks: Gauge,
@@ -53,6 +60,7 @@ impl Metrics {
             pass_seconds: Histogram::new(exponential_buckets(0.000_01, 4.0, 10)),
             offers: Family::default(),
             tasks: Family::default(),
+            agent_phases: Family::default(),
             agents: Gauge::default(),
             frameworks: Gauge::default(),
             live_offers: Gauge::default(),
@@ -72,6 +80,11 @@ impl Metrics {
             "tasks",
             "Tasks staged by the master, by state",
             metrics.tasks.clone(),
+        );
+        registry.register(
+            "agents",
+            "Agents by phase: Ready, Unreachable (heartbeats missed), Gone",
+            metrics.agent_phases.clone(),
         );
         registry.register(
             "allocator_agents",

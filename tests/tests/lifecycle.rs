@@ -187,6 +187,14 @@ async fn silent_agents_turn_unreachable_then_gone_and_their_tasks_follow() {
         condition(&cluster, "steady-0", "Gone"),
         Some(("True".into(), "MarkedGone".into()))
     );
+    // Operators see it in the metrics too.
+    let counted = eventually(WAIT, || {
+        let metrics = cluster.metrics();
+        (metrics.contains("strata_agents{phase=\"Gone\"} 2")
+            && metrics.contains("strata_agents{phase=\"Ready\"} 0"))
+        .then_some(())
+    });
+    assert!(counted.is_some(), "{}", cluster.metrics());
     std::thread::sleep(Duration::from_secs(2));
     let pending: Vec<Value> = cluster.json(&["get", "offers"])["items"]
         .as_array()

@@ -86,8 +86,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             gone_after: args.agent_reregister_timeout,
         };
         tokio::select! {
-            () = controller::run(client.clone(), settings, metrics) => Ok(()),
-            () = lifecycle::controller::run(client, lifecycle) => Ok(()),
+            () = controller::run(client.clone(), settings, metrics.clone()) => Ok(()),
+            () = lifecycle::controller::run(client, lifecycle, metrics) => Ok(()),
             served = metrics::serve(listener, registry) => served.context("serving metrics"),
             _ = tokio::signal::ctrl_c() => Ok(()),
         }

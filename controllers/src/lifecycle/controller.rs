@@ -28,6 +28,7 @@ use tokio::sync::Semaphore;
 use super::model::{Action, AgentFacts, Config, Lifecycle, Phase, TaskFacts};
 use crate::allocator::controller::AGENT_LEASE_NAMESPACE;
 use crate::heartbeats::Heartbeats;
+use crate::metrics::{Metrics, PhaseLabel};
 use crate::watches::{framework_lease_duration, instant_of, object, watch};
 
 /// Field manager of the agent conditions the lifecycle writes.
@@ -53,8 +54,8 @@ enum Input {
     Task(Box<Event<Task>>),
 }
 
-/// Runs the lifecycle controller until the process stops.
-pub async fn run(client: Client, config: Config) {
+/// Runs the lifecycle controller until the process stops, keeping `metrics` up to date.
+pub async fn run(client: Client, config: Config, metrics: Arc<Metrics>) {
     let all = watcher::Config::default();
     let mut inputs: SelectAll<BoxStream<'static, Input>> = SelectAll::new();
     inputs.push(watch(Api::all(client.clone()), all.clone(), |e| {
@@ -84,6 +85,7 @@ pub async fn run(client: Client, config: Config) {
         framework_beats: Heartbeats::default(),
         synced: HashSet::new(),
         writes: Arc::new(Semaphore::new(MAX_WRITES)),
+        metrics,
     };
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -106,6 +108,7 @@ struct Controller {
     framework_beats: Heartbeats,
     synced: HashSet<&'static str>,
     writes: Arc<Semaphore>,
+    metrics: Arc<Metrics>,
 }
 
 impl Controller {
@@ -195,6 +198,19 @@ impl Controller {
         }
         for action in self.model.decide(now) {
             self.act(action);
+        }
+        for (phase, count) in self.model.agents_by_phase() {
+            let label = PhaseLabel {
+                phase: match phase {
+                    Phase::Ready => "Ready",
+                    Phase::Unreachable => "Unreachable",
+                    Phase::Gone => "Gone",
+                },
+            };
+            self.metrics
+                .agent_phases
+                .get_or_create(&label)
+                .set(count as i64);
         }
     }
 

@@ -231,6 +231,17 @@ impl Lifecycle {
         }
     }
 
+    /// How many agents the store shows in each phase.
+    pub fn agents_by_phase(&self) -> [(Phase, usize); 3] {
+        let count = |phase| {
+            self.agents
+                .values()
+                .filter(|a| a.facts.shown == phase)
+                .count()
+        };
+        [Phase::Ready, Phase::Unreachable, Phase::Gone].map(|p| (p, count(p)))
+    }
+
     /// The agent's phase now, by its heartbeats, marks and drain.
     fn phase(&self, entry: &AgentEntry, drained: bool, now: Instant) -> (Phase, &'static str) {
         if let Some(reason) = entry.gone {

@@ -214,9 +214,13 @@ async fn in_process(agents: usize) -> anyhow::Result<(Cluster, Client)> {
     tokio::spawn(allocator::controller::run(
         client.clone(),
         settings,
+        metrics.clone(),
+    ));
+    tokio::spawn(lifecycle::controller::run(
+        client.clone(),
+        lifecycle_config,
         metrics,
     ));
-    tokio::spawn(lifecycle::controller::run(client.clone(), lifecycle_config));
     let simulated = SimulatedConfig {
         client: client.clone(),
         prefix: "sim".into(),
