@@ -13,7 +13,10 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
-use kube::{Api, Resource};
+use kube::{Api, Resource, ResourceExt};
+
+use crate::allocator::model::key;
+use crate::heartbeats::Heartbeats;
 
 /// A framework Lease without leaseDurationSeconds lasts this long.
 const DEFAULT_FRAMEWORK_LEASE: Duration = Duration::from_secs(15);
@@ -57,8 +60,25 @@ pub fn object<K>(
     }
 }
 
+/// Records a framework's Lease (or its deletion) in `beats`; returns the framework's key
+/// (`namespace/name`) and whether its liveness changed.
+pub fn framework_beat(
+    beats: &mut Heartbeats,
+    lease: &Lease,
+    deleted: bool,
+    now: Instant,
+) -> (String, bool) {
+    let k = key(&lease.namespace().unwrap_or_default(), &lease.name_any());
+    let flipped = if deleted {
+        beats.remove(&k)
+    } else {
+        beats.observe(&k, lease, framework_lease_duration(lease), now)
+    };
+    (k, flipped)
+}
+
 /// How long a framework's Lease lasts after each renewal.
-pub fn framework_lease_duration(lease: &Lease) -> Duration {
+fn framework_lease_duration(lease: &Lease) -> Duration {
     lease
         .spec
         .as_ref()

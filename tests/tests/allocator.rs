@@ -384,3 +384,23 @@ async fn launches_that_do_not_fit_their_offer_or_are_not_theirs_end_with_the_rea
     });
     assert!(running.is_some(), "{}", cluster.log());
 }
+
+#[test]
+fn zero_intervals_are_refused_with_what_to_write() {
+    for flag in [
+        "--allocation-interval",
+        "--agent-unreachable-timeout",
+        "--agent-reregister-timeout",
+    ] {
+        let out = std::process::Command::new(strata_e2e::strata_bin())
+            .args(["controllers", flag, "0s"])
+            .output()
+            .expect("strata runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{flag} 0s is refused");
+        assert!(
+            stderr.contains(&format!("{flag} must be longer than 0s")),
+            "{stderr}"
+        );
+    }
+}

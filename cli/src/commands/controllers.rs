@@ -43,6 +43,24 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    for (flag, value, example) in [
+        ("--allocation-interval", args.allocation_interval, "1s"),
+        (
+            "--agent-unreachable-timeout",
+            args.agent_unreachable_timeout,
+            "75s",
+        ),
+        (
+            "--agent-reregister-timeout",
+            args.agent_reregister_timeout,
+            "10m",
+        ),
+    ] {
+        anyhow::ensure!(
+            !value.is_zero(),
+            "{flag} must be longer than 0s, e.g. {example}"
+        );
+    }
     let min_allocatable = args
         .min_allocatable_resources
         .split('|')

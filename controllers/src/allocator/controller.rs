@@ -39,7 +39,7 @@ use super::model::{
 };
 use crate::heartbeats::Heartbeats;
 use crate::metrics::Metrics;
-use crate::watches::{framework_lease_duration, instant_of, object, watch};
+use crate::watches::{framework_beat, instant_of, object, watch};
 
 /// Field manager of everything the allocator writes.
 pub const MANAGER: &str = "strata-allocator";
@@ -262,13 +262,8 @@ impl Allocator {
             Input::FrameworkLease(event) => {
                 if let Some((lease, deleted)) = object(event, &mut self.synced, "framework-leases")
                 {
-                    let k = key(&lease.namespace().unwrap_or_default(), &lease.name_any());
-                    let flipped = if deleted {
-                        self.framework_beats.remove(&k)
-                    } else {
-                        let lasts = framework_lease_duration(&lease);
-                        self.framework_beats.observe(&k, &lease, lasts, now)
-                    };
+                    let (k, flipped) =
+                        framework_beat(&mut self.framework_beats, &lease, deleted, now);
                     if flipped {
                         self.refresh_framework(&k);
                     }

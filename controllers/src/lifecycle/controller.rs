@@ -27,9 +27,10 @@ use tokio::sync::Semaphore;
 
 use super::model::{Action, AgentFacts, Config, Lifecycle, Phase, TaskFacts};
 use crate::allocator::controller::AGENT_LEASE_NAMESPACE;
+use crate::allocator::model::key;
 use crate::heartbeats::Heartbeats;
 use crate::metrics::{Metrics, PhaseLabel};
-use crate::watches::{framework_lease_duration, instant_of, object, watch};
+use crate::watches::{framework_beat, instant_of, object, watch};
 
 /// Field manager of the agent conditions the lifecycle writes.
 pub const MANAGER: &str = "strata-lifecycle";
@@ -144,7 +145,7 @@ impl Controller {
             }
             Input::Framework(event) => {
                 if let Some((fw, deleted)) = object(*event, &mut self.synced, "frameworks") {
-                    let k = format!("{}/{}", fw.namespace().unwrap_or_default(), fw.name_any());
+                    let k = key(&fw.namespace().unwrap_or_default(), &fw.name_any());
                     if deleted {
                         self.model.remove_framework(&k);
                     } else {
@@ -159,17 +160,8 @@ impl Controller {
             Input::FrameworkLease(event) => {
                 if let Some((lease, deleted)) = object(event, &mut self.synced, "framework-leases")
                 {
-                    let k = format!(
-                        "{}/{}",
-                        lease.namespace().unwrap_or_default(),
-                        lease.name_any()
-                    );
-                    let flipped = if deleted {
-                        self.framework_beats.remove(&k)
-                    } else {
-                        let lasts = framework_lease_duration(&lease);
-                        self.framework_beats.observe(&k, &lease, lasts, now)
-                    };
+                    let (k, flipped) =
+                        framework_beat(&mut self.framework_beats, &lease, deleted, now);
                     if flipped {
                         let alive = self.framework_beats.alive(&k);
                         self.model.framework_heartbeat(&k, alive, now);
@@ -201,11 +193,7 @@ impl Controller {
         }
         for (phase, count) in self.model.agents_by_phase() {
             let label = PhaseLabel {
-                phase: match phase {
-                    Phase::Ready => "Ready",
-                    Phase::Unreachable => "Unreachable",
-                    Phase::Gone => "Gone",
-                },
+                phase: phase.as_str(),
             };
             self.metrics
                 .agent_phases
@@ -356,11 +344,7 @@ fn task_facts(task: &Task) -> Option<TaskFacts> {
         namespace: task.namespace().unwrap_or_default(),
         name: task.name_any(),
         agent: task.spec.agent.clone(),
-        framework: format!(
-            "{}/{}",
-            task.namespace().unwrap_or_default(),
-            task.spec.framework
-        ),
+        framework: key(&task.namespace().unwrap_or_default(), &task.spec.framework),
         state,
         resource_version: task.resource_version().unwrap_or_default(),
         deleting: task.metadata.deletion_timestamp.is_some(),

@@ -35,6 +35,16 @@ pub enum Phase {
     Gone,
 }
 
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Ready => "Ready",
+            Phase::Unreachable => "Unreachable",
+            Phase::Gone => "Gone",
+        }
+    }
+}
+
 /// What the store says of an agent.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AgentFacts {

@@ -21,7 +21,7 @@ use strata_api::agent::Agent;
 use strata_api::task::{Task, TaskState, TaskStatus};
 use tokio::sync::Notify;
 
-use super::{percentile, rss_kib, spawn_agent, start_server, wait_for_agents};
+use super::{percentile, rss_kib, spawn_agent, spawn_simulated, start_server, wait_for_agents};
 
 #[derive(clap::Args)]
 pub struct AgentArgs {
@@ -260,23 +260,7 @@ pub async fn run(a: AgentArgs) -> anyhow::Result<()> {
         "starting {} simulated agents in one process...",
         a.simulated_agents
     );
-    let admin = std::fs::read_to_string(server.data.join("admin.token"))?
-        .trim()
-        .to_string();
-    let sim_work = work.path().join("simulated").display().to_string();
-    let count = a.simulated_agents.to_string();
-    let simulated = spawn_agent(
-        &server,
-        &admin,
-        &[
-            "--name",
-            "sim",
-            "--work-dir",
-            &sim_work,
-            "--simulate",
-            &count,
-        ],
-    )?;
+    let simulated = spawn_simulated(&server, work.path(), a.simulated_agents, &[])?;
     wait_for_agents(&agents, 1 + a.simulated_agents).await?;
     // Let the first, synchronized renewals spread out with their jitter before counting.
     tokio::time::sleep(Duration::from_secs(12)).await;

@@ -34,7 +34,7 @@ use strata_controllers::lifecycle;
 use strata_controllers::metrics::Metrics;
 use strata_store::server::{ApiServer, Config};
 
-use super::{Process, ServerProcess, rss_kib, spawn_agent, start_server, wait_for_agents};
+use super::{Process, ServerProcess, rss_kib, spawn_simulated, start_server, wait_for_agents};
 use crate::commands::in_process;
 
 #[derive(clap::Args)]
@@ -158,9 +158,6 @@ pub async fn run(a: MasterArgs) -> anyhow::Result<()> {
 async fn processes(agents: usize) -> anyhow::Result<(Cluster, Client)> {
     let (server, client) = start_server().await?;
     let work = tempfile::tempdir()?;
-    let admin = std::fs::read_to_string(server.data.join("admin.token"))?
-        .trim()
-        .to_string();
     let controllers = Process(
         std::process::Command::new(std::env::current_exe()?)
             .arg("controllers")
@@ -172,23 +169,11 @@ async fn processes(agents: usize) -> anyhow::Result<(Cluster, Client)> {
             .spawn()
             .context("starting strata controllers")?,
     );
-    let sim_work = work.path().join("simulated").display().to_string();
-    let count = agents.to_string();
-    let simulated = spawn_agent(
+    let simulated = spawn_simulated(
         &server,
-        &admin,
-        &[
-            "--name",
-            "sim",
-            "--work-dir",
-            &sim_work,
-            "--simulate",
-            &count,
-            "--resources",
-            AGENT_RESOURCES,
-            "--simulated-start",
-            "0s",
-        ],
+        work.path(),
+        agents,
+        &["--resources", AGENT_RESOURCES, "--simulated-start", "0s"],
     )?;
     let cluster = Cluster::Processes {
         agents: simulated,

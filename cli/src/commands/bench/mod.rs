@@ -102,6 +102,22 @@ fn spawn_agent(server: &ServerProcess, token: &str, args: &[&str]) -> anyhow::Re
     Ok(Process(child))
 }
 
+/// Starts `count` simulated agents `sim-0..` in one `strata agent --simulate` process working in
+/// `work`, as the server's admin, with `extra` flags.
+fn spawn_simulated(
+    server: &ServerProcess,
+    work: &Path,
+    count: usize,
+    extra: &[&str],
+) -> anyhow::Result<Process> {
+    let admin = std::fs::read_to_string(server.data.join("admin.token"))?;
+    let work = work.join("simulated").display().to_string();
+    let count = count.to_string();
+    let mut args = vec!["--name", "sim", "--work-dir", &work, "--simulate", &count];
+    args.extend(extra);
+    spawn_agent(server, admin.trim(), &args)
+}
+
 /// Waits until `n` agents registered.
 async fn wait_for_agents(api: &Api<Agent>, n: usize) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(120);
