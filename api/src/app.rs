@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -42,8 +43,8 @@ use crate::validation::{Errors, InvalidSpec};
     printcolumn(
         name = "ID",
         type_ = "string",
-        json_path = ".metadata.name",
-        description = "App id"
+        json_path = ".status.id",
+        description = "Marathon path id of the app (see docs/marathon.md)"
     ),
     printcolumn(
         name = "Memory (MB)",
@@ -510,6 +511,9 @@ pub enum AppPhase {
     Waiting,
     /// A deployment's launches are delayed by the crash-loop backoff.
     Delayed,
+    /// Launches were stopped by the user (`strata app stop`) until a new version or
+    /// `strata app resume`: the crash loop is over, what runs keeps running.
+    Stopped,
 }
 
 impl AppPhase {
@@ -574,11 +578,96 @@ pub struct AppStatus {
     /// Label selector of the app's tasks (`strata.io/app=<app name>`), for the scale subresource.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<String>,
+    /// The app's Marathon path id, e.g. `/prod/kibana` (the ID column; see docs/marathon.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The current version: a digest of the spec without `instances` (tasks carry it in the
+    /// `strata.io/app-version` label).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The rollout that brings (or brought) the app to its current spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<String>,
+    /// Number of the latest rollout: rollouts are named `<app>-<revision>`.
+    #[serde(default)]
+    pub revision: u64,
+    /// The crash-loop backoff: when the next launch may happen and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_delay: Option<LaunchDelay>,
+    /// The last task of the app that failed, as Marathon's lastTaskFailure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_task_failure: Option<TaskFailure>,
+    /// Instances waiting for an offer, and why the offers seen did not fit (Marathon's
+    /// /v2/queue processedOffersSummary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<LaunchQueue>,
     /// Available (enough instances run) and Progressing (a deployment's progress or why it
     /// waits).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
+}
+
+/// The crash-loop backoff of an app's current version.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LaunchDelay {
+    /// Failures (Failed or Finished tasks) of this version in a row.
+    pub failures: u32,
+    /// The delay in seconds: backoffSeconds × backoffFactor^(failures-1), at most
+    /// maxLaunchDelaySeconds.
+    pub seconds: u64,
+    /// No task of the app is launched before this time.
+    pub launch_after: Time,
+}
+
+/// A task of the app that ended badly.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskFailure {
+    /// Name of the Task.
+    pub task: String,
+    /// Its final state, e.g. Failed.
+    pub state: String,
+    /// What the agent said, e.g. "exited with status 1".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The app version the task ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Agent the task ran on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// When it ended.
+    pub at: Time,
+}
+
+/// Instances of an app waiting to be placed.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LaunchQueue {
+    /// Instances still to launch.
+    pub count: u32,
+    /// Since when instances have been waiting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Time>,
+    /// Offers looked at for the app since it began to wait.
+    #[serde(default)]
+    pub offers_processed: u64,
+    /// Why offers were not used, by reason, most frequent first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejections: Vec<OfferRejection>,
+}
+
+/// How many offers were not used for one reason.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OfferRejection {
+    /// InsufficientCpus, InsufficientMemory, InsufficientDisk, InsufficientGpus,
+    /// InsufficientPorts, UnfulfilledConstraint, UnfulfilledRole or DeclinedForOthers.
+    pub reason: String,
+    /// Offers not used for this reason.
+    pub count: u64,
 }
 
 /// Counts of an app's tasks by state and health, from which the status columns are written.
@@ -646,6 +735,24 @@ impl AppStatus {
 }
 
 impl AppSpec {
+    /// The app's version: a digest of what every instance runs, i.e. the spec without
+    /// `instances`, and the restart token (`strata.io/restart` annotation) that makes a
+    /// restart a new version of the same spec. Ten hex digits (FNV-1a of the canonical JSON),
+    /// stable across controller restarts and releases, short enough for a label value.
+    pub fn version(&self, restart: Option<&str>) -> String {
+        let mut hashed = self.clone();
+        hashed.instances = 0;
+        let mut bytes = serde_json::to_vec(&hashed).expect("an AppSpec serializes to JSON");
+        if let Some(token) = restart {
+            bytes.push(0);
+            bytes.extend_from_slice(token.as_bytes());
+        }
+        let digest = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        format!("{:010x}", digest >> 24)
+    }
+
     /// Resources one instance takes, without ports (see [`AppSpec::port_count`]).
     pub fn instance_resources(&self) -> Resources {
         Resources {
@@ -798,6 +905,33 @@ mod tests {
         );
         assert_eq!(spec.kill_selection, KillSelection::YoungestFirst);
         assert_eq!(spec.instance_resources().to_string(), "cpus:1;mem:128");
+    }
+
+    #[test]
+    fn the_version_ignores_instances_and_follows_everything_else() {
+        let spec = AppSpec {
+            cmd: Some("sleep 100".into()),
+            ..AppSpec::default()
+        };
+        let v = spec.version(None);
+        assert_eq!(v.len(), 10);
+        assert!(v.chars().all(|c| c.is_ascii_hexdigit()));
+        let scaled = AppSpec {
+            instances: 7,
+            ..spec.clone()
+        };
+        assert_eq!(scaled.version(None), v, "scaling is not a new version");
+        let changed = AppSpec {
+            mem: 256,
+            ..spec.clone()
+        };
+        assert_ne!(changed.version(None), v);
+        assert_ne!(
+            spec.version(Some("2026-12-05T22:00:00Z")),
+            v,
+            "a restart is"
+        );
+        assert_eq!(spec.version(None), v, "stable");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::path::Path;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use crate::{Agent, App, Framework, Offer, ResourceRole, Task};
+use crate::{Agent, App, Framework, Offer, ResourceRole, Rollout, Task};
 
 /// Header of every generated file.
 const HEADER: &str = "# Generated from the types in strata-api (api/src); do not edit by hand.\n\
@@ -29,6 +29,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         Offer::crd(),
         Task::crd(),
         App::crd(),
+        Rollout::crd(),
         ResourceRole::crd(),
     ]
 }
@@ -216,6 +217,12 @@ mod tests {
                     "apps.strata.io".into(),
                     "Namespaced".into(),
                     vec!["mapp".into()],
+                    strata.clone()
+                ),
+                (
+                    "rollouts.strata.io".into(),
+                    "Namespaced".into(),
+                    vec!["mdep".into()],
                     strata.clone()
                 ),
                 (

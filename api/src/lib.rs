@@ -9,6 +9,7 @@
 //! - [`Offer`]: resources on one agent offered to one framework.
 //! - [`Task`]: one process or container on one agent, with Mesos' states.
 //! - [`App`]: a Marathon app, with the scale subresource on `instances`.
+//! - [`Rollout`]: one change of an App (Marathon's deployment), its plan and progress.
 //! - [`ResourceRole`] (cluster-scoped): a role's weight and quota limit.
 //!
 //! [`resources`] holds the arithmetic (exact milli-cpus, port range sets, Mesos' text form),
@@ -32,6 +33,7 @@ pub mod labels;
 pub mod offer;
 pub mod resources;
 pub mod role;
+pub mod rollout;
 mod schema;
 pub mod task;
 pub mod validation;
@@ -43,6 +45,7 @@ pub use framework::{Framework, FrameworkSpec, FrameworkStatus};
 pub use offer::{Offer, OfferSpec, OfferStatus};
 pub use resources::{Cpus, PortRange, PortRanges, Resources};
 pub use role::{ResourceRole, ResourceRoleSpec, ResourceRoleStatus};
+pub use rollout::{Rollout, RolloutSpec, RolloutStatus};
 pub use task::{Task, TaskSpec, TaskState, TaskStatus};
 pub use validation::{FieldError, InvalidSpec};
 

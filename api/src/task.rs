@@ -263,6 +263,9 @@ pub struct TaskStatus {
     /// Result of the health checks; unset when the task has none or none has completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthy: Option<bool>,
+    /// When the task became Unreachable (its agent stopped heartbeating), while it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable_since: Option<Time>,
     /// When the master checked the task against its offer and staged it (Staging).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub staged_at: Option<Time>,

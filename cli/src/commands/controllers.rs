@@ -1,6 +1,6 @@
 //! `strata controllers`: runs the controllers — the allocator and the lifecycle controller,
-//! together Mesos' master — as an ordinary client of the store, or of a real Kubernetes API
-//! server.
+//! together Mesos' master, and Marathon — as an ordinary client of the store, or of a real
+//! Kubernetes API server.
 
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use anyhow::Context;
 use strata_api::resources::Resources;
 use strata_controllers::allocator::Config;
 use strata_controllers::allocator::controller::{self, Settings};
-use strata_controllers::{lifecycle, metrics};
+use strata_controllers::{lifecycle, marathon, metrics};
 
 use super::store_client::StoreArgs;
 
@@ -40,6 +40,16 @@ pub struct Args {
     /// port 0 picks a free one, logged at startup).
     #[arg(long, default_value = "127.0.0.1:5050")]
     metrics_listen: std::net::SocketAddr,
+    /// Name of the Framework Marathon registers in every namespace that has Apps.
+    #[arg(long, default_value = "marathon")]
+    marathon_framework: String,
+    /// Role of the Frameworks Marathon registers (a Framework created beforehand keeps its
+    /// own role).
+    #[arg(long, default_value = "*")]
+    marathon_role: String,
+    /// Rollouts kept per app: the versions a rollback can return to.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    rollout_history: u32,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -103,8 +113,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             unreachable_after: args.agent_unreachable_timeout,
             gone_after: args.agent_reregister_timeout,
         };
+        let marathon = marathon::controller::Settings {
+            framework: args.marathon_framework,
+            role: args.marathon_role,
+            history: args.rollout_history as usize,
+        };
         tokio::select! {
             () = controller::run(client.clone(), settings, metrics.clone()) => Ok(()),
+            () = marathon::controller::run(client.clone(), marathon) => Ok(()),
             () = lifecycle::controller::run(client, lifecycle, metrics) => Ok(()),
             served = metrics::serve(listener, registry) => served.context("serving metrics"),
             _ = tokio::signal::ctrl_c() => Ok(()),

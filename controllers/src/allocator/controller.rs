@@ -32,7 +32,6 @@ use strata_api::labels;
 use strata_api::offer::{Offer, OfferPhase, OfferSpec};
 use strata_api::role::{ResourceRole, object_name, role_of};
 use strata_api::task::{Task, TaskState, TaskStatus};
-use tokio::sync::Semaphore;
 
 use super::model::{
     AgentInfo, Allocation, Config, FrameworkInfo, Model, RoleInfo, Settlement, Verdict, key,
@@ -40,6 +39,7 @@ use super::model::{
 use crate::heartbeats::Heartbeats;
 use crate::metrics::Metrics;
 use crate::watches::{framework_beat, instant_of, object, watch};
+use crate::writer::Writer;
 
 /// Field manager of everything the allocator writes.
 pub const MANAGER: &str = "strata-allocator";
@@ -144,7 +144,7 @@ struct Allocator {
     client: Client,
     settings: Settings,
     model: Model,
-    writes: Arc<Semaphore>,
+    writer: Writer,
     /// Sources whose first listing is complete.
     synced: HashSet<&'static str>,
     /// Offer and task events held until the first listings are complete.
@@ -176,7 +176,7 @@ impl Allocator {
             client,
             model: Model::new(settings.model.clone()),
             settings,
-            writes: Arc::new(Semaphore::new(MAX_WRITES)),
+            writer: Writer::new(MAX_WRITES, MANAGER),
             synced: HashSet::new(),
             held: Vec::new(),
             agents: Default::default(),
@@ -441,7 +441,7 @@ impl Allocator {
         let patch =
             json!({"status": {"phase": phase, "message": message, "conditions": [condition]}});
         let name = name.to_string();
-        self.write(name.clone(), async move {
+        self.writer.write(name.clone(), async move {
             api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
                 .map(drop)
@@ -479,7 +479,7 @@ impl Allocator {
             },
             status: None,
         };
-        self.write(allocation.name, async move {
+        self.writer.write(allocation.name, async move {
             api.create(&PostParams::default(), &offer).await.map(drop)
         });
     }
@@ -529,7 +529,7 @@ impl Allocator {
         };
         let api: Api<Task> = Api::namespaced(self.client.clone(), &namespace);
         let patch = json!({ "status": status });
-        self.write(name.clone(), async move {
+        self.writer.write(name.clone(), async move {
             api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
                 .map(drop)
@@ -563,7 +563,7 @@ impl Allocator {
             let (namespace, name) = k.split_once('/').expect("offer keys are namespace/name");
             let api: Api<Offer> = Api::namespaced(self.client.clone(), namespace);
             let name = name.to_string();
-            self.write(name.clone(), async move {
+            self.writer.write(name.clone(), async move {
                 api.delete(&name, &DeleteParams::default()).await.map(drop)
             });
         }
@@ -618,7 +618,7 @@ impl Allocator {
             let free = self.model.agent_free(&name).unwrap_or_default();
             let api: Api<Agent> = Api::all(self.client.clone());
             let status = json!({"allocated": allocated, "free": free});
-            self.apply_status(api, "Agent", name, status);
+            self.writer.apply_status(api, "Agent", name, status);
         }
         for k in changed.frameworks {
             let Some(fw) = self.frameworks.get(&k) else {
@@ -636,7 +636,8 @@ impl Allocator {
                 "offered": holdings.offered, "dominantShare": holdings.dominant_share,
                 "conditions": [condition],
             });
-            self.apply_status(api, "Framework", name.to_string(), status);
+            self.writer
+                .apply_status(api, "Framework", name.to_string(), status);
         }
         for role in changed.roles {
             if !self.configured_roles.contains(&role) {
@@ -646,39 +647,8 @@ impl Allocator {
             let api: Api<ResourceRole> = Api::all(self.client.clone());
             let name = object_name(&role).to_string();
             let status = json!({"allocated": allocated, "dominantShare": share});
-            self.apply_status(api, "ResourceRole", name, status);
+            self.writer.apply_status(api, "ResourceRole", name, status);
         }
-    }
-
-    /// Applies `status` to object `name` as the allocator's field manager, so that what it
-    /// wrote before and leaves out now is removed (a merge patch cannot clear a resource that
-    /// dropped to zero).
-    fn apply_status<K>(&self, api: Api<K>, kind: &str, name: String, status: serde_json::Value)
-    where
-        K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + 'static,
-    {
-        let patch = json!({"apiVersion": strata_api::API_VERSION, "kind": kind, "status": status});
-        self.write(name.clone(), async move {
-            let params = PatchParams::apply(MANAGER).force();
-            api.patch_status(&name, &params, &Patch::Apply(&patch))
-                .await
-                .map(drop)
-        });
-    }
-
-    /// Runs a write beside the loop; failures are logged (the watches bring the truth back).
-    fn write(
-        &self,
-        what: String,
-        write: impl std::future::Future<Output = Result<(), kube::Error>> + Send + 'static,
-    ) {
-        let writes = self.writes.clone();
-        tokio::spawn(async move {
-            let _permit = writes.acquire_owned().await;
-            if let Err(e) = write.await {
-                tracing::warn!(%what, error = %e, "a write failed");
-            }
-        });
     }
 }
 

@@ -22,8 +22,7 @@ use strata_api::agent::Agent;
 use strata_api::conditions::{Condition, ConditionStatus, find_condition, types};
 use strata_api::framework::Framework;
 use strata_api::labels;
-use strata_api::task::{AGENT_FINALIZER, Task};
-use tokio::sync::Semaphore;
+use strata_api::task::{AGENT_FINALIZER, Task, TaskState};
 
 use super::model::{Action, AgentFacts, Config, Lifecycle, Phase, TaskFacts};
 use crate::allocator::controller::AGENT_LEASE_NAMESPACE;
@@ -31,6 +30,7 @@ use crate::allocator::model::key;
 use crate::heartbeats::Heartbeats;
 use crate::metrics::{Metrics, PhaseLabel};
 use crate::watches::{framework_beat, instant_of, object, watch};
+use crate::writer::Writer;
 
 /// Field manager of the agent conditions the lifecycle writes.
 pub const MANAGER: &str = "strata-lifecycle";
@@ -85,7 +85,7 @@ pub async fn run(client: Client, config: Config, metrics: Arc<Metrics>) {
         agent_beats: Heartbeats::default(),
         framework_beats: Heartbeats::default(),
         synced: HashSet::new(),
-        writes: Arc::new(Semaphore::new(MAX_WRITES)),
+        writer: Writer::new(MAX_WRITES, MANAGER),
         metrics,
     };
     let mut ticker = tokio::time::interval(TICK);
@@ -108,7 +108,7 @@ struct Controller {
     agent_beats: Heartbeats,
     framework_beats: Heartbeats,
     synced: HashSet<&'static str>,
-    writes: Arc<Semaphore>,
+    writer: Writer,
     metrics: Arc<Metrics>,
 }
 
@@ -204,14 +204,10 @@ impl Controller {
 
     fn act(&self, action: Action) {
         let client = self.client.clone();
-        let writes = self.writes.clone();
-        tokio::spawn(async move {
-            let _permit = writes.acquire_owned().await;
-            let what = describe(&action);
-            if let Err(e) = perform(client, action).await {
-                tracing::warn!(%what, error = %e, "a lifecycle write failed; it is retried");
-            }
-        });
+        self.writer.write(
+            describe(&action),
+            async move { perform(client, action).await },
+        );
     }
 }
 
@@ -274,6 +270,11 @@ async fn perform(client: Client, action: Action) -> Result<(), kube::Error> {
             if state.is_terminal() {
                 status["finishedAt"] = json!(stamp);
             }
+            // Marathon's unreachableStrategy counts from here; null clears it on return.
+            status["unreachableSince"] = match state {
+                TaskState::Unreachable => json!(stamp),
+                _ => serde_json::Value::Null,
+            };
             let patch = json!({
                 "metadata": {"resourceVersion": task.resource_version},
                 "status": status,

@@ -1,0 +1,1200 @@
+//! The Marathon controller: watches feed what it knows of Apps, their Tasks and Rollouts, the
+//! offers made to it and the agents; a pass decides, per app, what to kill and launch (see
+//! [`plan`](super::plan)), places launches on offers (see [`placement`](super::placement)),
+//! and writes the apps' and rollouts' status.
+//!
+//! Why it exists: Marathon is a framework like any other. In every namespace that has Apps it
+//! registers a Framework (`marathon` unless one is configured) with its heartbeat Lease, and it
+//! receives offers, accepts them by launching Tasks, declines what it cannot use, suppresses
+//! when nothing waits and revives when something does. One actor owns the state (no locks);
+//! writes run beside it and their effects come back through the watches. Everything it decides
+//! is derived from the objects (tasks' labels and states, rollouts, the App's status), so a
+//! restarted controller picks up where the last one stopped: the first pass waits until every
+//! watch has listed.
+//!
+//! An App carries the finalizer `strata.io/marathon` so that deleting it stops its tasks in
+//! reverse dependency order: an app others depend on (and that are being deleted too) keeps
+//! running until they have stopped.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream::{BoxStream, SelectAll};
+use jiff::Timestamp;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
+use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client, ResourceExt};
+use serde_json::json;
+use strata_api::agent::Agent;
+use strata_api::app::{App, LaunchDelay, LaunchQueue, OfferRejection, TaskFailure};
+use strata_api::framework::{Capabilities, Framework, FrameworkSpec};
+use strata_api::labels;
+use strata_api::offer::{Offer, OfferPhase};
+use strata_api::rollout::{
+    Change, Rollout, RolloutPhase, RolloutSpec, RolloutStatus, plan as rollout_plan, rollout_name,
+};
+use strata_api::task::{Task, TaskState};
+use tokio::sync::mpsc;
+
+use super::backoff;
+use super::ids;
+use super::launch::{self, Owner, Target};
+use super::placement::{self, Place, Rejection};
+use super::plan::{self, Decision, Instance};
+use super::status::{self, Hold};
+use crate::watches::{object, watch};
+use crate::writer::Writer;
+
+/// Field manager of everything the Marathon controller writes.
+pub const MANAGER: &str = "strata-marathon";
+/// Finalizer on Apps: their tasks are stopped (in reverse dependency order) before they go.
+pub const FINALIZER: &str = "strata.io/marathon";
+/// How many writes may be in flight at once.
+const MAX_WRITES: usize = 64;
+/// Shortest time between two passes triggered by changes.
+const MIN_PASS_GAP: Duration = Duration::from_millis(50);
+/// How often the frameworks' Leases are renewed, and how long they last.
+const RENEW_EVERY: Duration = Duration::from_secs(4);
+const LEASE_SECONDS: i32 = 15;
+/// How long an offer no app could use is refused to us (revive clears it sooner).
+const DECLINE_REFUSE_SECONDS: f64 = 2.0;
+
+/// How the controller runs.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Name of the Framework it registers in each namespace with Apps.
+    pub framework: String,
+    /// Role of the Frameworks it creates (an existing Framework keeps its own).
+    pub role: String,
+    /// Rollouts kept per app (the version history a rollback can go back to).
+    pub history: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            framework: "marathon".to_string(),
+            role: "*".to_string(),
+            history: 10,
+        }
+    }
+}
+
+enum Input {
+    App(Box<Event<App>>),
+    Task(Box<Event<Task>>),
+    Offer(Box<Event<Offer>>),
+    Rollout(Box<Event<Rollout>>),
+    Agent(Box<Event<Agent>>),
+    Framework(Box<Event<Framework>>),
+    /// A task the controller meant to create was not created.
+    NotCreated {
+        app: String,
+        task: String,
+    },
+}
+
+const SYNC_FIRST: [&str; 6] = [
+    "apps",
+    "tasks",
+    "offers",
+    "rollouts",
+    "agents",
+    "frameworks",
+];
+
+/// Runs the Marathon controller until the process stops.
+pub async fn run(client: Client, settings: Settings) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut inputs: SelectAll<BoxStream<'static, Input>> = SelectAll::new();
+    let all = watcher::Config::default();
+    inputs.push(watch(Api::all(client.clone()), all.clone(), |e| {
+        Input::App(Box::new(e))
+    }));
+    inputs.push(watch(
+        Api::all(client.clone()),
+        all.clone().labels(labels::APP),
+        |e| Input::Task(Box::new(e)),
+    ));
+    inputs.push(watch(
+        Api::all(client.clone()),
+        all.clone()
+            .labels(&format!("{}={}", labels::FRAMEWORK, settings.framework)),
+        |e| Input::Offer(Box::new(e)),
+    ));
+    inputs.push(watch(Api::all(client.clone()), all.clone(), |e| {
+        Input::Rollout(Box::new(e))
+    }));
+    inputs.push(watch(Api::all(client.clone()), all.clone(), |e| {
+        Input::Agent(Box::new(e))
+    }));
+    inputs.push(watch(
+        Api::all(client.clone()),
+        all.fields(&format!("metadata.name={}", settings.framework)),
+        |e| Input::Framework(Box::new(e)),
+    ));
+    inputs.push(tokio_stream::wrappers::UnboundedReceiverStream::new(rx).boxed());
+
+    let mut marathon = Marathon::new(client, settings, tx);
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut renew = tokio::time::interval(RENEW_EVERY);
+    loop {
+        let soon = marathon.last_pass + MIN_PASS_GAP;
+        tokio::select! {
+            input = inputs.next() => match input {
+                Some(input) => marathon.handle(input),
+                None => return,
+            },
+            _ = ticker.tick() => marathon.pass_wanted = true,
+            _ = renew.tick() => marathon.renew_leases(),
+            _ = tokio::time::sleep_until(soon), if marathon.pass_wanted && marathon.ready() => marathon.pass(),
+        }
+    }
+}
+
+/// One task of an app, as tracked.
+struct Tracked {
+    instance: Instance,
+    agent: String,
+}
+
+/// Offers seen and refused for an app since it began to wait.
+#[derive(Default)]
+struct Queue {
+    since: Option<Timestamp>,
+    processed: u64,
+    rejections: HashMap<Rejection, u64>,
+}
+
+/// What the controller keeps of one app.
+#[derive(Default)]
+struct Entry {
+    app: Option<App>,
+    tasks: HashMap<String, Tracked>,
+    rollouts: BTreeMap<u64, Rollout>,
+    /// The backoff of `delay_version`.
+    delay: Option<LaunchDelay>,
+    delay_version: Option<String>,
+    last_failure: Option<TaskFailure>,
+    queue: Queue,
+    /// Whether the last pass found it done (every instance healthy): its dependents may start.
+    done: bool,
+    written: Option<serde_json::Value>,
+    rollouts_written: HashMap<u64, serde_json::Value>,
+}
+
+/// What a pass decided for one app, kept until its status is written.
+struct Outcome {
+    decision: Decision,
+    hold: Option<Hold>,
+    version: String,
+    rolling: bool,
+    wanted: u32,
+}
+
+struct Marathon {
+    client: Client,
+    settings: Settings,
+    writer: Writer,
+    inputs: mpsc::UnboundedSender<Input>,
+    synced: HashSet<&'static str>,
+    /// Apps by `namespace/name`.
+    apps: BTreeMap<String, Entry>,
+    /// Pending offers made to our frameworks, by `namespace/name`, and those already answered.
+    offers: BTreeMap<String, Offer>,
+    answered: HashSet<String>,
+    agents: HashMap<String, Place>,
+    /// Our Frameworks by namespace, and the namespaces where we registered one.
+    frameworks: HashMap<String, Framework>,
+    registering: HashSet<String>,
+    /// Tasks whose end was already handled, by uid.
+    ended: HashSet<String>,
+    pass_wanted: bool,
+    last_pass: tokio::time::Instant,
+}
+
+fn key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+fn split(k: &str) -> (&str, &str) {
+    k.split_once('/').expect("keys are namespace/name")
+}
+
+impl Marathon {
+    fn new(client: Client, settings: Settings, inputs: mpsc::UnboundedSender<Input>) -> Marathon {
+        Marathon {
+            client,
+            settings,
+            writer: Writer::new(MAX_WRITES, MANAGER),
+            inputs,
+            synced: HashSet::new(),
+            apps: BTreeMap::new(),
+            offers: BTreeMap::new(),
+            answered: HashSet::new(),
+            agents: HashMap::new(),
+            frameworks: HashMap::new(),
+            registering: HashSet::new(),
+            ended: HashSet::new(),
+            pass_wanted: true,
+            last_pass: tokio::time::Instant::now(),
+        }
+    }
+
+    fn ready(&self) -> bool {
+        SYNC_FIRST.iter().all(|s| self.synced.contains(s))
+    }
+
+    fn handle(&mut self, input: Input) {
+        self.pass_wanted = true;
+        match input {
+            Input::App(e) => {
+                if let Some((app, deleted)) = object(*e, &mut self.synced, "apps") {
+                    let k = key(&app.namespace().unwrap_or_default(), &app.name_any());
+                    if deleted {
+                        self.apps.remove(&k);
+                    } else {
+                        let entry = self.apps.entry(k).or_default();
+                        if entry.app.is_none() {
+                            restore(entry, &app);
+                        }
+                        entry.app = Some(app);
+                    }
+                }
+            }
+            Input::Task(e) => {
+                if let Some((task, deleted)) = object(*e, &mut self.synced, "tasks") {
+                    self.on_task(task, deleted);
+                }
+            }
+            Input::Offer(e) => {
+                if let Some((offer, deleted)) = object(*e, &mut self.synced, "offers") {
+                    let k = key(&offer.namespace().unwrap_or_default(), &offer.name_any());
+                    let settled = offer.status.as_ref().is_some_and(|s| s.phase.is_settled());
+                    if deleted || settled {
+                        self.offers.remove(&k);
+                        self.answered.remove(&k);
+                    } else {
+                        self.offers.insert(k, offer);
+                    }
+                }
+            }
+            Input::Rollout(e) => {
+                if let Some((rollout, deleted)) = object(*e, &mut self.synced, "rollouts") {
+                    let k = key(&rollout.namespace().unwrap_or_default(), &rollout.spec.app);
+                    let revision = rollout.spec.revision;
+                    if deleted {
+                        if let Some(entry) = self.apps.get_mut(&k) {
+                            entry.rollouts.remove(&revision);
+                            entry.rollouts_written.remove(&revision);
+                        }
+                    } else {
+                        self.apps
+                            .entry(k)
+                            .or_default()
+                            .rollouts
+                            .insert(revision, rollout);
+                    }
+                }
+            }
+            Input::Agent(e) => {
+                if let Some((agent, deleted)) = object(*e, &mut self.synced, "agents") {
+                    let name = agent.name_any();
+                    if deleted {
+                        self.agents.remove(&name);
+                    } else {
+                        let hostname = agent.spec.hostname.clone();
+                        let attributes = agent.spec.attributes.clone();
+                        self.agents.insert(
+                            name,
+                            Place {
+                                hostname,
+                                attributes,
+                            },
+                        );
+                    }
+                }
+            }
+            Input::Framework(e) => {
+                if let Some((fw, deleted)) = object(*e, &mut self.synced, "frameworks") {
+                    let ns = fw.namespace().unwrap_or_default();
+                    if deleted {
+                        self.frameworks.remove(&ns);
+                        self.registering.remove(&ns);
+                    } else {
+                        self.frameworks.insert(ns, fw);
+                    }
+                }
+            }
+            Input::NotCreated { app, task } => {
+                if let Some(entry) = self.apps.get_mut(&app) {
+                    entry.tasks.remove(&task);
+                }
+            }
+        }
+    }
+
+    fn on_task(&mut self, task: Task, deleted: bool) {
+        let Some(app) = task.labels().get(labels::APP).cloned() else {
+            return;
+        };
+        let namespace = task.namespace().unwrap_or_default();
+        let name = task.name_any();
+        let k = key(&namespace, &app);
+        let state = task.status.as_ref().and_then(|s| s.state);
+        let entry = self.apps.entry(k.clone()).or_default();
+        if deleted {
+            entry.tasks.remove(&name);
+            self.ended.remove(&task.uid().unwrap_or_default());
+            return;
+        }
+        if state.is_some_and(TaskState::is_terminal) {
+            entry.tasks.remove(&name);
+            let uid = task.uid().unwrap_or_default();
+            if self.ended.insert(uid) {
+                self.task_ended(&k, &task);
+            }
+            return;
+        }
+        let status = task.status.as_ref();
+        let instance = Instance {
+            name: name.clone(),
+            version: task
+                .labels()
+                .get(labels::APP_VERSION)
+                .cloned()
+                .unwrap_or_default(),
+            state,
+            healthy: status.and_then(|s| s.healthy),
+            created: task
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map_or_else(Timestamp::now, |t| t.0),
+            kill_first: task.annotations().contains_key(labels::KILL_FIRST),
+            deleting: task.metadata.deletion_timestamp.is_some(),
+            unreachable_since: status.and_then(|s| s.unreachable_since.as_ref().map(|t| t.0)),
+        };
+        entry.tasks.insert(
+            name,
+            Tracked {
+                instance,
+                agent: task.spec.agent.clone(),
+            },
+        );
+    }
+
+    /// A task of the app `k` ended: count a failure of the current version for the backoff,
+    /// keep it as the last failure, and delete the Task (its story is told in the App's status).
+    fn task_ended(&mut self, k: &str, task: &Task) {
+        let status = task.status.clone().unwrap_or_default();
+        let state = status.state.unwrap_or_default();
+        let version = task.labels().get(labels::APP_VERSION).cloned();
+        let entry = self.apps.get_mut(k).expect("the entry was just made");
+        let killed_by_us = task.metadata.deletion_timestamp.is_some();
+        let failed = matches!(
+            state,
+            TaskState::Failed | TaskState::Finished | TaskState::Error
+        ) && !killed_by_us;
+        if failed
+            || matches!(
+                state,
+                TaskState::Lost | TaskState::Gone | TaskState::Dropped
+            )
+        {
+            entry.last_failure = Some(TaskFailure {
+                task: task.name_any(),
+                state: format!("{state:?}"),
+                message: status.message.clone(),
+                version: version.clone(),
+                agent: Some(task.spec.agent.clone()),
+                at: status
+                    .finished_at
+                    .clone()
+                    .unwrap_or_else(|| Time(Timestamp::now())),
+            });
+        }
+        if failed
+            && let Some(app) = &entry.app
+            && version.as_deref() == Some(current_version(app).as_str())
+        {
+            let spec = &app.spec;
+            let failures = entry
+                .delay
+                .as_ref()
+                .filter(|_| entry.delay_version == version)
+                .map_or(0, |d| d.failures)
+                + 1;
+            let delay = backoff::delay(spec, failures);
+            tracing::info!(app = %k, task = %task.name_any(), ?state, failures, delay_seconds = delay.as_secs(), "task failed; backing off");
+            entry.delay = Some(LaunchDelay {
+                failures,
+                seconds: delay.as_secs(),
+                launch_after: Time(Timestamp::now() + delay),
+            });
+            entry.delay_version = version;
+        }
+        let (namespace, _) = split(k);
+        let api: Api<Task> = Api::namespaced(self.client.clone(), namespace);
+        let name = task.name_any();
+        self.writer
+            .write(format!("delete ended task {name}"), async move {
+                match api.delete(&name, &DeleteParams::default()).await {
+                    Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+                    other => other.map(drop),
+                }
+            });
+    }
+
+    // --- the pass ---
+
+    fn pass(&mut self) {
+        self.pass_wanted = false;
+        self.last_pass = tokio::time::Instant::now();
+        let now = Timestamp::now();
+        let keys: Vec<String> = self.apps.keys().cloned().collect();
+        let mut outcomes: HashMap<String, Outcome> = HashMap::new();
+        for k in &keys {
+            if let Some(outcome) = self.reconcile(k, now) {
+                outcomes.insert(k.clone(), outcome);
+            }
+        }
+        self.place(&mut outcomes, now);
+        for (k, outcome) in outcomes {
+            self.write_status(&k, outcome, now);
+        }
+    }
+
+    /// Decides for one app: its rollout, its kills, how many to launch and what holds them.
+    fn reconcile(&mut self, k: &str, now: Timestamp) -> Option<Outcome> {
+        let (namespace, name) = split(k);
+        let entry = self.apps.get(k)?;
+        let app = entry.app.clone()?;
+        if app.metadata.deletion_timestamp.is_some() {
+            self.stop_deleted(k);
+            return None;
+        }
+        if !app.finalizers().iter().any(|f| f == FINALIZER) {
+            self.add_finalizer(&app);
+        }
+        if let Err(invalid) = app.spec.validate() {
+            self.write_invalid(k, &app, &invalid.to_string(), now);
+            return None;
+        }
+        self.ensure_framework(namespace);
+        let version = current_version(&app);
+        let rolling = self.roll(k, &app, &version, now);
+        let entry = self.apps.get_mut(k)?;
+        if entry.delay_version.as_deref() != Some(version.as_str()) {
+            entry.delay = None;
+            entry.delay_version = Some(version.clone());
+        }
+        let instances: Vec<Instance> = entry.tasks.values().map(|t| t.instance.clone()).collect();
+        let decision = plan::decide(&app.spec, &version, &instances, now);
+        if decision.done {
+            entry.delay = None;
+        }
+        entry.done = decision.done;
+        for victim in &decision.kill {
+            if let Some(t) = entry.tasks.get_mut(victim) {
+                t.instance.deleting = true;
+            }
+            tracing::info!(app = %k, task = %victim, "killing a task");
+            let api: Api<Task> = Api::namespaced(self.client.clone(), namespace);
+            let victim = victim.clone();
+            self.writer
+                .write(format!("kill task {victim}"), async move {
+                    api.delete(&victim, &DeleteParams::default())
+                        .await
+                        .map(drop)
+                });
+        }
+        let stopped = app
+            .annotations()
+            .get(labels::LAUNCHES_STOPPED)
+            .is_some_and(|v| *v == version);
+        let entry = self.apps.get(k)?;
+        let delayed = entry.delay.clone().filter(|d| d.launch_after.0 > now);
+        let waiting_on: Vec<String> = app
+            .spec
+            .dependencies
+            .iter()
+            .filter(|dep| {
+                !self
+                    .apps
+                    .get(&key(namespace, dep))
+                    .is_some_and(|e| e.done && e.app.is_some())
+            })
+            .cloned()
+            .collect();
+        let hold = if decision.launch == 0 {
+            None
+        } else if stopped {
+            Some(Hold::Stopped)
+        } else if let Some(d) = delayed {
+            Some(Hold::Backoff(d))
+        } else if !waiting_on.is_empty() {
+            Some(Hold::Dependencies(waiting_on))
+        } else {
+            None
+        };
+        let wanted = if hold.is_none() { decision.launch } else { 0 };
+        let _ = name;
+        Some(Outcome {
+            decision,
+            hold,
+            version,
+            rolling,
+            wanted,
+        })
+    }
+
+    /// Keeps the app's rollouts in step with its spec: a change (or restart) starts a new one
+    /// and supersedes the one in progress; old ones beyond the history are deleted. Returns
+    /// whether a rollout is in progress.
+    fn roll(&mut self, k: &str, app: &App, version: &str, now: Timestamp) -> bool {
+        let (namespace, name) = split(k);
+        let restart = app.annotations().get(labels::RESTART).cloned();
+        let generation = app.metadata.generation.unwrap_or(0);
+        let entry = self.apps.get_mut(k).expect("reconciled apps have entries");
+        let latest = entry.rollouts.values().next_back().cloned();
+        let current = latest
+            .as_ref()
+            .is_some_and(|r| r.spec.generation == generation && r.spec.restart == restart);
+        let api: Api<Rollout> = Api::namespaced(self.client.clone(), namespace);
+        if !current {
+            let revision = latest
+                .as_ref()
+                .map_or(0, |r| r.spec.revision)
+                .max(app.status.as_ref().map_or(0, |s| s.revision))
+                + 1;
+            let change = match &latest {
+                None if app.spec.instances == 0 => Change::Stop,
+                None => Change::Start,
+                Some(prev) if prev.spec.version != version => {
+                    let same_spec = prev.spec.target.version(None) == app.spec.version(None);
+                    if same_spec {
+                        Change::Restart
+                    } else {
+                        Change::Upgrade
+                    }
+                }
+                Some(_) if app.spec.instances == 0 => Change::Stop,
+                Some(prev) if prev.spec.target.instances == 0 => Change::Start,
+                Some(_) => Change::Scale,
+            };
+            let new_name = rollout_name(name, revision);
+            for (rev, r) in entry.rollouts.iter_mut() {
+                if !r.status.as_ref().is_some_and(|s| s.phase.is_finished()) {
+                    let mut status = r.status.clone().unwrap_or_default();
+                    status.phase = RolloutPhase::Superseded;
+                    status.superseded_by = Some(new_name.clone());
+                    status.reason = Some("Superseded".to_string());
+                    status.message = Some(format!("{new_name} took over"));
+                    status.finished_at = Some(Time(now));
+                    r.status = Some(status.clone());
+                    let value = serde_json::to_value(&status).expect("status serializes");
+                    entry.rollouts_written.insert(*rev, value.clone());
+                    self.writer
+                        .apply_status(api.clone(), "Rollout", r.name_any(), value);
+                }
+            }
+            let from_version = latest.as_ref().map(|r| r.spec.version.clone());
+            let rollout = Rollout {
+                metadata: ObjectMeta {
+                    name: Some(new_name.clone()),
+                    namespace: Some(namespace.to_string()),
+                    labels: Some([(labels::APP.to_string(), name.to_string())].into()),
+                    owner_references: Some(vec![owner_reference(app)]),
+                    ..ObjectMeta::default()
+                },
+                spec: RolloutSpec {
+                    app: name.to_string(),
+                    revision,
+                    change,
+                    generation,
+                    version: version.to_string(),
+                    restart: restart.clone(),
+                    from_version,
+                    target: app.spec.clone(),
+                },
+                status: Some(RolloutStatus {
+                    steps: rollout_plan(change, app.spec.instances),
+                    started_at: Some(Time(now)),
+                    ..RolloutStatus::default()
+                }),
+            };
+            tracing::info!(app = %k, rollout = %new_name, ?change, %version, "rollout started");
+            entry.rollouts.insert(revision, rollout.clone());
+            let create_api = api.clone();
+            self.writer
+                .write(format!("create rollout {new_name}"), async move {
+                    create_api
+                        .create(&PostParams::default(), &rollout)
+                        .await
+                        .map(drop)
+                });
+            // Old finished rollouts beyond the history go.
+            let finished: Vec<u64> = entry
+                .rollouts
+                .iter()
+                .filter(|(_, r)| r.status.as_ref().is_some_and(|s| s.phase.is_finished()))
+                .map(|(rev, _)| *rev)
+                .collect();
+            let excess = entry.rollouts.len().saturating_sub(self.settings.history);
+            for rev in finished.into_iter().take(excess) {
+                if let Some(old) = entry.rollouts.remove(&rev) {
+                    let api = api.clone();
+                    let old_name = old.name_any();
+                    self.writer
+                        .write(format!("delete rollout {old_name}"), async move {
+                            api.delete(&old_name, &DeleteParams::default())
+                                .await
+                                .map(drop)
+                        });
+                }
+            }
+        }
+        entry
+            .rollouts
+            .values()
+            .next_back()
+            .is_some_and(|r| !r.status.as_ref().is_some_and(|s| s.phase.is_finished()))
+    }
+
+    /// Places the launches the pass wants on the pending offers of each namespace, accepts the
+    /// offers used and declines the others; suppresses frameworks with nothing to launch and
+    /// revives those with something.
+    fn place(&mut self, outcomes: &mut HashMap<String, Outcome>, now: Timestamp) {
+        let mut wanting: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (k, outcome) in outcomes.iter() {
+            if outcome.wanted > 0 {
+                wanting
+                    .entry(split(k).0.to_string())
+                    .or_default()
+                    .push(k.clone());
+            } else if let Some(entry) = self.apps.get_mut(k) {
+                entry.queue = Queue::default();
+            }
+        }
+        for list in wanting.values_mut() {
+            list.sort();
+        }
+        let offers: Vec<(String, Offer)> = self
+            .offers
+            .iter()
+            .filter(|(k, _)| !self.answered.contains(*k))
+            .map(|(k, o)| (k.clone(), o.clone()))
+            .collect();
+        for (offer_key, offer) in offers {
+            let (namespace, offer_name) = split(&offer_key);
+            let role = self
+                .frameworks
+                .get(namespace)
+                .map_or(self.settings.role.clone(), |f| f.spec.role.clone());
+            let mut left = offer.spec.resources.clone();
+            let here = Place {
+                hostname: offer
+                    .spec
+                    .hostname
+                    .clone()
+                    .unwrap_or_else(|| offer.spec.agent.clone()),
+                attributes: offer.spec.attributes.clone(),
+            };
+            let mut launched: Vec<(String, Task)> = Vec::new();
+            for k in wanting.get(namespace).into_iter().flatten() {
+                let outcome = outcomes.get_mut(k).expect("wanting apps have outcomes");
+                if outcome.wanted == 0 {
+                    continue;
+                }
+                let entry = self.apps.get_mut(k).expect("wanting apps have entries");
+                let app = entry.app.clone().expect("wanting apps exist");
+                let mut others: Vec<Place> = entry
+                    .tasks
+                    .values()
+                    .filter(|t| !t.instance.deleting)
+                    .map(|t| {
+                        self.agents.get(&t.agent).cloned().unwrap_or_else(|| Place {
+                            hostname: t.agent.clone(),
+                            ..Place::default()
+                        })
+                    })
+                    .collect();
+                entry.queue.since.get_or_insert(now);
+                entry.queue.processed += 1;
+                let mut placed_here = 0;
+                while outcome.wanted > 0 {
+                    let refs: Vec<&Place> = others.iter().collect();
+                    match placement::fit(&app.spec, &role, &left, &here, &refs) {
+                        Ok(fit) => {
+                            left = left.saturating_sub(&fit.resources);
+                            others.push(here.clone());
+                            let task_name = fresh_name(&app.name_any(), &entry.tasks);
+                            let owner = Owner {
+                                name: &app.name_any(),
+                                uid: &app.uid().unwrap_or_default(),
+                                id: &marathon_id(&app),
+                            };
+                            let target = Target {
+                                framework: &self.settings.framework,
+                                offer: offer_name,
+                                agent: &offer.spec.agent,
+                            };
+                            let task = launch::task(
+                                &owner,
+                                &app.spec,
+                                &outcome.version,
+                                &target,
+                                fit,
+                                task_name.clone(),
+                            );
+                            entry.tasks.insert(
+                                task_name.clone(),
+                                Tracked {
+                                    instance: Instance {
+                                        name: task_name.clone(),
+                                        version: outcome.version.clone(),
+                                        state: None,
+                                        healthy: None,
+                                        created: now,
+                                        kill_first: false,
+                                        deleting: false,
+                                        unreachable_since: None,
+                                    },
+                                    agent: offer.spec.agent.clone(),
+                                },
+                            );
+                            launched.push((k.clone(), task));
+                            outcome.wanted -= 1;
+                            placed_here += 1;
+                        }
+                        Err(why) => {
+                            if placed_here == 0 {
+                                *entry.queue.rejections.entry(why).or_default() += 1;
+                            }
+                            break;
+                        }
+                    }
+                }
+            }
+            self.answered.insert(offer_key.clone());
+            self.answer(namespace, offer_name, launched);
+        }
+        // Apps that still want launches wait for offers.
+        for (k, outcome) in outcomes.iter_mut() {
+            if outcome.wanted > 0 && outcome.hold.is_none() {
+                outcome.hold = Some(Hold::Offers);
+                if let Some(entry) = self.apps.get_mut(k) {
+                    entry.queue.since.get_or_insert(now);
+                }
+            }
+        }
+        let namespaces: HashSet<&str> = self.apps.keys().map(|k| split(k).0).collect();
+        let wants: Vec<(String, bool)> = namespaces
+            .into_iter()
+            .map(|ns| (ns.to_string(), wanting.contains_key(ns)))
+            .collect();
+        for (ns, wants_offers) in wants {
+            self.suppress(&ns, !wants_offers);
+        }
+    }
+
+    /// Accepts the offer with `launched` tasks (created first), or declines it.
+    fn answer(&self, namespace: &str, offer: &str, launched: Vec<(String, Task)>) {
+        let offers: Api<Offer> = Api::namespaced(self.client.clone(), namespace);
+        let offer = offer.to_string();
+        if launched.is_empty() {
+            let patch = json!({"status": {"phase": OfferPhase::Declined, "refuseSeconds": DECLINE_REFUSE_SECONDS}});
+            self.writer
+                .write(format!("decline offer {offer}"), async move {
+                    offers
+                        .patch_status(&offer, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                        .map(drop)
+                });
+            return;
+        }
+        let tasks: Api<Task> = Api::namespaced(self.client.clone(), namespace);
+        let inputs = self.inputs.clone();
+        self.writer.write(format!("accept offer {offer}"), async move {
+            let creations = launched.into_iter().map(|(app, task)| {
+                let tasks = tasks.clone();
+                let inputs = inputs.clone();
+                async move {
+                    let name = task.name_any();
+                    match tasks.create(&PostParams::default(), &task).await {
+                        Ok(_) => Some(name),
+                        Err(e) => {
+                            tracing::warn!(task = %name, error = %e, "could not create a task");
+                            let _ = inputs.send(Input::NotCreated { app, task: name });
+                            None
+                        }
+                    }
+                }
+            });
+            let created: Vec<String> = futures::future::join_all(creations)
+                .await
+                .into_iter()
+                .flatten()
+                .collect();
+            let patch = json!({"status": {"phase": OfferPhase::Accepted, "tasks": created, "refuseSeconds": 0}});
+            offers
+                .patch_status(&offer, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map(drop)
+        });
+    }
+
+    /// Sets the namespace's framework suppressed (nothing to launch) or revived.
+    fn suppress(&mut self, namespace: &str, suppressed: bool) {
+        let Some(fw) = self.frameworks.get_mut(namespace) else {
+            return;
+        };
+        if fw.spec.suppressed == suppressed {
+            return;
+        }
+        fw.spec.suppressed = suppressed;
+        let api: Api<Framework> = Api::namespaced(self.client.clone(), namespace);
+        let name = fw.name_any();
+        let patch = json!({"spec": {"suppressed": suppressed}});
+        self.writer.write(
+            format!("suppress {namespace}/{name}: {suppressed}"),
+            async move {
+                api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map(drop)
+            },
+        );
+    }
+
+    fn write_status(&mut self, k: &str, outcome: Outcome, now: Timestamp) {
+        let (namespace, name) = split(k);
+        let Some(entry) = self.apps.get_mut(k) else {
+            return;
+        };
+        let Some(app) = entry.app.clone() else {
+            return;
+        };
+        let queue = (outcome.decision.launch > 0 && entry.queue.since.is_some()).then(|| {
+            let mut rejections: Vec<OfferRejection> = entry
+                .queue
+                .rejections
+                .iter()
+                .map(|(r, n)| OfferRejection {
+                    reason: r.as_str().to_string(),
+                    count: *n,
+                })
+                .collect();
+            rejections.sort_by(|a, b| b.count.cmp(&a.count).then(a.reason.cmp(&b.reason)));
+            LaunchQueue {
+                count: outcome.decision.launch,
+                since: entry.queue.since.map(Time),
+                offers_processed: entry.queue.processed,
+                rejections,
+            }
+        });
+        let latest = entry.rollouts.values().next_back().cloned();
+        let hold_words = outcome
+            .hold
+            .as_ref()
+            .map(|h| status::hold_reason(h, queue.as_ref(), outcome.decision.launch, now));
+        if let Some(rollout) = latest.as_ref().filter(|_| outcome.rolling) {
+            let previous = rollout.status.clone().unwrap_or_default();
+            let updated = status::rollout_status(
+                &previous,
+                &outcome.decision,
+                app.spec.instances,
+                hold_words.clone(),
+                now,
+            );
+            let value = serde_json::to_value(&updated).expect("status serializes");
+            let revision = rollout.spec.revision;
+            if entry.rollouts_written.get(&revision) != Some(&value) {
+                if updated.phase == RolloutPhase::Succeeded {
+                    tracing::info!(app = %k, rollout = %rollout.name_any(), "rollout succeeded");
+                }
+                entry.rollouts_written.insert(revision, value.clone());
+                if let Some(r) = entry.rollouts.get_mut(&revision) {
+                    r.status = Some(updated);
+                }
+                let api: Api<Rollout> = Api::namespaced(self.client.clone(), namespace);
+                self.writer
+                    .apply_status(api, "Rollout", rollout.name_any(), value);
+            }
+        }
+        let rolling = entry
+            .rollouts
+            .values()
+            .next_back()
+            .is_some_and(|r| !r.status.as_ref().is_some_and(|s| s.phase.is_finished()));
+        let app_status = status::app_status(status::Inputs {
+            spec: &app.spec,
+            generation: app.metadata.generation,
+            id: marathon_id(&app),
+            name,
+            version: &outcome.version,
+            decision: &outcome.decision,
+            rolling,
+            rollout: latest.as_ref().map(|r| r.name_any()),
+            revision: latest.as_ref().map_or(0, |r| r.spec.revision),
+            hold: outcome.hold,
+            queue,
+            delay: entry.delay.clone(),
+            last_failure: entry.last_failure.clone(),
+            previous: app.status.as_ref(),
+            now,
+        });
+        let value = serde_json::to_value(&app_status).expect("status serializes");
+        if entry.written.as_ref() != Some(&value) {
+            entry.written = Some(value.clone());
+            let api: Api<App> = Api::namespaced(self.client.clone(), namespace);
+            self.writer
+                .apply_status(api, "App", name.to_string(), value);
+        }
+    }
+
+    fn write_invalid(&mut self, k: &str, app: &App, why: &str, now: Timestamp) {
+        let (namespace, name) = split(k);
+        let mut conditions = app
+            .status
+            .as_ref()
+            .map(|s| s.conditions.clone())
+            .unwrap_or_default();
+        strata_api::conditions::set_condition(
+            &mut conditions,
+            strata_api::conditions::Condition::new(
+                strata_api::conditions::types::PROGRESSING,
+                strata_api::conditions::ConditionStatus::False,
+                strata_api::conditions::reasons::INVALID_SPEC,
+                why,
+                Time(now),
+            )
+            .observed(app.metadata.generation),
+        );
+        let value = json!({"observedGeneration": app.metadata.generation, "conditions": conditions, "id": marathon_id(app)});
+        let entry = self.apps.get_mut(k).expect("reconciled apps have entries");
+        if entry.written.as_ref() != Some(&value) {
+            entry.written = Some(value.clone());
+            let api: Api<App> = Api::namespaced(self.client.clone(), namespace);
+            self.writer
+                .apply_status(api, "App", name.to_string(), value);
+        }
+    }
+
+    /// An app being deleted: once the apps that depend on it (and are going too) have no
+    /// tasks left, its tasks are killed; once they are gone, the finalizer is released.
+    fn stop_deleted(&mut self, k: &str) {
+        let (namespace, name) = split(k);
+        let entry = &self.apps[k];
+        let Some(app) = &entry.app else { return };
+        if !app.finalizers().iter().any(|f| f == FINALIZER) {
+            return;
+        }
+        let dependents_running = self.apps.iter().any(|(other, e)| {
+            other != k
+                && split(other).0 == namespace
+                && e.app.as_ref().is_some_and(|a| {
+                    a.metadata.deletion_timestamp.is_some()
+                        && a.spec.dependencies.iter().any(|d| d == name)
+                })
+                && !e.tasks.is_empty()
+        });
+        if dependents_running {
+            return;
+        }
+        let api: Api<Task> = Api::namespaced(self.client.clone(), namespace);
+        let mut victims = Vec::new();
+        if let Some(entry) = self.apps.get_mut(k) {
+            for t in entry.tasks.values_mut().filter(|t| !t.instance.deleting) {
+                t.instance.deleting = true;
+                victims.push(t.instance.name.clone());
+            }
+        }
+        for victim in victims {
+            let api = api.clone();
+            self.writer
+                .write(format!("stop task {victim}"), async move {
+                    api.delete(&victim, &DeleteParams::default())
+                        .await
+                        .map(drop)
+                });
+        }
+        let entry = &self.apps[k];
+        let Some(app) = &entry.app else { return };
+        if entry.tasks.is_empty() {
+            let finalizers: Vec<&String> = app
+                .finalizers()
+                .iter()
+                .filter(|f| *f != FINALIZER)
+                .collect();
+            let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": app.resource_version()}});
+            let api: Api<App> = Api::namespaced(self.client.clone(), namespace);
+            let name = name.to_string();
+            tracing::info!(app = %k, "app stopped; releasing it");
+            self.writer
+                .write(format!("release app {name}"), async move {
+                    api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                        .map(drop)
+                });
+        }
+    }
+
+    fn add_finalizer(&self, app: &App) {
+        let mut finalizers: Vec<String> = app.finalizers().to_vec();
+        finalizers.push(FINALIZER.to_string());
+        let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": app.resource_version()}});
+        let api: Api<App> =
+            Api::namespaced(self.client.clone(), &app.namespace().unwrap_or_default());
+        let name = app.name_any();
+        self.writer
+            .write(format!("finalizer on app {name}"), async move {
+                api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map(drop)
+            });
+    }
+
+    /// Registers our Framework (and its Lease) in `namespace` unless there is one.
+    fn ensure_framework(&mut self, namespace: &str) {
+        if self.frameworks.contains_key(namespace)
+            || !self.registering.insert(namespace.to_string())
+        {
+            return;
+        }
+        let name = self.settings.framework.clone();
+        tracing::info!(%namespace, framework = %name, "registering the Marathon framework");
+        let framework = Framework {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(namespace.to_string()),
+                ..ObjectMeta::default()
+            },
+            spec: FrameworkSpec {
+                role: self.settings.role.clone(),
+                capabilities: Capabilities {
+                    partition_aware: true,
+                    ..Capabilities::default()
+                },
+                ..FrameworkSpec::default()
+            },
+            status: None,
+        };
+        let frameworks: Api<Framework> = Api::namespaced(self.client.clone(), namespace);
+        let leases: Api<Lease> = Api::namespaced(self.client.clone(), namespace);
+        let lease = heartbeat_lease(&name);
+        self.writer
+            .write(format!("register {namespace}/{name}"), async move {
+                for created in [
+                    frameworks
+                        .create(&PostParams::default(), &framework)
+                        .await
+                        .map(drop),
+                    leases
+                        .create(&PostParams::default(), &lease)
+                        .await
+                        .map(drop),
+                ] {
+                    match created {
+                        Err(kube::Error::Api(e)) if e.code == 409 => {}
+                        other => other?,
+                    }
+                }
+                Ok(())
+            });
+    }
+
+    /// Renews the heartbeat Lease of our Framework in every namespace that has one.
+    fn renew_leases(&self) {
+        let name = self.settings.framework.clone();
+        for namespace in self.frameworks.keys() {
+            let leases: Api<Lease> = Api::namespaced(self.client.clone(), namespace);
+            let name = name.clone();
+            let renew = json!({"spec": {"renewTime": MicroTime(Timestamp::now())}});
+            self.writer
+                .write(format!("renew {namespace}/{name}"), async move {
+                    match leases
+                        .patch(&name, &PatchParams::default(), &Patch::Merge(&renew))
+                        .await
+                    {
+                        Err(kube::Error::Api(e)) if e.code == 404 => leases
+                            .create(&PostParams::default(), &heartbeat_lease(&name))
+                            .await
+                            .map(drop),
+                        other => other.map(drop),
+                    }
+                });
+        }
+    }
+}
+
+/// Restores what the App's stored status remembers: the backoff and the last failure.
+fn restore(entry: &mut Entry, app: &App) {
+    if let Some(status) = &app.status {
+        entry.delay = status.launch_delay.clone();
+        entry.delay_version = status.version.clone();
+        entry.last_failure = status.last_task_failure.clone();
+    }
+}
+
+/// The app's current version (its spec and restart token).
+fn current_version(app: &App) -> String {
+    app.spec
+        .version(app.annotations().get(labels::RESTART).map(String::as_str))
+}
+
+fn marathon_id(app: &App) -> String {
+    ids::to_path(
+        &app.namespace().unwrap_or_default(),
+        &app.name_any(),
+        app.annotations().get(ids::MARATHON_ID).map(String::as_str),
+    )
+}
+
+fn owner_reference(app: &App) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+    k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+        api_version: strata_api::API_VERSION.to_string(),
+        kind: "App".to_string(),
+        name: app.name_any(),
+        uid: app.uid().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+/// A task name for the app not used by any of its tasks: `<app>-<5 random characters>`.
+fn fresh_name(app: &str, taken: &HashMap<String, Tracked>) -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::rng();
+    loop {
+        let suffix: String = (0..5)
+            .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+            .collect();
+        let name = format!("{app}-{suffix}");
+        if !taken.contains_key(&name) {
+            return name;
+        }
+    }
+}
+
+/// The heartbeat Lease of our Framework `name`.
+fn heartbeat_lease(name: &str) -> Lease {
+    Lease {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            labels: Some([(labels::FRAMEWORK.to_string(), name.to_string())].into()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some(name.to_string()),
+            lease_duration_seconds: Some(LEASE_SECONDS),
+            renew_time: Some(MicroTime(Timestamp::now())),
+            ..LeaseSpec::default()
+        }),
+    }
+}
