@@ -320,6 +320,21 @@ pub enum ConstraintOperator {
     Is,
 }
 
+impl ConstraintOperator {
+    /// The operator as Marathon writes it: UNIQUE, GROUP_BY, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConstraintOperator::Unique => "UNIQUE",
+            ConstraintOperator::Cluster => "CLUSTER",
+            ConstraintOperator::GroupBy => "GROUP_BY",
+            ConstraintOperator::Like => "LIKE",
+            ConstraintOperator::Unlike => "UNLIKE",
+            ConstraintOperator::MaxPer => "MAX_PER",
+            ConstraintOperator::Is => "IS",
+        }
+    }
+}
+
 /// A host port an app needs.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -822,7 +837,7 @@ impl AppSpec {
                 (Like | Unlike | MaxPer | Is, None) => {
                     errors.push(
                         format!("{path}.value"),
-                        format!("{:?} needs a value", c.operator),
+                        format!("{} needs a value", c.operator.as_str()),
                     );
                 }
                 (Unique, Some(_)) => {
@@ -831,7 +846,7 @@ impl AppSpec {
                 (MaxPer | GroupBy, Some(v)) if v.parse::<u32>().is_err() => {
                     errors.push(
                         format!("{path}.value"),
-                        format!("{:?} needs a whole number, got {v:?}", c.operator),
+                        format!("{} needs a whole number, got {v:?}", c.operator.as_str()),
                     );
                 }
                 _ => {}

@@ -38,6 +38,9 @@ enum Command {
     /// Run one command or container on the cluster and follow it to its end, as Mesos'
     /// mesos-execute does: a one-shot framework that launches it on the first offer that fits.
     Execute(commands::execute::Args),
+    /// Act on a Marathon app: restart it, roll it back, stop or resume its launches, kill one
+    /// of its tasks, list its versions.
+    App(commands::app::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -59,5 +62,6 @@ fn main() -> anyhow::Result<()> {
         Command::Controllers(args) => commands::controllers::run(args),
         Command::Logs(args) => commands::logs::run(args),
         Command::Execute(args) => commands::execute::run(args),
+        Command::App(args) => commands::app::run(args),
     }
 }

@@ -32,6 +32,7 @@ pub mod schema;
 pub mod selectors;
 pub mod server;
 pub mod storage;
+pub mod strata_validation;
 pub mod table;
 pub mod tls;
 pub mod token_request;

@@ -19,6 +19,7 @@ use crate::registry::Resource;
 use crate::request::Query;
 use crate::server::ApiServer;
 use crate::storage::{CommitError, Committed, Expect, ObjectKey, Op, StoredObject};
+use crate::strata_validation;
 
 const MAX_RETRIES: usize = 16;
 
@@ -292,7 +293,7 @@ impl ApiServer {
     }
 
     /// Everything a new object needs before it is stored: metadata, status reset, built-in rules,
-    /// defaults and validation.
+    /// defaults, schema validation and the rules of strata's kinds.
     fn prepare_create(
         &self,
         res: &Resource,
@@ -316,6 +317,7 @@ impl ApiServer {
             admit(None, object)?;
         }
         admission::validate_object(res, object)?;
+        strata_validation::validate(res, None, object, None)?;
         check_size(object)
     }
 
@@ -472,6 +474,7 @@ impl ApiServer {
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         }
         admission::validate_object(res, &mut new)?;
+        strata_validation::validate(res, Some(old), &new, subresource)?;
         check_size(&new)?;
         let key = self.key(res, namespace, name);
         if deleting && new_finalizers.is_empty() {

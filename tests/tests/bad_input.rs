@@ -1,5 +1,6 @@
 //! Malformed and hostile requests: each gets the right 4xx Status, the server stays up, and what
-//! is stored does not change.
+//! is stored does not change. Apps that break strata's rules are refused as kube-apiserver refuses
+//! a CEL validation failure, with the field to fix.
 
 use http::{Method, Request};
 use kube::api::{Api, DynamicObject, ListParams};
@@ -461,4 +462,141 @@ async fn hostile_requests_get_clear_4xx_and_change_nothing() {
         .output()
         .expect("curl");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "401");
+}
+
+/// An App manifest named `name` with the given lines under `spec:`.
+fn app_yaml(name: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: strata.io/v1alpha1\nkind: App\nmetadata:\n  name: {name}\n  namespace: default\n\
+         spec:\n{spec}"
+    )
+}
+
+/// Runs kubectl with `stdin`, expecting it to fail; returns its stderr.
+fn kubectl_fails(s: &Server, args: &[&str], stdin: Option<&str>) -> String {
+    let out = s.kubectl_stdin(args, stdin);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "kubectl {} should have failed but printed:\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    stderr
+}
+
+#[test]
+fn an_app_with_cmd_and_args_is_refused_and_not_stored() {
+    let s = Server::start();
+    let both = app_yaml("web", "  cmd: sleep 100\n  args: [sleep, \"100\"]\n");
+    for apply in [
+        &["apply", "-f", "-"][..],
+        &["apply", "--server-side", "-f", "-"],
+        &["create", "-f", "-"],
+    ] {
+        let err = kubectl_fails(&s, apply, Some(&both));
+        assert!(
+            err.contains("The App \"web\" is invalid: spec.args: Invalid value: \"array\": set cmd or args, not both"),
+            "kubectl {}: {err}",
+            apply.join(" ")
+        );
+        let missing = kubectl_fails(&s, &["get", "app", "web"], None);
+        assert!(missing.contains("not found"), "{missing}");
+    }
+}
+
+#[test]
+fn an_update_to_an_invalid_app_is_refused_and_changes_nothing() {
+    let s = Server::start();
+    let valid = app_yaml(
+        "web",
+        "  cmd: sleep 100\n  constraints:\n  - field: \"@hostname\"\n    operator: UNIQUE\n",
+    );
+    s.kubectl_ok_stdin(&["apply", "-f", "-"], Some(&valid));
+    let stored = || -> Value {
+        serde_json::from_str(&s.kubectl_ok(&["get", "app", "web", "-o", "json"])).unwrap()
+    };
+    let before = stored();
+    let invalid = app_yaml(
+        "web",
+        "  cmd: sleep 100\n  constraints:\n  - field: \"@hostname\"\n    operator: LIKE\n",
+    );
+    let json_patch = r#"[{"op":"replace","path":"/spec/constraints/0","value":{"field":"@hostname","operator":"LIKE"}}]"#;
+    let merge_patch = r#"{"spec":{"args":["sleep","1"]}}"#;
+    // What kubectl prints for each problem: the field, then what to fix.
+    let no_value = (
+        "spec.constraints[0].value: Required value: ",
+        "needs a value",
+    );
+    let cmd_and_args = (
+        "spec.args: Invalid value: \"array\": ",
+        "set cmd or args, not both",
+    );
+    /// kubectl's arguments, its stdin, and the field and the fix it must print.
+    type Attempt<'a> = (&'a [&'a str], Option<&'a str>, (&'a str, &'a str));
+    let attempts: [Attempt; 5] = [
+        (&["apply", "-f", "-"], Some(&invalid), no_value),
+        (
+            &["apply", "--server-side", "--force-conflicts", "-f", "-"],
+            Some(&invalid),
+            no_value,
+        ),
+        (&["replace", "-f", "-"], Some(&invalid), no_value),
+        (
+            &["patch", "app", "web", "--type=json", "-p", json_patch],
+            None,
+            no_value,
+        ),
+        (
+            &["patch", "app", "web", "--type=merge", "-p", merge_patch],
+            None,
+            cmd_and_args,
+        ),
+    ];
+    for (args, stdin, (field, fix)) in attempts {
+        let err = kubectl_fails(&s, args, stdin);
+        assert!(
+            err.contains(&format!("The App \"web\" is invalid: {field}")) && err.contains(fix),
+            "kubectl {}: {err}",
+            args.join(" ")
+        );
+        assert_eq!(
+            stored(),
+            before,
+            "kubectl {} changed the App",
+            args.join(" ")
+        );
+    }
+    // What is valid still goes through, the scale subresource included.
+    s.kubectl_ok(&["scale", "app/web", "--replicas=3"]);
+    assert_eq!(stored()["spec"]["instances"], 3);
+    assert_eq!(
+        stored()["spec"]["constraints"],
+        before["spec"]["constraints"]
+    );
+}
+
+#[test]
+fn an_app_name_longer_than_a_label_value_is_refused() {
+    let s = Server::start();
+    let name = "a".repeat(64);
+    let err = kubectl_fails(
+        &s,
+        &["apply", "-f", "-"],
+        Some(&app_yaml(&name, "  cmd: sleep 100\n")),
+    );
+    assert!(
+        err.contains(&format!("The App \"{name}\" is invalid: metadata.name"))
+            && err.contains(
+                "an App name is at most 63 characters (its tasks carry it in the strata.io/app \
+                 label); shorten it"
+            ),
+        "{err}"
+    );
+    let missing = kubectl_fails(&s, &["get", "app", &name], None);
+    assert!(missing.contains("not found"), "{missing}");
+    s.kubectl_ok_stdin(
+        &["apply", "-f", "-"],
+        Some(&app_yaml(&name[..63], "  cmd: sleep 100\n")),
+    );
 }

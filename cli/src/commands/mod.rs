@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod agent_token;
+pub mod app;
 pub mod bench;
 pub mod controllers;
 pub mod crds;
