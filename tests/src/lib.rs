@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 pub mod agent;
+pub mod apps;
 pub mod cluster;
 pub mod framework;
 pub mod master;

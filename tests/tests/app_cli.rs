@@ -2,56 +2,9 @@
 //! App, its Rollouts (the version history) and its Tasks are written with kubectl as the
 //! Marathon controller would write them, so each test checks exactly what the CLI writes.
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
 use serde_json::{Value, json};
-use strata_e2e::{Server, strata_bin};
-
-/// Runs `strata app ARGS --kubeconfig <the server's>`.
-fn strata(s: &Server, args: &[&str]) -> Output {
-    strata_with(&s.kubeconfig(), args)
-}
-
-/// Runs `strata app ARGS --kubeconfig KUBECONFIG`.
-fn strata_with(kubeconfig: &Path, args: &[&str]) -> Output {
-    Command::new(strata_bin())
-        .arg("app")
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .env_remove("KUBECONFIG")
-        .env_remove("STRATA_SERVER")
-        .stdin(Stdio::null())
-        .output()
-        .expect("strata runs")
-}
-
-/// Runs `strata app ARGS`, failing the test if it fails; returns stdout.
-fn strata_ok(s: &Server, args: &[&str]) -> String {
-    let out = strata(s, args);
-    assert!(
-        out.status.success(),
-        "strata app {} failed ({}):\nstdout: {}\nstderr: {}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Runs `strata app ARGS` expecting it to fail; returns stderr.
-fn strata_err(s: &Server, args: &[&str]) -> String {
-    let out = strata(s, args);
-    assert!(
-        !out.status.success(),
-        "strata app {} should have failed but printed:\n{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use strata_e2e::Server;
+use strata_e2e::apps::{strata_app, strata_app_err, strata_app_ok, strata_app_with};
 
 fn apply(s: &Server, object: &Value) {
     s.kubectl_ok_stdin(&["apply", "-f", "-"], Some(&object.to_string()));
@@ -141,7 +94,7 @@ fn restart_sets_a_new_restart_token() {
         "web",
         json!({"cmd": "sleep 100", "instances": 2}),
     );
-    let out = strata_ok(&s, &["restart", "web"]);
+    let out = strata_app_ok(&s, &["restart", "web"]);
     assert!(out.contains("app/web restarting"), "{out}");
     let token = |s: &Server| {
         get_app(s, "default", "web")["metadata"]["annotations"]["strata.io/restart"]
@@ -153,7 +106,7 @@ fn restart_sets_a_new_restart_token() {
         first.len() >= 20 && first.ends_with('Z') && first.contains('T'),
         "an RFC 3339 time: {first}"
     );
-    strata_ok(&s, &["restart", "web"]);
+    strata_app_ok(&s, &["restart", "web"]);
     let second = token(&s).expect("still set");
     assert_ne!(first, second, "every restart is a new token");
     assert_eq!(
@@ -162,7 +115,7 @@ fn restart_sets_a_new_restart_token() {
         "the spec is left alone"
     );
 
-    let err = strata_err(&s, &["restart", "nope"]);
+    let err = strata_app_err(&s, &["restart", "nope"]);
     assert!(err.contains("app default/nope does not exist"), "{err}");
 }
 
@@ -171,9 +124,9 @@ fn the_namespace_is_the_flags_or_the_kubeconfig_contexts() {
     let s = Server::start();
     s.kubectl_ok(&["create", "namespace", "shop"]);
     app(&s, "shop", "web", json!({"cmd": "sleep 100"}));
-    let err = strata_err(&s, &["restart", "web"]);
+    let err = strata_app_err(&s, &["restart", "web"]);
     assert!(err.contains("app default/web does not exist"), "{err}");
-    strata_ok(&s, &["restart", "web", "--namespace", "shop"]);
+    strata_app_ok(&s, &["restart", "web", "--namespace", "shop"]);
 
     let kubeconfig = s.dir.path().join("shop.kubeconfig");
     std::fs::copy(s.kubeconfig(), &kubeconfig).expect("copy the kubeconfig");
@@ -186,7 +139,7 @@ fn the_namespace_is_the_flags_or_the_kubeconfig_contexts() {
         "--kubeconfig",
         &path,
     ]);
-    let out = strata_with(&kubeconfig, &["stop", "web"]);
+    let out = strata_app_with(&kubeconfig, &["stop", "web"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("app shop/web has no version yet"),
@@ -227,13 +180,13 @@ fn rollback_to_a_revision_restores_its_spec_but_keeps_instances() {
         json!({"revision": 2, "version": "v2", "rollout": "web-2"}),
     );
 
-    let err = strata_err(&s, &["rollback", "web", "-n", "shop", "--to-revision", "7"]);
+    let err = strata_app_err(&s, &["rollback", "web", "-n", "shop", "--to-revision", "7"]);
     assert!(
         err.contains("app shop/web has no revision 7") && err.contains("1, 2"),
         "lists the revisions available: {err}"
     );
 
-    let out = strata_ok(&s, &["rollback", "web", "-n", "shop", "--to-revision", "1"]);
+    let out = strata_app_ok(&s, &["rollback", "web", "-n", "shop", "--to-revision", "1"]);
     assert!(
         out.contains("app/web rolled back to revision 1") && out.contains("keeping 5"),
         "{out}"
@@ -267,7 +220,7 @@ fn rollback_by_default_goes_to_the_previous_version_and_says_when_there_is_none(
         json!({"cmd": "serve v1", "instances": 1}),
     );
 
-    let err = strata_err(&s, &["rollback", "web"]);
+    let err = strata_app_err(&s, &["rollback", "web"]);
     assert!(
         err.contains("the Marathon controller has not seen the app yet")
             && err.contains("--to-revision"),
@@ -280,7 +233,7 @@ fn rollback_by_default_goes_to_the_previous_version_and_says_when_there_is_none(
         "web",
         json!({"revision": 1, "version": "v1"}),
     );
-    let err = strata_err(&s, &["rollback", "web"]);
+    let err = strata_app_err(&s, &["rollback", "web"]);
     assert!(
         err.contains("app default/web has no previous version to roll back to"),
         "{err}"
@@ -319,7 +272,7 @@ fn rollback_by_default_goes_to_the_previous_version_and_says_when_there_is_none(
         "web",
         json!({"revision": 3, "version": "v2"}),
     );
-    let out = strata_ok(&s, &["rollback", "web"]);
+    let out = strata_app_ok(&s, &["rollback", "web"]);
     assert!(out.contains("revision 1 (version v1)"), "{out}");
     let spec = &get_app(&s, "default", "web")["spec"];
     assert_eq!(spec["cmd"], "serve v1", "{spec}");
@@ -335,7 +288,7 @@ fn stop_needs_a_version_and_resume_undoes_it() {
         "web",
         json!({"cmd": "exit 1", "instances": 2}),
     );
-    let err = strata_err(&s, &["stop", "web"]);
+    let err = strata_app_err(&s, &["stop", "web"]);
     assert!(
         err.contains("the Marathon controller has not seen the app yet"),
         "{err}"
@@ -347,14 +300,14 @@ fn stop_needs_a_version_and_resume_undoes_it() {
     assert_eq!(annotation(&s), Value::Null, "nothing written");
 
     app_status(&s, "default", "web", json!({"version": "3f2a9c"}));
-    let out = strata_ok(&s, &["stop", "web"]);
+    let out = strata_app_ok(&s, &["stop", "web"]);
     assert!(out.contains("launches of version 3f2a9c stopped"), "{out}");
     assert_eq!(annotation(&s), "3f2a9c");
 
-    let out = strata_ok(&s, &["resume", "web"]);
+    let out = strata_app_ok(&s, &["resume", "web"]);
     assert!(out.contains("app/web: launches resumed"), "{out}");
     assert_eq!(annotation(&s), Value::Null, "the annotation is removed");
-    let out = strata_ok(&s, &["resume", "web"]);
+    let out = strata_app_ok(&s, &["resume", "web"]);
     assert!(out.contains("not stopped"), "{out}");
 }
 
@@ -368,7 +321,7 @@ fn kill_deletes_the_task_and_leaves_the_app_alone() {
         json!({"cmd": "sleep 100", "instances": 2}),
     );
     task(&s, "web-abc12", Some("web"), None);
-    let out = strata_ok(&s, &["kill", "web-abc12"]);
+    let out = strata_app_ok(&s, &["kill", "web-abc12"]);
     assert!(
         out.contains("task/web-abc12 killed; app/web replaces it"),
         "{out}"
@@ -376,7 +329,7 @@ fn kill_deletes_the_task_and_leaves_the_app_alone() {
     assert!(!task_exists(&s, "web-abc12"));
     assert_eq!(get_app(&s, "default", "web")["spec"]["instances"], 2);
 
-    let err = strata_err(&s, &["kill", "web-abc12"]);
+    let err = strata_app_err(&s, &["kill", "web-abc12"]);
     assert!(
         err.contains("task default/web-abc12 does not exist"),
         "{err}"
@@ -394,7 +347,7 @@ fn kill_with_scale_marks_the_task_scales_down_and_deletes_it() {
     );
     // The finalizer stands in for the agent's: the deleted task stays readable.
     task(&s, "web-abc12", Some("web"), Some("test.strata.io/hold"));
-    let out = strata_ok(&s, &["kill", "web-abc12", "--scale"]);
+    let out = strata_app_ok(&s, &["kill", "web-abc12", "--scale"]);
     assert!(
         out.contains("task/web-abc12 killed; app/web scaled down to 2 instances"),
         "{out}"
@@ -423,7 +376,7 @@ fn kill_with_scale_marks_the_task_scales_down_and_deletes_it() {
 
     // A task of no app has no app to scale down.
     task(&s, "loose", None, None);
-    let err = strata_err(&s, &["kill", "loose", "--scale"]);
+    let err = strata_app_err(&s, &["kill", "loose", "--scale"]);
     assert!(
         err.contains("belongs to no app") && err.contains("without --scale"),
         "{err}"
@@ -440,7 +393,7 @@ fn versions_lists_the_revisions_and_marks_the_current_one() {
         "web",
         json!({"cmd": "serve v2", "instances": 2}),
     );
-    let err = strata(&s, &["versions", "web"]);
+    let err = strata_app(&s, &["versions", "web"]);
     assert!(err.status.success());
     assert!(
         String::from_utf8_lossy(&err.stderr).contains("has no rollouts yet"),
@@ -487,7 +440,7 @@ fn versions_lists_the_revisions_and_marks_the_current_one() {
         "web",
         json!({"revision": 2, "version": "v2", "rollout": "web-2"}),
     );
-    let out = strata_ok(&s, &["versions", "web"]);
+    let out = strata_app_ok(&s, &["versions", "web"]);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3, "a header and two revisions:\n{out}");
     for column in ["REVISION", "CHANGE", "VERSION", "PHASE", "CREATED"] {

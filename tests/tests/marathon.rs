@@ -2,71 +2,11 @@
 //! resume; constraints spread them or leave them waiting with the reason; a new version rolls
 //! out within the upgrade strategy; deleting an app removes its tasks and rollouts.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use serde_json::Value;
+use strata_e2e::apps::{WAIT, app, apply, live_tasks, sleeper, tasks_column, wait_app};
 use strata_e2e::cluster::Cluster;
 use strata_e2e::eventually;
-
-const WAIT: Duration = Duration::from_secs(60);
-
-fn apply(cluster: &Cluster, yaml: &str) {
-    cluster
-        .server
-        .kubectl_ok_stdin(&["apply", "-f", "-"], Some(yaml));
-}
-
-fn app(cluster: &Cluster, name: &str) -> Value {
-    cluster.json(&["get", "app", name])
-}
-
-/// Waits until the app's status satisfies `ok`; panics with the status and log otherwise.
-fn wait_app(cluster: &Cluster, name: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let mut last = Value::Null;
-    let got = eventually(WAIT, || {
-        last = app(cluster, name);
-        ok(&last["status"]).then(|| last.clone())
-    });
-    got.unwrap_or_else(|| {
-        panic!(
-            "app {name}: {what}; status: {:#}\n{}",
-            last["status"],
-            cluster.log()
-        )
-    })
-}
-
-/// The app's tasks that are not being killed, as (name, agent, state, version).
-fn live_tasks(cluster: &Cluster, app: &str) -> Vec<(String, String, String, String)> {
-    let list = cluster.json(&["get", "tasks", "-l", &format!("strata.io/app={app}")]);
-    list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|t| t["metadata"]["deletionTimestamp"].is_null())
-        .map(|t| {
-            (
-                t["metadata"]["name"].as_str().unwrap().to_string(),
-                t["spec"]["agent"].as_str().unwrap().to_string(),
-                t["status"]["state"].as_str().unwrap_or("").to_string(),
-                t["metadata"]["labels"]["strata.io/app-version"]
-                    .as_str()
-                    .unwrap()
-                    .to_string(),
-            )
-        })
-        .collect()
-}
-
-fn sleeper(name: &str, instances: u32, extra: &str) -> String {
-    format!(
-        "apiVersion: strata.io/v1alpha1\nkind: App\nmetadata: {{name: {name}}}\nspec:\n  cmd: sleep 1000\n  cpus: 0.5\n  mem: 64\n  instances: {instances}\n{extra}"
-    )
-}
-
-fn tasks_column(expected: &'static str) -> impl Fn(&Value) -> bool {
-    move |s| s["tasks"] == expected && s["phase"] != "Deploying"
-}
 
 #[test]
 fn apps_scale_suspend_resume_and_show_marathons_table() {

@@ -690,6 +690,7 @@ impl Marathon {
             .filter(|(k, _)| !self.answered.contains(*k))
             .map(|(k, o)| (k.clone(), o.clone()))
             .collect();
+        let mut placed: HashMap<String, Vec<Place>> = HashMap::new();
         for (offer_key, offer) in offers {
             let (namespace, offer_name) = split(&offer_key);
             let role = self
@@ -713,17 +714,23 @@ impl Marathon {
                 }
                 let entry = self.apps.get_mut(k).expect("wanting apps have entries");
                 let app = entry.app.clone().expect("wanting apps exist");
-                let mut others: Vec<Place> = entry
-                    .tasks
-                    .values()
-                    .filter(|t| !t.instance.deleting)
-                    .map(|t| {
-                        self.agents.get(&t.agent).cloned().unwrap_or_else(|| Place {
-                            hostname: t.agent.clone(),
-                            ..Place::default()
+                // Where the app's instances are, for its constraints (none: not needed).
+                let others = placed.entry(k.clone()).or_insert_with(|| {
+                    if app.spec.constraints.is_empty() {
+                        return Vec::new();
+                    }
+                    entry
+                        .tasks
+                        .values()
+                        .filter(|t| !t.instance.deleting)
+                        .map(|t| {
+                            self.agents.get(&t.agent).cloned().unwrap_or_else(|| Place {
+                                hostname: t.agent.clone(),
+                                ..Place::default()
+                            })
                         })
-                    })
-                    .collect();
+                        .collect()
+                });
                 entry.queue.since.get_or_insert(now);
                 entry.queue.processed += 1;
                 let mut placed_here = 0;
@@ -732,7 +739,9 @@ impl Marathon {
                     match placement::fit(&app.spec, &role, &left, &here, &refs) {
                         Ok(fit) => {
                             left = left.saturating_sub(&fit.resources);
-                            others.push(here.clone());
+                            if !app.spec.constraints.is_empty() {
+                                others.push(here.clone());
+                            }
                             let task_name = fresh_name(&app.name_any(), &entry.tasks);
                             let owner = Owner {
                                 name: &app.name_any(),

@@ -1,0 +1,221 @@
+//! Marathon end to end on real agents running real processes: a crash-looping app backs off
+//! (Delayed, growing delays), can be stopped, and recovers with a fixed version; a broken new
+//! version never takes the old one down and a rollback restores it without restarting it; an
+//! agent that goes away has its instances replaced elsewhere, and nothing runs twice when it
+//! comes back.
+
+use std::time::{Duration, Instant};
+
+use strata_e2e::agent::{Agent, agent_token};
+use strata_e2e::apps::{WAIT, app, apply, live_tasks, strata_app_ok, tasks_column, wait_app};
+use strata_e2e::cluster::Cluster;
+use strata_e2e::eventually;
+
+fn agent(cluster: &Cluster, name: &str) -> Agent {
+    let token = agent_token(&cluster.server, name);
+    Agent::start(
+        &cluster.server,
+        name,
+        &token,
+        &["--heartbeat-interval", "1s"],
+    )
+}
+
+fn process_app(name: &str, instances: u32, cmd: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: strata.io/v1alpha1\nkind: App\nmetadata: {{name: {name}}}\nspec:\n  cmd: {cmd:?}\n  cpus: 0.1\n  mem: 16\n  instances: {instances}\n{extra}"
+    )
+}
+
+#[test]
+fn a_crash_loop_backs_off_can_be_stopped_and_a_fixed_version_recovers() {
+    let cluster = Cluster::without_agents(&[]);
+    let _agent = agent(&cluster, "node-a");
+    let backoff = "  backoffSeconds: 1\n  backoffFactor: 2\n  maxLaunchDelaySeconds: 4\n";
+    apply(&cluster, &process_app("crash", 1, "exit 1", backoff));
+
+    // Delays grow 1, 2, 4 and stay at the cap.
+    let mut delays = Vec::new();
+    let started = Instant::now();
+    while delays.last() != Some(&4) {
+        let status = app(&cluster, "crash")["status"].clone();
+        if status["phase"] == "Delayed"
+            && let Some(seconds) = status["launchDelay"]["seconds"].as_u64()
+            && delays.last() != Some(&seconds)
+        {
+            delays.push(seconds);
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "delays seen {delays:?}; status {status:#}\n{}",
+            cluster.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        delays.windows(2).all(|w| w[0] < w[1]) && delays.len() >= 2,
+        "{delays:?}"
+    );
+    let status = app(&cluster, "crash")["status"].clone();
+    assert_eq!(status["lastTaskFailure"]["state"], "Failed", "{status:#}");
+    let progressing = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Progressing")
+        .unwrap()
+        .clone();
+    assert_eq!(progressing["reason"], "Backoff");
+    assert!(
+        progressing["message"]
+            .as_str()
+            .unwrap()
+            .contains("next launch in")
+    );
+
+    // Stop: no more launches of this version.
+    strata_app_ok(&cluster.server, &["stop", "crash"]);
+    let stopped = wait_app(&cluster, "crash", "launches stopped", |s| {
+        s["phase"] == "Stopped"
+    });
+    let failures = stopped["status"]["launchDelay"]["failures"].clone();
+    std::thread::sleep(Duration::from_secs(6));
+    let later = app(&cluster, "crash")["status"].clone();
+    assert_eq!(later["phase"], "Stopped");
+    assert_eq!(
+        later["launchDelay"]["failures"], failures,
+        "nothing relaunched"
+    );
+
+    // A fixed version starts at once, whatever the backoff was.
+    apply(&cluster, &process_app("crash", 1, "sleep 1000", backoff));
+    let fixed = wait_app(
+        &cluster,
+        "crash",
+        "the fixed version runs",
+        tasks_column("1 / 1"),
+    );
+    assert_eq!(fixed["status"]["phase"], "Running");
+    assert!(
+        fixed["status"]["launchDelay"].is_null(),
+        "{:#}",
+        fixed["status"]
+    );
+}
+
+#[test]
+fn a_broken_version_never_takes_the_old_one_down_and_a_rollback_restores_it() {
+    let cluster = Cluster::without_agents(&[]);
+    let _agent = agent(&cluster, "node-a");
+    let checks = |probe: &str| {
+        format!(
+            "  healthChecks:\n  - {{protocol: COMMAND, command: {{value: {probe:?}}}, gracePeriodSeconds: 2, intervalSeconds: 1, timeoutSeconds: 1, maxConsecutiveFailures: 2, delaySeconds: 0}}\n  upgradeStrategy: {{minimumHealthCapacity: 1, maximumOverCapacity: 0.5}}\n"
+        )
+    };
+    apply(
+        &cluster,
+        &process_app("svc", 2, "sleep 1000", &checks("true")),
+    );
+    let good = wait_app(&cluster, "svc", "2 healthy", |s| {
+        s["tasksHealthy"] == 2 && s["phase"] == "Running"
+    });
+    let v1 = good["status"]["version"].as_str().unwrap().to_string();
+    let mut v1_tasks: Vec<String> = live_tasks(&cluster, "svc")
+        .into_iter()
+        .map(|t| t.0)
+        .collect();
+    v1_tasks.sort();
+
+    // A new version whose health check always fails.
+    apply(
+        &cluster,
+        &process_app("svc", 2, "sleep 1000", &checks("false")),
+    );
+    let rolling = wait_app(&cluster, "svc", "the broken version rolls out", |s| {
+        s["version"].as_str().is_some_and(|v| v != v1) && s["phase"] == "Deploying"
+    });
+    let broken_rollout = rolling["status"]["rollout"].as_str().unwrap().to_string();
+    let until = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < until {
+        let healthy_v1 = live_tasks(&cluster, "svc")
+            .into_iter()
+            .filter(|t| t.3 == v1 && t.2 == "Running")
+            .count();
+        assert_eq!(healthy_v1, 2, "the old version keeps running");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let rollout = cluster.json(&["get", "rollout", &broken_rollout]);
+    assert_eq!(rollout["status"]["phase"], "InProgress");
+    assert_eq!(
+        rollout["status"]["reason"], "WaitingForHealth",
+        "a stuck rollout says why: {rollout:#}"
+    );
+
+    // One command back: the old version, with the very same tasks.
+    strata_app_ok(&cluster.server, &["rollback", "svc"]);
+    let back = wait_app(&cluster, "svc", "rolled back", |s| {
+        s["version"] == v1.as_str() && s["phase"] == "Running" && s["tasksHealthy"] == 2
+    });
+    let mut after: Vec<String> = live_tasks(&cluster, "svc")
+        .into_iter()
+        .map(|t| t.0)
+        .collect();
+    after.sort();
+    assert_eq!(after, v1_tasks, "the old tasks were never restarted");
+    let superseded = cluster.json(&["get", "rollout", &broken_rollout]);
+    assert_eq!(superseded["status"]["phase"], "Superseded");
+    assert_eq!(
+        superseded["status"]["supersededBy"],
+        back["status"]["rollout"]
+    );
+}
+
+#[test]
+fn instances_on_a_lost_agent_are_replaced_and_never_run_twice() {
+    let cluster = Cluster::without_agents(&["--agent-unreachable-timeout", "3s"]);
+    let mut a = agent(&cluster, "node-a");
+    let strategy = "  unreachableStrategy: {inactiveAfterSeconds: 1, expungeAfterSeconds: 600}\n";
+    apply(&cluster, &process_app("keep", 1, "sleep 1000", strategy));
+    wait_app(&cluster, "keep", "running on node-a", tasks_column("1 / 1"));
+    let settled = live_tasks(&cluster, "keep")[0].clone();
+    assert_eq!(settled.1, "node-a");
+    let _b = agent(&cluster, "node-b");
+
+    a.kill();
+    let replaced = eventually(WAIT, || {
+        let tasks = live_tasks(&cluster, "keep");
+        tasks
+            .iter()
+            .any(|t| t.1 == "node-b" && t.2 == "Running")
+            .then_some(tasks)
+    })
+    .unwrap_or_else(|| panic!("{:?}\n{}", live_tasks(&cluster, "keep"), cluster.log()));
+    assert!(
+        replaced
+            .iter()
+            .any(|t| t.0 == settled.0 && t.2 == "Unreachable"),
+        "the lost instance is Unreachable, not forgotten: {replaced:?}"
+    );
+
+    // Back: the old instance reports Running again and one of the two is killed.
+    a.restart(&cluster.server);
+    let one = eventually(WAIT, || {
+        let tasks = live_tasks(&cluster, "keep");
+        (tasks.len() == 1 && tasks[0].2 == "Running").then_some(tasks)
+    });
+    assert!(
+        one.is_some(),
+        "exactly one instance runs: {:?}\n{}",
+        live_tasks(&cluster, "keep"),
+        cluster.log()
+    );
+    let pids = eventually(WAIT, || {
+        let pids = a.task_pids();
+        (one.as_ref().unwrap()[0].1 == "node-a" || pids.is_empty()).then_some(pids)
+    });
+    assert!(
+        pids.is_some(),
+        "node-a runs nothing it should not: {:?}",
+        a.task_pids()
+    );
+}
