@@ -201,7 +201,7 @@ async fn run_check(
 }
 
 /// GETs `path` from `addr` and returns the response's status code.
-async fn http_status(addr: SocketAddr, path: &str, tls: bool) -> anyhow::Result<u16> {
+pub(crate) async fn http_status(addr: SocketAddr, path: &str, tls: bool) -> anyhow::Result<u16> {
     let stream = TcpStream::connect(addr).await?;
     if tls {
         let connector = tokio_rustls::TlsConnector::from(insecure_tls());

@@ -12,6 +12,7 @@ pub mod fixtures;
 pub mod health;
 pub mod lifecycle;
 pub mod machine;
+pub mod readiness;
 pub mod registration;
 pub mod report;
 pub mod sandbox_client;

@@ -37,6 +37,7 @@ use tokio::time::Instant;
 use crate::env::{TaskIdentity, task_env};
 use crate::executor::{Handle, Launch, Outcome, Record, describe};
 use crate::health::{self, Verdict};
+use crate::readiness;
 use crate::report::{Gone, StatusWriter, now};
 use crate::supervisor::Context;
 
@@ -361,6 +362,16 @@ async fn watch_until_end(
     } else {
         Vec::new()
     };
+    let (ready_tx, mut readiness) = mpsc::channel::<usize>(8);
+    let mut unready = task.spec.readiness_checks.len();
+    let readiness_checks = if unready > 0
+        && status.state() == Some(TaskState::Running)
+        && status.current().ready != Some(true)
+    {
+        readiness::spawn_checks(&task.spec.readiness_checks, ready_tx)
+    } else {
+        Vec::new()
+    };
     let mut results: Vec<Option<bool>> = vec![None; task.spec.health_checks.len()];
     let mut kill: Option<KillRequest> = None;
     let mut kill_sent = false;
@@ -413,6 +424,13 @@ async fn watch_until_end(
                 }
                 look = true;
             }
+            Some(_) = readiness.recv() => {
+                unready -= 1;
+                if unready == 0 {
+                    tracing::info!("the task passed its readiness checks");
+                    status.update(|s| s.ready = Some(true)).await?;
+                }
+            }
             Some(verdict) = verdicts.recv() => {
                 results[verdict.check] = Some(verdict.healthy);
                 let healthy = aggregate(&results);
@@ -442,7 +460,7 @@ async fn watch_until_end(
             }
         }
     };
-    for check in checks {
+    for check in checks.into_iter().chain(readiness_checks) {
         check.abort();
     }
     Ok((outcome, kill))

@@ -114,6 +114,10 @@ pub struct TaskSpec {
     /// default of 3 seconds, as in Mesos.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kill_grace_period_seconds: Option<u32>,
+    /// Checks the task must pass once before it counts as ready (status.ready), e.g. for a
+    /// rollout to proceed; Marathon's readinessChecks with the port resolved.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub readiness_checks: Vec<TaskReadinessCheck>,
     /// User to run the task as; unset runs as the agent's user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
@@ -152,6 +156,26 @@ pub struct TaskContainer {
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+/// A readiness check of a task: an HTTP GET of `path` on host port `port` every
+/// `intervalSeconds` until it answers one of `httpStatusCodesForReady`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskReadinessCheck {
+    /// HTTP or HTTPS.
+    #[serde(default)]
+    pub protocol: crate::app::ReadinessProtocol,
+    /// Path to GET.
+    pub path: String,
+    /// Host port to probe (on the agent's loopback interface).
+    pub port: u16,
+    /// Seconds between checks.
+    pub interval_seconds: u32,
+    /// Seconds a check may take.
+    pub timeout_seconds: u32,
+    /// HTTP statuses that mean ready.
+    pub http_status_codes_for_ready: Vec<u16>,
 }
 
 /// Mesos' task states.
@@ -263,6 +287,9 @@ pub struct TaskStatus {
     /// Result of the health checks; unset when the task has none or none has completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthy: Option<bool>,
+    /// True once every readiness check passed; unset while they have not (or there are none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<bool>,
     /// When the task became Unreachable (its agent stopped heartbeating), while it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unreachable_since: Option<Time>,

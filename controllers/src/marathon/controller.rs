@@ -370,6 +370,7 @@ impl Marathon {
                 .unwrap_or_default(),
             state,
             healthy: status.and_then(|s| s.healthy),
+            ready: status.and_then(|s| s.ready),
             created: task
                 .metadata
                 .creation_timestamp
@@ -769,6 +770,7 @@ impl Marathon {
                                         version: outcome.version.clone(),
                                         state: None,
                                         healthy: None,
+                                        ready: None,
                                         created: now,
                                         kill_first: false,
                                         deleting: false,

@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::ObjectMeta;
 use strata_api::app::AppSpec;
 use strata_api::labels;
-use strata_api::task::{Task, TaskContainer, TaskSpec};
+use strata_api::task::{Task, TaskContainer, TaskReadinessCheck, TaskSpec};
 
 use super::placement::Fit;
 
@@ -83,12 +83,13 @@ pub fn task(
             framework: target.framework.to_string(),
             agent: target.agent.to_string(),
             offer: Some(target.offer.to_string()),
-            resources: fit.resources,
-            ports: fit.ports,
+            resources: fit.resources.clone(),
+            ports: fit.ports.clone(),
             command,
             container,
             env: env(owner, spec, version, &name),
             health_checks: spec.health_checks.clone(),
+            readiness_checks: readiness_checks(spec, &fit.ports),
             kill_grace_period_seconds: spec.task_kill_grace_period_seconds,
             user: spec.user.clone(),
         },
@@ -141,6 +142,37 @@ fn env(owner: &Owner<'_>, spec: &AppSpec, version: &str, task: &str) -> BTreeMap
     env
 }
 
+/// The app's readiness checks with their ports resolved: `portName` names a port mapping (or
+/// port definition), whose host port is the one at the same index in `ports`.
+fn readiness_checks(spec: &AppSpec, ports: &[u16]) -> Vec<TaskReadinessCheck> {
+    let names: Vec<Option<&str>> = match &spec.container {
+        Some(c) if !c.port_mappings.is_empty() => {
+            c.port_mappings.iter().map(|m| m.name.as_deref()).collect()
+        }
+        _ => spec
+            .port_definitions
+            .iter()
+            .map(|p| p.name.as_deref())
+            .collect(),
+    };
+    spec.readiness_checks
+        .iter()
+        .filter_map(|rc| {
+            let index = names
+                .iter()
+                .position(|n| *n == Some(rc.port_name.as_str()))?;
+            Some(TaskReadinessCheck {
+                protocol: rc.protocol,
+                path: rc.path.clone(),
+                port: *ports.get(index)?,
+                interval_seconds: rc.interval_seconds,
+                timeout_seconds: rc.timeout_seconds,
+                http_status_codes_for_ready: rc.http_status_codes_for_ready.clone(),
+            })
+        })
+        .collect()
+}
+
 /// `args` as one /bin/sh command line that runs them without interpretation.
 fn shell_words(args: &[String]) -> String {
     args.iter()
@@ -152,7 +184,7 @@ fn shell_words(args: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strata_api::app::{AppContainer, DockerContainer};
+    use strata_api::app::{AppContainer, DockerContainer, PortDefinition, ReadinessCheck};
 
     fn launch(spec: &AppSpec) -> Task {
         let fit = Fit {
@@ -196,6 +228,32 @@ mod tests {
         let owner = &t.metadata.owner_references.unwrap()[0];
         assert_eq!((owner.kind.as_str(), owner.controller), ("App", Some(true)));
         assert!(t.spec.validate().is_ok());
+    }
+
+    #[test]
+    fn readiness_checks_probe_the_host_port_of_their_named_port() {
+        let spec = AppSpec {
+            cmd: Some("serve".into()),
+            port_definitions: vec![
+                PortDefinition {
+                    name: Some("admin".into()),
+                    ..PortDefinition::default()
+                },
+                PortDefinition {
+                    name: Some("http-api".into()),
+                    ..PortDefinition::default()
+                },
+            ],
+            readiness_checks: vec![ReadinessCheck {
+                path: "/ready".into(),
+                ..ReadinessCheck::default()
+            }],
+            ..AppSpec::default()
+        };
+        let checks = readiness_checks(&spec, &[31000, 31001]);
+        assert_eq!(checks.len(), 1);
+        assert_eq!((checks[0].port, checks[0].path.as_str()), (31001, "/ready"));
+        assert_eq!(checks[0].http_status_codes_for_ready, [200]);
     }
 
     #[test]

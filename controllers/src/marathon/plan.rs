@@ -6,6 +6,8 @@
 //! age — with no memory of its own. So a controller restart, a superseding change or a task
 //! lost mid-rollout all land in the same code, and the rules are unit-tested:
 //!
+//! - A task is healthy when it runs, passes its health checks (if the app has any) and passed
+//!   its readiness checks (if any).
 //! - Tasks of another version are "old". While there are old tasks, the app never has fewer
 //!   than ceil(instances × minimumHealthCapacity) healthy tasks (of any version) on purpose,
 //!   nor more than instances + floor(instances × maximumOverCapacity) tasks. When neither
@@ -30,6 +32,8 @@ pub struct Instance {
     /// None until the master staged it.
     pub state: Option<TaskState>,
     pub healthy: Option<bool>,
+    /// Passed its readiness checks.
+    pub ready: Option<bool>,
     /// When it was created: the age killSelection goes by.
     pub created: Timestamp,
     /// Marked to go first when scaling down.
@@ -72,7 +76,12 @@ pub struct Decision {
 /// at `now`.
 pub fn decide(spec: &AppSpec, version: &str, tasks: &[Instance], now: Timestamp) -> Decision {
     let has_checks = !spec.health_checks.is_empty();
-    let healthy = |t: &Instance| t.is_running() && (!has_checks || t.healthy == Some(true));
+    let has_readiness = !spec.readiness_checks.is_empty();
+    let healthy = |t: &Instance| {
+        t.is_running()
+            && (!has_checks || t.healthy == Some(true))
+            && (!has_readiness || t.ready == Some(true))
+    };
     let mut kill: Vec<String> = Vec::new();
     let mut counted: Vec<&Instance> = Vec::new();
     let mut counts = TaskCounts::default();
@@ -210,6 +219,7 @@ mod tests {
             version: version.into(),
             state,
             healthy: None,
+            ready: None,
             created: at(created),
             kill_first: false,
             deleting: false,
@@ -305,6 +315,22 @@ mod tests {
         let d = decide(&spec, V2, &tasks, at(11));
         assert_eq!(d.kill, ["o1"]);
         assert_eq!(d.counts.unknown(), 1);
+    }
+
+    #[test]
+    fn new_tasks_count_only_once_ready_when_the_app_has_readiness_checks() {
+        let spec = AppSpec {
+            readiness_checks: vec![strata_api::app::ReadinessCheck::default()],
+            ..app(1, 1.0, 1.0)
+        };
+        let mut tasks = vec![running("o0", V1, 0), running("n0", V2, 5)];
+        tasks[0].ready = Some(true);
+        assert!(
+            decide(&spec, V2, &tasks, at(10)).kill.is_empty(),
+            "running, not ready"
+        );
+        tasks[1].ready = Some(true);
+        assert_eq!(decide(&spec, V2, &tasks, at(11)).kill, ["o0"]);
     }
 
     #[test]
