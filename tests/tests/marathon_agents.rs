@@ -219,3 +219,62 @@ fn instances_on_a_lost_agent_are_replaced_and_never_run_twice() {
         a.task_pids()
     );
 }
+
+#[test]
+fn apps_start_in_dependency_order_and_stop_in_reverse() {
+    let cluster = Cluster::without_agents(&[]);
+    let _agent = agent(&cluster, "node-a");
+    // db cannot be placed at first (no agent is called nowhere), so web must wait for it.
+    let nowhere = "  constraints:\n  - {field: \"@hostname\", operator: IS, value: nowhere}\n";
+    apply(&cluster, &process_app("db", 1, "sleep 1000", nowhere));
+    // web takes a while to stop (it cleans up for 3 s after SIGTERM).
+    let slow_stop = "trap 'sleep 3; exit 0' TERM; sleep 1000 & wait";
+    let depends = "  dependencies: [db]\n  taskKillGracePeriodSeconds: 10\n";
+    apply(&cluster, &process_app("web", 1, slow_stop, depends));
+    let waiting = wait_app(&cluster, "web", "waiting for db", |s| {
+        s["conditions"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["reason"] == "WaitingForDependencies"))
+    });
+    assert!(live_tasks(&cluster, "web").is_empty(), "{waiting:#}");
+
+    apply(&cluster, &process_app("db", 1, "sleep 1000", ""));
+    wait_app(&cluster, "db", "db runs", tasks_column("1 / 1"));
+    wait_app(&cluster, "web", "then web", tasks_column("1 / 1"));
+
+    // Deleting both: db keeps running until web has stopped.
+    cluster
+        .server
+        .kubectl_ok(&["delete", "app", "web", "db", "--wait=false"]);
+    let mut saw_web_stopping = false;
+    let gone = eventually(WAIT, || {
+        let web = live_or_dying(&cluster, "web");
+        let db = live_or_dying(&cluster, "db");
+        if !web.is_empty() {
+            saw_web_stopping = true;
+            assert!(
+                db.iter().all(|dying| !dying),
+                "db was stopped while web still ran"
+            );
+        }
+        (web.is_empty() && db.is_empty()).then_some(())
+    });
+    assert!(gone.is_some(), "both stop\n{}", cluster.log());
+    assert!(
+        saw_web_stopping,
+        "web took 3 s to stop; it was seen stopping"
+    );
+    let apps = cluster.server.kubectl_ok(&["get", "apps", "-o", "name"]);
+    assert!(apps.trim().is_empty(), "{apps}");
+}
+
+/// Whether each task of the app is being killed (deletionTimestamp set).
+fn live_or_dying(cluster: &Cluster, app: &str) -> Vec<bool> {
+    let list = cluster.json(&["get", "tasks", "-l", &format!("strata.io/app={app}")]);
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| !t["metadata"]["deletionTimestamp"].is_null())
+        .collect()
+}
