@@ -81,7 +81,8 @@ pub fn app_status(i: Inputs<'_>) -> AppStatus {
         _ => AppPhase::derive(
             i.rolling,
             matches!(i.hold, Some(Hold::Backoff(_))),
-            matches!(i.hold, Some(Hold::Offers | Hold::Dependencies(_))) && waiting_long,
+            matches!(i.hold, Some(Hold::Dependencies(_)))
+                || (matches!(i.hold, Some(Hold::Offers)) && waiting_long),
             n,
             d.counts.running,
         ),
