@@ -4,7 +4,10 @@
 
 use std::time::Instant;
 
-use strata_e2e::apps::{WAIT, app, apply, live_tasks, sleeper, tasks_column, wait_app};
+use serde_json::Value;
+use strata_e2e::apps::{
+    WAIT, app, apply, live_tasks, sleeper, strata_app_ok, tasks_column, wait_app,
+};
 use strata_e2e::cluster::Cluster;
 use strata_e2e::eventually;
 
@@ -189,4 +192,92 @@ fn a_new_version_rolls_out_without_dropping_below_minimum_health_capacity() {
         rollout["status"]["lowestHealthy"].as_u64().unwrap() >= 6,
         "{rollout:#}"
     );
+}
+
+#[test]
+fn restart_kill_and_history_and_a_controller_restart_mid_rollout() {
+    let mut cluster = Cluster::without_agents(&["--rollout-history", "3"]);
+    cluster.add_agents("sim", 2, "cpus:8;mem:8192");
+    apply(&cluster, &sleeper("svc", 4, ""));
+    wait_app(&cluster, "svc", "4 running", tasks_column("4 / 4"));
+    let before: Vec<String> = live_tasks(&cluster, "svc")
+        .into_iter()
+        .map(|t| t.0)
+        .collect();
+
+    // A restart replaces every task with a new one of the same spec.
+    strata_app_ok(&cluster.server, &["restart", "svc"]);
+    let replaced = eventually(WAIT, || {
+        let now: Vec<String> = live_tasks(&cluster, "svc")
+            .into_iter()
+            .map(|t| t.0)
+            .collect();
+        (now.len() == 4 && now.iter().all(|t| !before.contains(t))).then_some(now)
+    });
+    assert!(replaced.is_some(), "every task replaced\n{}", cluster.log());
+    let restarted = wait_app(&cluster, "svc", "restarted", tasks_column("4 / 4"));
+    let rollout = cluster.json(&[
+        "get",
+        "rollout",
+        restarted["status"]["rollout"].as_str().unwrap(),
+    ]);
+    assert_eq!(rollout["spec"]["change"], "Restart");
+
+    // Kill one task with --scale: that very task goes, and no other.
+    let tasks = live_tasks(&cluster, "svc");
+    let victim = tasks[1].0.clone();
+    strata_app_ok(&cluster.server, &["kill", &victim, "--scale"]);
+    wait_app(&cluster, "svc", "3 left", tasks_column("3 / 3"));
+    let left: Vec<String> = live_tasks(&cluster, "svc")
+        .into_iter()
+        .map(|t| t.0)
+        .collect();
+    let mut expected: Vec<String> = tasks
+        .iter()
+        .map(|t| t.0.clone())
+        .filter(|t| *t != victim)
+        .collect();
+    expected.sort();
+    let mut left_sorted = left.clone();
+    left_sorted.sort();
+    assert_eq!(left_sorted, expected, "only {victim} was killed");
+    // Without --scale the task is replaced.
+    strata_app_ok(&cluster.server, &["kill", &left[0]]);
+    let refilled = eventually(WAIT, || {
+        let now: Vec<String> = live_tasks(&cluster, "svc")
+            .into_iter()
+            .map(|t| t.0)
+            .collect();
+        (now.len() == 3 && !now.contains(&left[0])).then_some(())
+    });
+    assert!(refilled.is_some(), "the killed task is replaced");
+
+    // The controllers restart in the middle of an upgrade: it completes, as one rollout.
+    apply(
+        &cluster,
+        &sleeper(
+            "svc",
+            3,
+            "  env: {RELEASE: \"2\"}\n  upgradeStrategy: {minimumHealthCapacity: 1, maximumOverCapacity: 0.34}\n",
+        ),
+    );
+    cluster.restart_controllers();
+    let done = wait_app(&cluster, "svc", "upgraded", |s| {
+        s["phase"] == "Running" && s["tasks"] == "3 / 3"
+    });
+    let version = done["status"]["version"].as_str().unwrap();
+    assert!(live_tasks(&cluster, "svc").iter().all(|t| t.3 == version));
+    let rollouts = cluster.json(&["get", "rollouts", "-l", "strata.io/app=svc"]);
+    let items = rollouts["items"].as_array().unwrap();
+    assert_eq!(
+        items.len(),
+        3,
+        "--rollout-history 3 keeps three: {rollouts:#}"
+    );
+    let upgrades: Vec<&Value> = items
+        .iter()
+        .filter(|r| r["spec"]["version"] == version)
+        .collect();
+    assert_eq!(upgrades.len(), 1, "one rollout for the one change");
+    assert_eq!(upgrades[0]["status"]["phase"], "Succeeded");
 }
