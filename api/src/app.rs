@@ -532,9 +532,11 @@ pub enum AppPhase {
 }
 
 impl AppPhase {
-    /// The Marathon UI's rule: a deployment in progress is Delayed (backoff), Waiting (no
-    /// fitting offer) or Deploying; otherwise an app asked for and running nothing is
-    /// Suspended, anything else Running.
+    /// The Marathon UI's rule: an app whose launches are held by the crash-loop backoff is
+    /// Delayed, one whose launches have waited too long for offers (or for its dependencies)
+    /// is Waiting — whether or not a deployment is under way; otherwise a deployment in
+    /// progress is Deploying, an app asked for and running nothing is Suspended, anything
+    /// else Running.
     pub fn derive(
         deploying: bool,
         delayed: bool,
@@ -542,14 +544,12 @@ impl AppPhase {
         instances: u32,
         running: u32,
     ) -> AppPhase {
-        if deploying {
-            if delayed {
-                AppPhase::Delayed
-            } else if waiting {
-                AppPhase::Waiting
-            } else {
-                AppPhase::Deploying
-            }
+        if delayed {
+            AppPhase::Delayed
+        } else if waiting {
+            AppPhase::Waiting
+        } else if deploying {
+            AppPhase::Deploying
         } else if instances == 0 && running == 0 {
             AppPhase::Suspended
         } else {
@@ -985,6 +985,12 @@ mod tests {
     #[test]
     fn phase_follows_the_marathon_ui() {
         assert_eq!(AppPhase::derive(true, true, true, 3, 1), AppPhase::Delayed);
+        assert_eq!(
+            AppPhase::derive(false, true, false, 1, 0),
+            AppPhase::Delayed,
+            "a crash loop after its rollout succeeded is still Delayed"
+        );
+        assert_eq!(AppPhase::derive(false, false, true, 2, 1), AppPhase::Waiting);
         assert_eq!(AppPhase::derive(true, false, true, 3, 1), AppPhase::Waiting);
         assert_eq!(
             AppPhase::derive(true, false, false, 3, 1),

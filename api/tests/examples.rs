@@ -1,5 +1,7 @@
-//! Every example in manifests/examples/ must be valid against the generated CRDs and read into
-//! the Rust types without losing a field, and pass the kinds' semantic validation.
+//! Every example in manifests/examples/ (and its subdirectories) must be valid against the
+//! generated CRDs and read into the Rust types without losing a field, and pass the kinds'
+//! semantic validation. The top level is what `kubectl apply -f manifests/examples/` applies: the
+//! seed's Marathon table and a Docker web app, nothing else.
 //!
 //! The schema check here is a small structural validator (types, known properties, required
 //! fields, enums, bounds) over the CRD's openAPIV3Schema, enough to catch a misspelt field or a
@@ -10,13 +12,15 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+use strata_api::app::ContainerType;
 use strata_api::{Agent, App, Framework, Offer, Task};
 
 fn examples_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../manifests/examples")
 }
 
-/// The YAML files of a directory, kustomization files excluded, sorted.
+/// The YAML files of a directory (not of its subdirectories), kustomization files excluded,
+/// sorted: what `kubectl apply -f <dir>` applies.
 fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = fs::read_dir(dir)
         .unwrap()
@@ -25,6 +29,21 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
         .filter(|p| p.file_name().is_some_and(|n| n != "kustomization.yaml"))
         .collect();
     files.sort();
+    files
+}
+
+/// The YAML files of a directory and all its subdirectories, kustomization files excluded.
+fn yaml_files_recursive(dir: &Path) -> Vec<PathBuf> {
+    let mut files = yaml_files(dir);
+    let mut subdirs: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    subdirs.sort();
+    for sub in subdirs {
+        files.extend(yaml_files_recursive(&sub));
+    }
     files
 }
 
@@ -153,9 +172,8 @@ fn round_trip<K: serde::de::DeserializeOwned + serde::Serialize>(doc: &Value) ->
 
 #[test]
 fn examples_validate_against_the_crds_and_types() {
-    let mut files = yaml_files(&examples_dir());
-    files.extend(yaml_files(&examples_dir().join("kustomize")));
-    assert!(files.len() >= 5, "{files:?}");
+    let files = yaml_files_recursive(&examples_dir());
+    assert!(files.len() >= 13, "{files:?}");
     let mut kinds = Vec::new();
     for file in files {
         let name = file
@@ -236,8 +254,78 @@ fn the_validator_catches_typos_and_wrong_types() {
 }
 
 #[test]
+fn the_top_level_is_the_seed_marathon_table_and_a_docker_web_app() {
+    // (name, mem, cpus, instances): the seed's screenshot, logstash at the 3 / 3 it wanted.
+    let expected = [
+        ("cleanup-old-weeks.task", 512, "0.5", 14),
+        ("cmselasticsearch.framework", 2000, "0.5", 3),
+        ("cmskibana-dev.web", 512, "0.5", 1),
+        ("cmskibana.web", 512, "0.5", 1),
+        ("docker-web", 32, "0.1", 1),
+        ("logstash", 512, "0.1", 3),
+        ("mesos-dns", 512, "0.5", 0),
+    ];
+    let mut apps = Vec::new();
+    for file in yaml_files(&examples_dir()) {
+        let docs = documents(&file);
+        assert_eq!(docs.len(), 1, "{}: one app per file", file.display());
+        assert_eq!(docs[0]["kind"], "App", "{}: only Apps", file.display());
+        let app: App = serde_json::from_value(docs[0].clone()).unwrap();
+        let name = app.metadata.name.clone().unwrap();
+        assert_eq!(
+            file.file_name().unwrap().to_string_lossy(),
+            format!("{name}.yaml"),
+            "a file is named for its app"
+        );
+        assert_eq!(
+            app.metadata.namespace, None,
+            "{name}: applied to the current namespace"
+        );
+        apps.push(app);
+    }
+    apps.sort_by_key(|a| a.metadata.name.clone());
+    let got: Vec<(String, u64, String, u32)> = apps
+        .iter()
+        .map(|a| {
+            (
+                a.metadata.name.clone().unwrap(),
+                a.spec.mem,
+                a.spec.cpus.to_string(),
+                a.spec.instances,
+            )
+        })
+        .collect();
+    let expected: Vec<(String, u64, String, u32)> = expected
+        .iter()
+        .map(|(n, m, c, i)| (n.to_string(), *m, c.to_string(), *i))
+        .collect();
+    assert_eq!(got, expected);
+
+    let web = apps
+        .iter()
+        .find(|a| a.metadata.name.as_deref() == Some("docker-web"))
+        .unwrap();
+    let container = web.spec.container.as_ref().expect("a container");
+    assert_eq!(container.type_, ContainerType::DOCKER);
+    assert_eq!(
+        container.docker.as_ref().map(|d| d.image.as_str()),
+        Some("strata-test/busybox:1"),
+        "the image the e2e tests build locally"
+    );
+    let port = &container.port_mappings[0];
+    assert_eq!((port.container_port, port.host_port), (8080, 0));
+    assert_eq!(web.spec.health_checks[0].port_index, Some(0));
+    assert_eq!(
+        Some(web.spec.readiness_checks[0].port_name.as_str()),
+        port.name.as_deref(),
+        "the readiness check probes the mapped port by name"
+    );
+}
+
+#[test]
 fn kustomize_copies_match_the_examples_and_resources_exist() {
-    let dir = examples_dir().join("kustomize");
+    let dir = examples_dir().join("more/kustomize");
+    let base = dir.parent().unwrap();
     let kustomization: Value =
         serde_saphyr::from_str(&fs::read_to_string(dir.join("kustomization.yaml")).unwrap())
             .unwrap();
@@ -245,14 +333,14 @@ fn kustomize_copies_match_the_examples_and_resources_exist() {
     assert!(!resources.is_empty());
     for resource in resources {
         let file = resource.as_str().unwrap();
-        let copy =
-            fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("kustomize/{file}: {e}"));
+        let copy = fs::read_to_string(dir.join(file))
+            .unwrap_or_else(|e| panic!("more/kustomize/{file}: {e}"));
         let original =
-            fs::read_to_string(examples_dir().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+            fs::read_to_string(base.join(file)).unwrap_or_else(|e| panic!("more/{file}: {e}"));
         assert!(
             copy == original,
-            "manifests/examples/kustomize/{file} differs from manifests/examples/{file}; \
-             copy it again: cp manifests/examples/{file} manifests/examples/kustomize/"
+            "manifests/examples/more/kustomize/{file} differs from manifests/examples/more/{file}; \
+             copy it again: cp manifests/examples/more/{file} manifests/examples/more/kustomize/"
         );
     }
 }

@@ -6,7 +6,8 @@
 //! removes its containers: a test leaves nothing running behind it.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -27,20 +28,62 @@ pub struct Agent {
     pub name: String,
     /// Port of the sandbox service.
     pub port: u16,
-    /// The one host port the agent offers to tasks (`ports:[P-P]`), free when it started.
+    /// The first host port the agent offers to tasks, free when it started.
     pub task_port: u16,
+    /// Every host port the agent offers to tasks (`ports:[first-last]`), free when it started.
+    pub task_ports: RangeInclusive<u16>,
     dir: tempfile::TempDir,
     args: Vec<String>,
     child: Option<Child>,
 }
 
 impl Agent {
-    /// Starts agent `name` against `server` with `token`, and waits until it registered.
+    /// Starts agent `name` against `server` with `token`, offering 2 cpus, 4 GB and one host
+    /// port, and waits until it registered.
     pub fn start(server: &Server, name: &str, token: &str, extra: &[&str]) -> Agent {
+        let task_port = free_port();
+        let resources = "cpus:2;mem:4096;disk:10000";
+        Agent::launch(server, name, token, resources, task_port..=task_port, extra)
+    }
+
+    /// Starts agent `name` offering `resources` (Mesos' form without ports, e.g.
+    /// `cpus:16;mem:32768;disk:20000`) and `ports` contiguous host ports that were free when it
+    /// started, and waits until it registered. The resources are what the agent offers, not
+    /// what the machine has: tasks that use little may be packed beyond the machine's size.
+    pub fn start_with_resources(
+        server: &Server,
+        name: &str,
+        token: &str,
+        resources: &str,
+        ports: u16,
+        extra: &[&str],
+    ) -> Agent {
+        assert!(ports > 0, "an agent offers at least one port");
+        Agent::launch(
+            server,
+            name,
+            token,
+            resources,
+            free_port_range(ports),
+            extra,
+        )
+    }
+
+    fn launch(
+        server: &Server,
+        name: &str,
+        token: &str,
+        resources: &str,
+        task_ports: RangeInclusive<u16>,
+        extra: &[&str],
+    ) -> Agent {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
-        let task_port = free_port();
-        let resources = format!("cpus:2;mem:4096;disk:10000;ports:[{task_port}-{task_port}]");
+        let resources = format!(
+            "{resources};ports:[{}-{}]",
+            task_ports.start(),
+            task_ports.end()
+        );
         let mut args: Vec<String> = [
             "agent",
             "--server",
@@ -65,7 +108,8 @@ impl Agent {
         let mut agent = Agent {
             name: name.to_string(),
             port,
-            task_port,
+            task_port: *task_ports.start(),
+            task_ports,
             dir,
             args,
             child: None,
@@ -204,6 +248,45 @@ impl Drop for Agent {
                 .status();
         }
     }
+}
+
+/// `n` contiguous ports on 127.0.0.1 that are free now, below the kernel's ephemeral range (so
+/// that ports the system hands out, like [`free_port`]'s, do not land in them later); the start
+/// is drawn from the clock and the process id so that parallel tests look in different places.
+fn free_port_range(n: u16) -> RangeInclusive<u16> {
+    const LOW: u32 = 20000;
+    let high = ephemeral_start().saturating_sub(u32::from(n)).max(LOW + 1);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+        ^ std::process::id().wrapping_mul(2_654_435_761);
+    let span = high - LOW;
+    for attempt in 0..200u32 {
+        let start = LOW + seed.wrapping_add(attempt.wrapping_mul(7919)) % span;
+        let Ok(first) = u16::try_from(start) else {
+            continue;
+        };
+        let Some(last) = first.checked_add(n - 1) else {
+            continue;
+        };
+        // Holding every listener until the whole range is checked.
+        let held: Vec<TcpListener> = (first..=last)
+            .map_while(|p| TcpListener::bind(("127.0.0.1", p)).ok())
+            .collect();
+        if held.len() == usize::from(n) {
+            return first..=last;
+        }
+    }
+    panic!("no {n} contiguous free ports between {LOW} and {high}");
+}
+
+/// The first port of the kernel's ephemeral range (32768 when it cannot be read).
+fn ephemeral_start() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768)
 }
 
 /// A GET with an optional bearer token over plain HTTP: (status, body).

@@ -103,11 +103,22 @@ fn server_side_apply_conflicts_and_force() {
 fn examples_apply_client_and_server_side_and_kustomize() {
     let s = Server::start();
     let dir = examples();
+    let more = format!("{dir}/more");
+    // The top level is the seed's six apps and the Docker web app; more/ is applied on its own.
     let out = s.kubectl_ok(&["apply", "-f", &dir]);
+    let created = out.lines().filter(|l| l.ends_with(" created")).count();
+    assert_eq!(created, 7, "{out}");
+    assert!(
+        out.lines().all(|l| l.starts_with("app.strata.io/")),
+        "{out}"
+    );
+    let out = s.kubectl_ok(&["apply", "-f", &more]);
     assert!(out.contains("created"), "{out}");
-    let out = s.kubectl_ok(&["apply", "--server-side", "-f", &dir]);
-    assert!(out.contains("serverside-applied"), "{out}");
-    let out = s.kubectl_ok(&["apply", "-k", &format!("{dir}/kustomize")]);
+    for d in [&dir, &more] {
+        let out = s.kubectl_ok(&["apply", "--server-side", "-f", d]);
+        assert!(out.contains("serverside-applied"), "{out}");
+    }
+    let out = s.kubectl_ok(&["apply", "-k", &format!("{more}/kustomize")]);
     assert!(
         out.contains("created") || out.contains("configured"),
         "{out}"

@@ -631,14 +631,23 @@ impl Marathon {
             };
             tracing::info!(app = %k, rollout = %new_name, ?change, %version, "rollout started");
             entry.rollouts.insert(revision, rollout.clone());
+            // The status (its plan) is written once the object exists.
             let create_api = api.clone();
-            self.writer
-                .write(format!("create rollout {new_name}"), async move {
-                    create_api
-                        .create(&PostParams::default(), &rollout)
-                        .await
-                        .map(drop)
-                });
+            let status = json!({
+                "apiVersion": strata_api::API_VERSION, "kind": "Rollout",
+                "status": rollout.status,
+            });
+            entry
+                .rollouts_written
+                .insert(revision, serde_json::to_value(&rollout.status).expect("status serializes"));
+            self.writer.write(format!("create rollout {new_name}"), async move {
+                create_api.create(&PostParams::default(), &rollout).await?;
+                let params = PatchParams::apply(MANAGER).force();
+                create_api
+                    .patch_status(&new_name, &params, &Patch::Apply(&status))
+                    .await
+                    .map(drop)
+            });
             // Old finished rollouts beyond the history go.
             let finished: Vec<u64> = entry
                 .rollouts
@@ -913,7 +922,9 @@ impl Marathon {
             .hold
             .as_ref()
             .map(|h| status::hold_reason(h, queue.as_ref(), outcome.decision.launch, now));
-        if let Some(rollout) = latest.as_ref().filter(|_| outcome.rolling) {
+        // A rollout only just created gets its status when it is seen (see roll).
+        let seen = |r: &&Rollout| r.metadata.resource_version.is_some();
+        if let Some(rollout) = latest.as_ref().filter(seen).filter(|_| outcome.rolling) {
             let previous = rollout.status.clone().unwrap_or_default();
             let updated = status::rollout_status(
                 &previous,

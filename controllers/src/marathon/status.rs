@@ -77,7 +77,7 @@ pub fn app_status(i: Inputs<'_>) -> AppStatus {
             .is_some_and(|s| i.now.duration_since(s.0).as_secs_f64() >= WAITING_AFTER.as_secs_f64())
     });
     let phase = match &i.hold {
-        Some(Hold::Stopped) if i.rolling => AppPhase::Stopped,
+        Some(Hold::Stopped) => AppPhase::Stopped,
         _ => AppPhase::derive(
             i.rolling,
             matches!(i.hold, Some(Hold::Backoff(_))),
