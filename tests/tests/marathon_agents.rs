@@ -2,11 +2,12 @@
 //! (Delayed, growing delays), can be stopped, and recovers with a fixed version; a broken new
 //! version never takes the old one down and a rollback restores it without restarting it; an
 //! agent that goes away has its instances replaced elsewhere, and nothing runs twice when it
-//! comes back.
+//! comes back; apps start in dependency order and stop in reverse; a new Docker image rolls out
+//! one container at a time without ever dropping below the healthy capacity.
 
 use std::time::{Duration, Instant};
 
-use strata_e2e::agent::{Agent, agent_token};
+use strata_e2e::agent::{Agent, agent_token, busybox_image};
 use strata_e2e::apps::{WAIT, app, apply, live_tasks, strata_app_ok, tasks_column, wait_app};
 use strata_e2e::cluster::Cluster;
 use strata_e2e::eventually;
@@ -277,4 +278,85 @@ fn live_or_dying(cluster: &Cluster, app: &str) -> Vec<bool> {
         .iter()
         .map(|t| !t["metadata"]["deletionTimestamp"].is_null())
         .collect()
+}
+
+#[test]
+fn a_new_image_rolls_out_one_container_at_a_time_never_below_capacity() {
+    let image = busybox_image();
+    let next = "strata-test/busybox:2";
+    let tagged = std::process::Command::new("docker")
+        .args(["tag", image, next])
+        .status()
+        .expect("docker runs");
+    assert!(tagged.success(), "docker tag {image} {next}");
+    let cluster = Cluster::without_agents(&[]);
+    let token = agent_token(&cluster.server, "node-a");
+    let _agent = Agent::start_with_resources(
+        &cluster.server,
+        "node-a",
+        &token,
+        "cpus:8;mem:8192;disk:10000",
+        8,
+        &["--heartbeat-interval", "1s"],
+    );
+    let web = |image: &str| {
+        format!(
+            "apiVersion: strata.io/v1alpha1
+kind: App
+metadata: {{name: web}}
+spec:
+  container:
+    docker: {{image: {image:?}}}
+    portMappings: [{{containerPort: 8080, name: http}}]
+  cmd: exec httpd -f -p 8080 -h /www
+  cpus: 0.1
+  mem: 32
+  instances: 3
+  taskKillGracePeriodSeconds: 1
+  healthChecks: [{{protocol: HTTP, path: /index.html, portIndex: 0, delaySeconds: 0, gracePeriodSeconds: 10, intervalSeconds: 1, timeoutSeconds: 1}}]
+  readinessChecks: [{{portName: http, path: /index.html, intervalSeconds: 1, timeoutSeconds: 1}}]
+  upgradeStrategy: {{minimumHealthCapacity: 1, maximumOverCapacity: 0.34}}
+"
+        )
+    };
+    apply(&cluster, &web(image));
+    let first = wait_app(&cluster, "web", "3 healthy containers", |s| {
+        s["tasksHealthy"] == 3 && s["phase"] == "Running"
+    });
+    let v1 = first["status"]["version"].as_str().unwrap().to_string();
+
+    apply(&cluster, &web(next));
+    let started = Instant::now();
+    let (mut lowest, mut most) = (usize::MAX, 0);
+    loop {
+        let tasks = cluster.json(&["get", "tasks", "-l", "strata.io/app=web"]);
+        let live: Vec<&serde_json::Value> = tasks["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["metadata"]["deletionTimestamp"].is_null())
+            .collect();
+        let healthy = live
+            .iter()
+            .filter(|t| t["status"]["state"] == "Running" && t["status"]["healthy"] == true)
+            .count();
+        lowest = lowest.min(healthy);
+        most = most.max(live.len());
+        let status = app(&cluster, "web")["status"].clone();
+        let new_everywhere = live.len() == 3
+            && live
+                .iter()
+                .all(|t| t["spec"]["container"]["image"] == next && t["status"]["healthy"] == true);
+        if status["version"] != v1.as_str() && status["phase"] == "Running" && new_everywhere {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the rollout did not finish: {status:#}\n{}",
+            cluster.log()
+        );
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    assert!(lowest >= 3, "never fewer than 3 healthy containers, saw {lowest}");
+    assert!(most <= 4, "one extra container at a time, saw {most}");
 }
