@@ -208,13 +208,21 @@ impl Agent {
 
     /// Ids of the containers this agent started (running or not).
     pub fn containers(&self) -> Vec<String> {
+        // By instance, not by name: parallel tests run agents of the same name on this engine.
+        let Ok(instance) = std::fs::read_to_string(self.work_dir().join("instance")) else {
+            return Vec::new();
+        };
         let out = Command::new("docker")
             .args([
                 "ps",
                 "-aq",
                 "--no-trunc",
                 "--filter",
-                &format!("label=strata.io/agent={}", self.name),
+                &format!(
+                    "label={}={}",
+                    strata_agent::executor::docker::INSTANCE_LABEL,
+                    instance.trim()
+                ),
             ])
             .output()
             .expect("docker runs");

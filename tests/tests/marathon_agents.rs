@@ -249,8 +249,9 @@ fn apps_start_in_dependency_order_and_stop_in_reverse() {
         .kubectl_ok(&["delete", "app", "web", "db", "--wait=false"]);
     let mut saw_web_stopping = false;
     let gone = eventually(WAIT, || {
-        let web = live_or_dying(&cluster, "web");
+        // db first: web still there afterwards means it was there when db was looked at.
         let db = live_or_dying(&cluster, "db");
+        let web = live_or_dying(&cluster, "web");
         if !web.is_empty() {
             saw_web_stopping = true;
             assert!(
@@ -313,7 +314,7 @@ spec:
   mem: 32
   instances: 3
   taskKillGracePeriodSeconds: 1
-  healthChecks: [{{protocol: HTTP, path: /index.html, portIndex: 0, delaySeconds: 0, gracePeriodSeconds: 10, intervalSeconds: 1, timeoutSeconds: 1}}]
+  healthChecks: [{{protocol: HTTP, path: /index.html, portIndex: 0, delaySeconds: 0, gracePeriodSeconds: 10, intervalSeconds: 2, timeoutSeconds: 2}}]
   readinessChecks: [{{portName: http, path: /index.html, intervalSeconds: 1, timeoutSeconds: 1}}]
   upgradeStrategy: {{minimumHealthCapacity: 1, maximumOverCapacity: 0.34}}
 "
@@ -328,6 +329,7 @@ spec:
     apply(&cluster, &web(next));
     let started = Instant::now();
     let (mut lowest, mut most) = (usize::MAX, 0);
+    let mut samples = Vec::new();
     loop {
         let tasks = cluster.json(&["get", "tasks", "-l", "strata.io/app=web"]);
         let live: Vec<&serde_json::Value> = tasks["items"]
@@ -342,6 +344,18 @@ spec:
             .count();
         lowest = lowest.min(healthy);
         most = most.max(live.len());
+        samples.push(format!(
+            "{:?}: {healthy} healthy of {:?}",
+            started.elapsed(),
+            live.iter()
+                .map(|t| format!(
+                    "{}:{}:{}",
+                    t["metadata"]["name"].as_str().unwrap_or(""),
+                    t["status"]["state"].as_str().unwrap_or("-"),
+                    t["status"]["healthy"]
+                ))
+                .collect::<Vec<_>>()
+        ));
         let status = app(&cluster, "web")["status"].clone();
         let new_everywhere = live.len() == 3
             && live
@@ -357,6 +371,11 @@ spec:
         );
         std::thread::sleep(Duration::from_millis(150));
     }
-    assert!(lowest >= 3, "never fewer than 3 healthy containers, saw {lowest}");
+    assert!(
+        lowest >= 3,
+        "never fewer than 3 healthy containers, saw {lowest}:\n{}\n{}",
+        samples.join("\n"),
+        cluster.log()
+    );
     assert!(most <= 4, "one extra container at a time, saw {most}");
 }

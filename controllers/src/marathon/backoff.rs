@@ -3,7 +3,7 @@
 //! Why it exists: an app whose tasks keep failing must not hammer the cluster (Marathon's
 //! backoffSeconds × backoffFactor^(failures-1), capped by maxLaunchDelaySeconds). Failed and
 //! Finished tasks count; Killed ones (scale-down, health-check kills, user kills) do not; a new
-//! version starts from zero. The count and the time live in the App's status, so a restarted
+//! version starts from zero, and so does an app that has run healthy for 30 s. The count and the time live in the App's status, so a restarted
 //! controller keeps the delay.
 
 use std::time::Duration;

@@ -59,6 +59,8 @@ const MIN_PASS_GAP: Duration = Duration::from_millis(50);
 /// How often the frameworks' Leases are renewed, and how long they last.
 const RENEW_EVERY: Duration = Duration::from_secs(4);
 const LEASE_SECONDS: i32 = 15;
+/// How long every instance must have been healthy for the crash-loop backoff to end.
+const BACKOFF_RESET: Duration = Duration::from_secs(30);
 /// How long an offer no app could use is refused to us (revive clears it sooner).
 const DECLINE_REFUSE_SECONDS: f64 = 2.0;
 
@@ -183,6 +185,8 @@ struct Entry {
     queue: Queue,
     /// Whether the last pass found it done (every instance healthy): its dependents may start.
     done: bool,
+    /// Since when every instance has been healthy, without a break.
+    healthy_since: Option<Timestamp>,
     written: Option<serde_json::Value>,
     rollouts_written: HashMap<u64, serde_json::Value>,
 }
@@ -496,7 +500,14 @@ impl Marathon {
         }
         let instances: Vec<Instance> = entry.tasks.values().map(|t| t.instance.clone()).collect();
         let decision = plan::decide(&app.spec, &version, &instances, now);
-        if decision.done {
+        // The backoff ends once every instance has been healthy for a while.
+        entry.healthy_since = match (decision.done, entry.healthy_since) {
+            (false, _) => None,
+            (true, since) => Some(since.unwrap_or(now)),
+        };
+        if entry.healthy_since.is_some_and(|since| {
+            now.duration_since(since).as_secs() >= BACKOFF_RESET.as_secs() as i64
+        }) {
             entry.delay = None;
         }
         entry.done = decision.done;
@@ -637,17 +648,19 @@ impl Marathon {
                 "apiVersion": strata_api::API_VERSION, "kind": "Rollout",
                 "status": rollout.status,
             });
-            entry
-                .rollouts_written
-                .insert(revision, serde_json::to_value(&rollout.status).expect("status serializes"));
-            self.writer.write(format!("create rollout {new_name}"), async move {
-                create_api.create(&PostParams::default(), &rollout).await?;
-                let params = PatchParams::apply(MANAGER).force();
-                create_api
-                    .patch_status(&new_name, &params, &Patch::Apply(&status))
-                    .await
-                    .map(drop)
-            });
+            entry.rollouts_written.insert(
+                revision,
+                serde_json::to_value(&rollout.status).expect("status serializes"),
+            );
+            self.writer
+                .write(format!("create rollout {new_name}"), async move {
+                    create_api.create(&PostParams::default(), &rollout).await?;
+                    let params = PatchParams::apply(MANAGER).force();
+                    create_api
+                        .patch_status(&new_name, &params, &Patch::Apply(&status))
+                        .await
+                        .map(drop)
+                });
             // Old finished rollouts beyond the history go.
             let finished: Vec<u64> = entry
                 .rollouts

@@ -134,9 +134,11 @@ pub fn decide(spec: &AppSpec, version: &str, tasks: &[Instance], now: Timestamp)
             launch = n - new.len();
         }
     } else {
-        // Old tasks that are not healthy hold no capacity: they go first, and freely.
+        // Old tasks not running yet serve nobody: they go at once. Running ones go within the
+        // capacity the healthy tasks leave, the unhealthy first (an unhealthy task may only be
+        // between two probes; one that keeps failing is killed by its agent anyway).
         let (old_up, old_down): (Vec<&Instance>, Vec<&Instance>) =
-            old.iter().partition(|t| healthy(t));
+            old.iter().partition(|t| t.is_running());
         kill.extend(old_down.iter().map(|t| t.name.clone()));
         let spare = (new_healthy + old_healthy).saturating_sub(minimum_healthy);
         let mut old_left = old_up.len();
@@ -311,6 +313,13 @@ mod tests {
             d.kill.is_empty(),
             "new tasks are running but not yet healthy: {d:?}"
         );
+        tasks[0].healthy = Some(false);
+        let d = decide(&spec, V2, &tasks, at(10));
+        assert!(
+            d.kill.is_empty(),
+            "an old task failing a probe is not killed for it while no capacity is spare: {d:?}"
+        );
+        tasks[0].healthy = Some(true);
         tasks[2].healthy = Some(true);
         let d = decide(&spec, V2, &tasks, at(11));
         assert_eq!(d.kill, ["o1"]);
