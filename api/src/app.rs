@@ -990,7 +990,10 @@ mod tests {
             AppPhase::Delayed,
             "a crash loop after its rollout succeeded is still Delayed"
         );
-        assert_eq!(AppPhase::derive(false, false, true, 2, 1), AppPhase::Waiting);
+        assert_eq!(
+            AppPhase::derive(false, false, true, 2, 1),
+            AppPhase::Waiting
+        );
         assert_eq!(AppPhase::derive(true, false, true, 3, 1), AppPhase::Waiting);
         assert_eq!(
             AppPhase::derive(true, false, false, 3, 1),
