@@ -14,7 +14,15 @@ fn crds_command_prints_every_kind() {
         String::from_utf8_lossy(&out.stderr)
     );
     let yaml = String::from_utf8(out.stdout).expect("UTF-8");
-    let kinds = ["Agent", "Framework", "Offer", "Task", "App", "ResourceRole"];
+    let kinds = [
+        "Agent",
+        "Framework",
+        "Offer",
+        "Task",
+        "App",
+        "Rollout",
+        "ResourceRole",
+    ];
     for kind in kinds {
         assert!(yaml.contains(&format!("kind: {kind}\n")), "{kind} missing");
     }
