@@ -21,7 +21,8 @@ enum Command {
     Server(commands::server::Args),
     /// Print strata's CustomResourceDefinitions as YAML (or write one file per CRD).
     Crds(commands::crds::Args),
-    /// Measure strata: the store, the agent, the allocator, and task launches end to end.
+    /// Measure strata: the store, the agent, the allocator, task launches and Marathon end to
+    /// end.
     Bench(commands::bench::Args),
     /// Create agent NAME's ServiceAccount and role binding, and print a token for it.
     AgentToken(commands::agent_token::Args),

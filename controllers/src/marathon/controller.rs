@@ -461,6 +461,9 @@ impl Marathon {
         self.pass_wanted = false;
         self.last_pass = tokio::time::Instant::now();
         let now = Timestamp::now();
+        // What is left of deleted apps once their tasks and rollouts are gone.
+        self.apps
+            .retain(|_, e| e.app.is_some() || !e.tasks.is_empty() || !e.rollouts.is_empty());
         let keys: Vec<String> = self.apps.keys().cloned().collect();
         let mut outcomes: HashMap<String, Outcome> = HashMap::new();
         for k in &keys {

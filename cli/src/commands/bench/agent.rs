@@ -6,9 +6,7 @@
 //! its part, writing each task's `Staging` status right after creating it, so the measure
 //! includes that second write (create, stage, then the agent's Starting and Running).
 
-use std::collections::HashMap;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -18,10 +16,12 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher::{self, Event};
 use serde_json::json;
 use strata_api::agent::Agent;
-use strata_api::task::{Task, TaskState, TaskStatus};
-use tokio::sync::Notify;
+use strata_api::task::{Task, TaskStatus};
 
-use super::{percentile, rss_kib, spawn_agent, spawn_simulated, start_server, wait_for_agents};
+use super::{
+    Running, agent_token, cores, percentile, rss_kib, spawn_agent, spawn_simulated, start_server,
+    wait_for_agents,
+};
 
 #[derive(clap::Args)]
 pub struct AgentArgs {
@@ -41,46 +41,6 @@ pub struct AgentArgs {
 
 const NAMESPACE: &str = "default";
 const AGENT: &str = "bench-agent";
-
-/// When each task (by name) was first seen Running.
-#[derive(Clone, Default)]
-struct Running {
-    at: Arc<Mutex<HashMap<String, Instant>>>,
-    changed: Arc<Notify>,
-}
-
-impl Running {
-    fn watch(&self, client: kube::Client) -> tokio::task::JoinHandle<()> {
-        let api: Api<Task> = Api::namespaced(client, NAMESPACE);
-        let me = self.clone();
-        tokio::spawn(async move {
-            let mut events = watcher::watcher(api, watcher::Config::default()).boxed();
-            while let Some(event) = events.next().await {
-                if let Ok(Event::Apply(task) | Event::InitApply(task)) = event
-                    && task.status.as_ref().and_then(|s| s.state) == Some(TaskState::Running)
-                {
-                    let name = task.metadata.name.unwrap_or_default();
-                    me.at
-                        .lock()
-                        .expect("running")
-                        .entry(name)
-                        .or_insert_with(Instant::now);
-                    me.changed.notify_waiters();
-                }
-            }
-        })
-    }
-
-    async fn wait(&self, name: &str) -> Instant {
-        loop {
-            let notified = self.changed.notified();
-            if let Some(at) = self.at.lock().expect("running").get(name) {
-                return *at;
-            }
-            notified.await;
-        }
-    }
-}
 
 fn task(name: &str, container: Option<&str>) -> anyhow::Result<Task> {
     let mut spec = json!({
@@ -217,17 +177,7 @@ fn ms(d: Duration) -> String {
 
 pub async fn run(a: AgentArgs) -> anyhow::Result<()> {
     let (server, client) = start_server().await?;
-    let token = Command::new(std::env::current_exe()?)
-        .args(["agent-token", AGENT, "--kubeconfig"])
-        .arg(server.kubeconfig())
-        .output()?;
-    if !token.status.success() {
-        bail!(
-            "strata agent-token failed: {}",
-            String::from_utf8_lossy(&token.stderr)
-        );
-    }
-    let token = String::from_utf8(token.stdout)?.trim().to_string();
+    let token = agent_token(&server, AGENT)?;
     let work = tempfile::tempdir()?;
     let work_dir = work.path().join("work").display().to_string();
     let agent = spawn_agent(&server, &token, &["--name", AGENT, "--work-dir", &work_dir])?;
@@ -235,7 +185,7 @@ pub async fn run(a: AgentArgs) -> anyhow::Result<()> {
     wait_for_agents(&agents, 1).await?;
     let tasks: Api<Task> = Api::namespaced(client.clone(), NAMESPACE);
     let running = Running::default();
-    let watching = running.watch(client.clone());
+    let watching = running.watch(tasks.clone(), |t| t.metadata.name.clone());
 
     eprintln!("launching {} process tasks one at a time...", a.tasks);
     let sequential = one_at_a_time(&tasks, &running, "proc", a.tasks, None).await?;
@@ -272,12 +222,7 @@ pub async fn run(a: AgentArgs) -> anyhow::Result<()> {
     let rate = renewals as f64 / a.heartbeat_seconds as f64;
     let ratio = percentile(&docker, 0.5).as_secs_f64() / percentile(&plain, 0.5).as_secs_f64();
 
-    println!(
-        "strata bench agent (this machine: {} cores)",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    );
+    println!("strata bench agent (this machine: {} cores)", cores());
     println!(
         "process task, created (and staged) -> Running in the store, {} one at a time: p50 {}, p99 {}   (Mesos 1.7 agent: ~30 ms per container at 1,000 containers)",
         sequential.len(),

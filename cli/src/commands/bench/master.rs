@@ -34,7 +34,10 @@ use strata_controllers::lifecycle;
 use strata_controllers::metrics::Metrics;
 use strata_store::server::{ApiServer, Config};
 
-use super::{Process, ServerProcess, rss_kib, spawn_simulated, start_server, wait_for_agents};
+use super::{
+    Process, ServerProcess, cores, rss_kib, spawn_controllers, spawn_simulated, start_server,
+    wait_for_agents,
+};
 use crate::commands::in_process;
 
 #[derive(clap::Args)]
@@ -134,9 +137,7 @@ pub async fn run(a: MasterArgs) -> anyhow::Result<()> {
     let rate = a.tasks as f64 / took.as_secs_f64();
     println!(
         "strata bench master (this machine: {} cores; {}; the framework in the benchmark's process)",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
+        cores(),
         cluster.describe()
     );
     println!(
@@ -158,17 +159,7 @@ pub async fn run(a: MasterArgs) -> anyhow::Result<()> {
 async fn processes(agents: usize) -> anyhow::Result<(Cluster, Client)> {
     let (server, client) = start_server().await?;
     let work = tempfile::tempdir()?;
-    let controllers = Process(
-        std::process::Command::new(std::env::current_exe()?)
-            .arg("controllers")
-            .arg("--kubeconfig")
-            .arg(server.kubeconfig())
-            .args(["--metrics-listen", "127.0.0.1:0"])
-            .env("STRATA_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .context("starting strata controllers")?,
-    );
+    let controllers = spawn_controllers(&server, None)?;
     let simulated = spawn_simulated(
         &server,
         work.path(),

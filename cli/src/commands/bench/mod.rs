@@ -3,18 +3,25 @@
 
 mod agent;
 mod allocator;
+mod marathon;
 mod master;
 mod store;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use futures::StreamExt;
 use kube::Api;
 use kube::api::ListParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::watcher::{self, Event};
 use strata_api::agent::Agent;
+use strata_api::task::{Task, TaskState};
+use tokio::sync::Notify;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -32,6 +39,9 @@ enum What {
     Allocator(allocator::AllocatorArgs),
     /// Tasks launched and Running per second end to end: store, controllers, simulated agents.
     Master(master::MasterArgs),
+    /// Marathon end to end: an App applied to Running, one scaled to thousands of instances,
+    /// a rolling upgrade within its upgrade strategy.
+    Marathon(marathon::MarathonArgs),
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -43,6 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         What::Agent(a) => rt.block_on(agent::run(a)),
         What::Allocator(a) => allocator::run(a),
         What::Master(a) => rt.block_on(master::run(a)),
+        What::Marathon(a) => rt.block_on(marathon::run(a)),
     }
 }
 
@@ -102,6 +113,49 @@ fn spawn_agent(server: &ServerProcess, token: &str, args: &[&str]) -> anyhow::Re
     Ok(Process(child))
 }
 
+/// Creates agent `name`'s ServiceAccount with `strata agent-token`, as an operator does, and
+/// returns its token.
+fn agent_token(server: &ServerProcess, name: &str) -> anyhow::Result<String> {
+    let out = Command::new(std::env::current_exe()?)
+        .args(["agent-token", name, "--kubeconfig"])
+        .arg(server.kubeconfig())
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "strata agent-token failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?.trim().to_string())
+}
+
+/// Starts `strata controllers` against `server` (metrics on a free port). Its warnings go to
+/// this process's stderr; with `log`, its whole log (`STRATA_LOG`, else `info`) goes to that
+/// file instead.
+fn spawn_controllers(server: &ServerProcess, log: Option<&Path>) -> anyhow::Result<Process> {
+    let mut command = Command::new(std::env::current_exe()?);
+    command
+        .arg("controllers")
+        .arg("--kubeconfig")
+        .arg(server.kubeconfig())
+        .args(["--metrics-listen", "127.0.0.1:0"])
+        .stdout(Stdio::null());
+    match log {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("creating the controllers' log {}", path.display()))?;
+            let filter = std::env::var("STRATA_LOG").unwrap_or_else(|_| "info".to_string());
+            command.env("STRATA_LOG", filter).stderr(file);
+        }
+        None => {
+            command.env("STRATA_LOG", "warn");
+        }
+    }
+    Ok(Process(
+        command.spawn().context("starting strata controllers")?,
+    ))
+}
+
 /// Starts `count` simulated agents `sim-0..` in one `strata agent --simulate` process working in
 /// `work`, as the server's admin, with `extra` flags.
 fn spawn_simulated(
@@ -128,6 +182,89 @@ async fn wait_for_agents(api: &Api<Agent>, n: usize) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     Ok(())
+}
+
+/// When each task, by a key of it (its name, its app), was first seen Running.
+#[derive(Clone, Default)]
+struct Running {
+    at: Arc<Mutex<HashMap<String, Instant>>>,
+    changed: Arc<Notify>,
+}
+
+impl Running {
+    /// Watches the tasks of `api`, noting each Running one under `key` (tasks without one are
+    /// skipped).
+    fn watch(
+        &self,
+        api: Api<Task>,
+        key: fn(&Task) -> Option<String>,
+    ) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut events = watcher::watcher(api, watcher::Config::default()).boxed();
+            while let Some(event) = events.next().await {
+                if let Ok(Event::Apply(task) | Event::InitApply(task)) = event
+                    && task.status.as_ref().and_then(|s| s.state) == Some(TaskState::Running)
+                    && let Some(key) = key(&task)
+                {
+                    me.at
+                        .lock()
+                        .expect("running")
+                        .entry(key)
+                        .or_insert_with(Instant::now);
+                    me.changed.notify_waiters();
+                }
+            }
+        })
+    }
+
+    /// When a task keyed `key` was first seen Running (waiting for one).
+    async fn wait(&self, key: &str) -> Instant {
+        loop {
+            let notified = self.changed.notified();
+            if let Some(at) = self.at.lock().expect("running").get(key) {
+                return *at;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// A task of this process, aborted when dropped.
+struct Background(tokio::task::JoinHandle<()>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// This machine's cores, for the figures' heading.
+fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+/// CPU time a process has used so far (user and system).
+fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    /// The unit of /proc's times (USER_HZ, 100 on every Linux ABI).
+    const TICKS_PER_SECOND: u64 = 100;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The fields after the command name in parentheses (which may hold spaces): utime and
+    // stime are the 14th and 15th fields of the line, the 12th and 13th after it.
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .context("no command name in /proc/<pid>/stat")?;
+    let ticks: u64 = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|v| v.parse::<u64>())
+        .sum::<Result<u64, _>>()
+        .context("no utime and stime in /proc/<pid>/stat")?;
+    Ok(Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND))
 }
 
 /// Resident memory of a process, in KiB.
