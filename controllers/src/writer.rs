@@ -4,10 +4,14 @@
 //! inside it; their writes run concurrently (at most `max` at once) and their effects come
 //! back through the watches like anyone else's. Status is written by server-side apply with
 //! the controller's field manager, so what it wrote before and leaves out now is removed (a
-//! merge patch cannot clear a field that dropped to zero).
+//! merge patch cannot clear a field that dropped to zero). Status writes of one object run one
+//! at a time and only the newest waiting one is sent, so they never arrive out of order, never
+//! race each other into conflicts, and a busy object costs one write at a time, not one per
+//! change.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Resource};
@@ -20,6 +24,9 @@ pub struct Writer {
     slots: Arc<Semaphore>,
     /// Field manager of the status it applies.
     manager: &'static str,
+    /// The newest status waiting to be written, by object; an object is in the map while a
+    /// write of it runs.
+    statuses: Arc<Mutex<HashMap<String, Option<serde_json::Value>>>>,
 }
 
 impl Writer {
@@ -27,6 +34,7 @@ impl Writer {
         Writer {
             slots: Arc::new(Semaphore::new(max)),
             manager,
+            statuses: Arc::default(),
         }
     }
 
@@ -45,17 +53,42 @@ impl Writer {
         });
     }
 
-    /// Applies `status` to the object `name` of `kind` as this writer's field manager.
+    /// Applies `status` to the object `name` of `kind` as this writer's field manager, after
+    /// any write of its status under way (a newer status replaces one still waiting).
     pub fn apply_status<K>(&self, api: Api<K>, kind: &str, name: String, status: serde_json::Value)
     where
         K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + 'static,
     {
+        let key = format!("{}/{name}", api.resource_url());
         let patch = json!({"apiVersion": strata_api::API_VERSION, "kind": kind, "status": status});
+        {
+            let mut waiting = self.statuses.lock().expect("status map");
+            if let Some(slot) = waiting.get_mut(&key) {
+                *slot = Some(patch);
+                return;
+            }
+            waiting.insert(key.clone(), Some(patch));
+        }
         let params = PatchParams::apply(self.manager).force();
-        self.write(format!("{kind} {name} status"), async move {
-            api.patch_status(&name, &params, &Patch::Apply(&patch))
-                .await
-                .map(drop)
+        let (slots, statuses) = (self.slots.clone(), self.statuses.clone());
+        let what = format!("{kind} {name} status");
+        tokio::spawn(async move {
+            loop {
+                let next = {
+                    let mut waiting = statuses.lock().expect("status map");
+                    match waiting.get_mut(&key).and_then(Option::take) {
+                        Some(patch) => patch,
+                        None => {
+                            waiting.remove(&key);
+                            return;
+                        }
+                    }
+                };
+                let _permit = slots.acquire().await;
+                if let Err(e) = api.patch_status(&name, &params, &Patch::Apply(&next)).await {
+                    tracing::warn!(%what, error = %e, "a write failed");
+                }
+            }
         });
     }
 }

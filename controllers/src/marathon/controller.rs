@@ -59,6 +59,8 @@ const MIN_PASS_GAP: Duration = Duration::from_millis(50);
 /// How often the frameworks' Leases are renewed, and how long they last.
 const RENEW_EVERY: Duration = Duration::from_secs(4);
 const LEASE_SECONDS: i32 = 15;
+/// How often the statuses written are checked against the stored ones.
+const RESYNC_EVERY: Duration = Duration::from_secs(10);
 /// How long every instance must have been healthy for the crash-loop backoff to end.
 const BACKOFF_RESET: Duration = Duration::from_secs(30);
 /// How long an offer no app could use is refused to us (revive clears it sooner).
@@ -187,6 +189,8 @@ struct Entry {
     done: bool,
     /// Since when every instance has been healthy, without a break.
     healthy_since: Option<Timestamp>,
+    /// The app's resourceVersion when its finalizer was last added or released.
+    metadata_sent_for: Option<String>,
     written: Option<serde_json::Value>,
     rollouts_written: HashMap<u64, serde_json::Value>,
 }
@@ -219,6 +223,10 @@ struct Marathon {
     ended: HashSet<String>,
     pass_wanted: bool,
     last_pass: tokio::time::Instant,
+    /// Whether this pass compares the statuses it computes with the stored ones (every
+    /// [`RESYNC_EVERY`]), and when it last did.
+    resync: bool,
+    last_resync: tokio::time::Instant,
 }
 
 fn key(namespace: &str, name: &str) -> String {
@@ -246,6 +254,8 @@ impl Marathon {
             ended: HashSet::new(),
             pass_wanted: true,
             last_pass: tokio::time::Instant::now(),
+            resync: false,
+            last_resync: tokio::time::Instant::now(),
         }
     }
 
@@ -460,6 +470,10 @@ impl Marathon {
     fn pass(&mut self) {
         self.pass_wanted = false;
         self.last_pass = tokio::time::Instant::now();
+        self.resync = self.last_resync.elapsed() >= RESYNC_EVERY;
+        if self.resync {
+            self.last_resync = self.last_pass;
+        }
         let now = Timestamp::now();
         // What is left of deleted apps once their tasks and rollouts are gone.
         self.apps
@@ -486,7 +500,7 @@ impl Marathon {
             self.stop_deleted(k);
             return None;
         }
-        if !app.finalizers().iter().any(|f| f == FINALIZER) {
+        if !app.finalizers().iter().any(|f| f == FINALIZER) && self.once_per_version(k, &app) {
             self.add_finalizer(&app);
         }
         if let Err(invalid) = app.spec.validate() {
@@ -951,7 +965,8 @@ impl Marathon {
             );
             let value = serde_json::to_value(&updated).expect("status serializes");
             let revision = rollout.spec.revision;
-            if entry.rollouts_written.get(&revision) != Some(&value) {
+            let stale = self.resync && rollout.status.as_ref() != Some(&updated);
+            if entry.rollouts_written.get(&revision) != Some(&value) || stale {
                 if updated.phase == RolloutPhase::Succeeded {
                     tracing::info!(app = %k, rollout = %rollout.name_any(), "rollout succeeded");
                 }
@@ -987,7 +1002,9 @@ impl Marathon {
             now,
         });
         let value = serde_json::to_value(&app_status).expect("status serializes");
-        if entry.written.as_ref() != Some(&value) {
+        // Now and then the stored status is checked too: a write that failed is made again.
+        let stale = self.resync && app.status.as_ref() != Some(&app_status);
+        if entry.written.as_ref() != Some(&value) || stale {
             entry.written = Some(value.clone());
             let api: Api<App> = Api::namespaced(self.client.clone(), namespace);
             self.writer
@@ -1061,9 +1078,10 @@ impl Marathon {
                         .map(drop)
                 });
         }
-        let entry = &self.apps[k];
-        let Some(app) = &entry.app else { return };
-        if entry.tasks.is_empty() {
+        let Some(app) = self.apps[k].app.clone() else {
+            return;
+        };
+        if self.apps[k].tasks.is_empty() && self.once_per_version(k, &app) {
             let finalizers: Vec<&String> = app
                 .finalizers()
                 .iter()
@@ -1082,10 +1100,24 @@ impl Marathon {
         }
     }
 
+    /// Whether a metadata write for this version of the app is yet to be sent: such writes go
+    /// once per resourceVersion, and again only when the app changed (e.g. if one failed).
+    fn once_per_version(&mut self, k: &str, app: &App) -> bool {
+        let entry = self.apps.get_mut(k).expect("apps acted on have entries");
+        let version = app.resource_version();
+        if entry.metadata_sent_for == version {
+            return false;
+        }
+        entry.metadata_sent_for = version;
+        true
+    }
+
+    /// Adds the finalizer: the whole list, without a precondition, so sending it twice is
+    /// harmless and a concurrent status write does not make it fail.
     fn add_finalizer(&self, app: &App) {
         let mut finalizers: Vec<String> = app.finalizers().to_vec();
         finalizers.push(FINALIZER.to_string());
-        let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": app.resource_version()}});
+        let patch = json!({"metadata": {"finalizers": finalizers}});
         let api: Api<App> =
             Api::namespaced(self.client.clone(), &app.namespace().unwrap_or_default());
         let name = app.name_any();
