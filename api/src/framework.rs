@@ -95,6 +95,14 @@ pub struct FrameworkSpec {
     /// revive.
     #[serde(default)]
     pub suppressed: bool,
+    /// Change it (e.g. count up) to revive without suppressing first: your refuse filters are
+    /// dropped and declined resources are offered again at once (Mesos' REVIVE).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub revive: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn default_role() -> String {
@@ -118,6 +126,7 @@ impl Default for FrameworkSpec {
             capabilities: Capabilities::default(),
             failover_timeout_seconds: default_failover_timeout_seconds(),
             suppressed: false,
+            revive: 0,
         }
     }
 }

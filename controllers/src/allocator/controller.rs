@@ -360,6 +360,7 @@ impl Allocator {
             weight: fw.spec.weight,
             active: self.framework_beats.alive(k),
             suppressed: fw.spec.suppressed,
+            revive: fw.spec.revive,
         };
         let offers = self.model.upsert_framework(k, info);
         self.report_rescinded(offers, "its framework is no longer active");

@@ -74,6 +74,8 @@ pub struct FrameworkInfo {
     /// Connected (its heartbeat is fresh).
     pub active: bool,
     pub suppressed: bool,
+    /// The framework's revive token: a change drops its refuse filters.
+    pub revive: u64,
 }
 
 /// A role's configuration (a ResourceRole), or the defaults.
@@ -401,7 +403,8 @@ impl Model {
             }
         };
         let framework = self.frameworks.get_mut(slot).expect("framework slot");
-        let revived = framework.info.suppressed && !info.suppressed;
+        let revived =
+            (framework.info.suppressed && !info.suppressed) || framework.info.revive != info.revive;
         if framework.info != info {
             self.changed_frameworks.insert(slot);
         }

@@ -63,8 +63,12 @@ const LEASE_SECONDS: i32 = 15;
 const RESYNC_EVERY: Duration = Duration::from_secs(10);
 /// How long every instance must have been healthy for the crash-loop backoff to end.
 const BACKOFF_RESET: Duration = Duration::from_secs(30);
-/// How long an offer no app could use is refused to us (revive clears it sooner).
-const DECLINE_REFUSE_SECONDS: f64 = 2.0;
+/// How long an offer no app could use is refused to us. The master offers an agent again anyway
+/// when more of it becomes free than was refused, and the controller revives when launches
+/// starve, so this can be long (Marathon declines for 120 s) and spares the store the churn.
+const DECLINE_REFUSE_SECONDS: f64 = 30.0;
+/// Launches that saw no offer for this long revive the framework (drop its refuse filters).
+const REVIVE_AFTER: Duration = Duration::from_secs(2);
 
 /// How the controller runs.
 #[derive(Clone, Debug)]
@@ -219,6 +223,8 @@ struct Marathon {
     /// Our Frameworks by namespace, and the namespaces where we registered one.
     frameworks: HashMap<String, Framework>,
     registering: HashSet<String>,
+    /// Namespaces whose launches see no offers, and since when (or the last revive).
+    starving: HashMap<String, Timestamp>,
     /// Tasks whose end was already handled, by uid.
     ended: HashSet<String>,
     pass_wanted: bool,
@@ -251,6 +257,7 @@ impl Marathon {
             agents: HashMap::new(),
             frameworks: HashMap::new(),
             registering: HashSet::new(),
+            starving: HashMap::new(),
             ended: HashSet::new(),
             pass_wanted: true,
             last_pass: tokio::time::Instant::now(),
@@ -843,6 +850,22 @@ impl Marathon {
                 }
             }
         }
+        // Launches left over in a namespace that saw no offer: revive, now and then.
+        let offered: HashSet<&str> = self.offers.keys().map(|k| split(k).0).collect();
+        let starving: Vec<String> = wanting
+            .iter()
+            .filter(|(ns, apps)| {
+                !offered.contains(ns.as_str())
+                    && apps
+                        .iter()
+                        .any(|k| outcomes.get(k).is_some_and(|o| o.wanted > 0))
+            })
+            .map(|(ns, _)| ns.clone())
+            .collect();
+        self.starving.retain(|ns, _| starving.contains(ns));
+        for ns in starving {
+            self.revive(&ns, now);
+        }
         let namespaces: HashSet<&str> = self.apps.keys().map(|k| split(k).0).collect();
         let wants: Vec<(String, bool)> = namespaces
             .into_iter()
@@ -897,6 +920,33 @@ impl Marathon {
                 .await
                 .map(drop)
         });
+    }
+
+    /// Drops the refuse filters of the namespace's framework (a new `spec.revive`) once its
+    /// launches have seen no offer for [`REVIVE_AFTER`], and again every as long.
+    fn revive(&mut self, namespace: &str, now: Timestamp) {
+        let since = *self.starving.entry(namespace.to_string()).or_insert(now);
+        if now.duration_since(since).as_secs_f64() < REVIVE_AFTER.as_secs_f64() {
+            return;
+        }
+        self.starving.insert(namespace.to_string(), now);
+        let Some(fw) = self.frameworks.get_mut(namespace) else {
+            return;
+        };
+        if fw.spec.suppressed {
+            return;
+        }
+        fw.spec.revive += 1;
+        let api: Api<Framework> = Api::namespaced(self.client.clone(), namespace);
+        let name = fw.name_any();
+        let patch = json!({"spec": {"revive": fw.spec.revive}});
+        tracing::debug!(%namespace, "launches wait without offers: reviving");
+        self.writer
+            .write(format!("revive {namespace}/{name}"), async move {
+                api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map(drop)
+            });
     }
 
     /// Sets the namespace's framework suppressed (nothing to launch) or revived.

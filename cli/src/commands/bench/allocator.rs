@@ -44,6 +44,7 @@ pub fn run(a: AllocatorArgs) -> anyhow::Result<()> {
                 weight: 1.0,
                 active: true,
                 suppressed: false,
+                revive: 0,
             },
         );
     }

@@ -30,6 +30,7 @@ fn framework(role: &str, weight: f64) -> FrameworkInfo {
         weight,
         active: true,
         suppressed: false,
+        revive: 0,
     }
 }
 
@@ -467,4 +468,33 @@ fn a_restarted_allocator_counts_adopted_offers_and_staged_tasks_once() {
         res("cpus:1;mem:2560"),
         "only the rest is offered"
     );
+}
+
+#[test]
+fn a_new_revive_token_clears_the_refuse_filters_without_a_suppress() {
+    let mut model = with_agents(1, "cpus:2;mem:1024");
+    model.upsert_framework("ns/f", framework("*", 1.0));
+    let t0 = Instant::now();
+    let first = model.allocate(t0);
+    assert_eq!(first.len(), 1);
+    model.settle(
+        &key("ns", &first[0].name),
+        Settlement::Declined {
+            refuse: Duration::from_secs(60),
+        },
+        t0,
+    );
+    assert!(
+        model.allocate(t0 + Duration::from_secs(1)).is_empty(),
+        "refused"
+    );
+    model.upsert_framework(
+        "ns/f",
+        FrameworkInfo {
+            revive: 1,
+            ..framework("*", 1.0)
+        },
+    );
+    let again = model.allocate(t0 + Duration::from_secs(2));
+    assert_eq!(again.len(), 1, "revived: offered again within the 60 s");
 }
