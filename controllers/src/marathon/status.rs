@@ -286,7 +286,7 @@ pub fn rollout_status(
     }
     if d.done {
         status.phase = RolloutPhase::Succeeded;
-        status.finished_at = Some(stamp);
+        status.finished_at = Some(stamp.clone());
         status.reason = None;
         status.message = Some("the app runs the new spec".to_string());
     } else {
@@ -309,8 +309,44 @@ pub fn rollout_status(
         status.reason = Some(reason.to_string());
         status.message = Some(message);
     }
+    // Stuck: no instance launched, became healthy or went for PROGRESS_DEADLINE. Visible, and
+    // never a lock: a newer change still takes over.
+    let stalled_for = status
+        .last_progress_at
+        .as_ref()
+        .map_or(0, |t| now.duration_since(t.0).as_secs());
+    let (progressing, reason, message) = if d.done {
+        (true, reasons::DEPLOYMENT_COMPLETE, "done".to_string())
+    } else if stalled_for >= PROGRESS_DEADLINE.as_secs() as i64 {
+        (
+            false,
+            PROGRESS_DEADLINE_EXCEEDED,
+            format!(
+                "no progress for {stalled_for}s: {}",
+                status.message.as_deref().unwrap_or("-")
+            ),
+        )
+    } else {
+        (true, reasons::DEPLOYING, "progressing".to_string())
+    };
+    set_condition(
+        &mut status.conditions,
+        Condition::new(
+            types::PROGRESSING,
+            ConditionStatus::from_bool(progressing),
+            reason,
+            message,
+            stamp,
+        ),
+    );
     status
 }
+
+/// How long a rollout may go without progress before it shows as stuck (Kubernetes'
+/// progressDeadlineSeconds default).
+pub const PROGRESS_DEADLINE: Duration = Duration::from_secs(600);
+/// Rollout Progressing=False: no progress for [`PROGRESS_DEADLINE`].
+pub const PROGRESS_DEADLINE_EXCEEDED: &str = "ProgressDeadlineExceeded";
 
 #[cfg(test)]
 mod tests {
@@ -460,6 +496,18 @@ mod tests {
         status = rollout_status(&status, &mid, 2, None, at(1));
         assert_eq!(status.reason.as_deref(), Some(WAITING_FOR_HEALTH));
         assert_eq!(status.lowest_healthy, Some(2));
+        let stuck = rollout_status(&status, &mid, 2, None, at(1 + 601));
+        let p = find_condition(&stuck.conditions, types::PROGRESSING).unwrap();
+        assert_eq!(
+            (p.is_true(), p.reason.as_str()),
+            (false, PROGRESS_DEADLINE_EXCEEDED)
+        );
+        assert!(p.message.contains("no progress for 601s"), "{}", p.message);
+        assert_eq!(
+            stuck.phase,
+            RolloutPhase::InProgress,
+            "stuck, not failed: a change takes over"
+        );
         let done = Decision {
             new: 2,
             new_healthy: 2,
