@@ -67,6 +67,8 @@ const BACKOFF_RESET: Duration = Duration::from_secs(30);
 /// when more of it becomes free than was refused, and the controller revives when launches
 /// starve, so this can be long (Marathon declines for 120 s) and spares the store the churn.
 const DECLINE_REFUSE_SECONDS: f64 = 30.0;
+/// A namespace that wants no offers for this long is suppressed.
+const SUPPRESS_AFTER: Duration = Duration::from_secs(5);
 /// Launches that saw no offer for this long revive the framework (drop its refuse filters).
 const REVIVE_AFTER: Duration = Duration::from_secs(2);
 
@@ -225,6 +227,8 @@ struct Marathon {
     registering: HashSet<String>,
     /// Namespaces whose launches see no offers, and since when (or the last revive).
     starving: HashMap<String, Timestamp>,
+    /// Namespaces with nothing to launch, and since when.
+    idle: HashMap<String, Timestamp>,
     /// Tasks whose end was already handled, by uid.
     ended: HashSet<String>,
     pass_wanted: bool,
@@ -258,6 +262,7 @@ impl Marathon {
             frameworks: HashMap::new(),
             registering: HashSet::new(),
             starving: HashMap::new(),
+            idle: HashMap::new(),
             ended: HashSet::new(),
             pass_wanted: true,
             last_pass: tokio::time::Instant::now(),
@@ -872,7 +877,18 @@ impl Marathon {
             .map(|ns| (ns.to_string(), wanting.contains_key(ns)))
             .collect();
         for (ns, wants_offers) in wants {
-            self.suppress(&ns, !wants_offers);
+            // Suppressed once idle for a while, not between the waves of a rollout: each
+            // revive would have every agent offered again only to be declined.
+            let idle = if wants_offers {
+                self.idle.remove(&ns);
+                false
+            } else {
+                let since = *self.idle.entry(ns.clone()).or_insert(now);
+                now.duration_since(since).as_secs_f64() >= SUPPRESS_AFTER.as_secs_f64()
+            };
+            if wants_offers || idle {
+                self.suppress(&ns, idle);
+            }
         }
     }
 
