@@ -880,7 +880,10 @@ impl Marathon {
             // Suppressed once idle for a while, not between the waves of a rollout: each
             // revive would have every agent offered again only to be declined.
             let idle = if wants_offers {
-                self.idle.remove(&ns);
+                if self.idle.remove(&ns).is_some() {
+                    // New launches after a lull: what was declined meanwhile is wanted now.
+                    self.revive_now(&ns);
+                }
                 false
             } else {
                 let since = *self.idle.entry(ns.clone()).or_insert(now);
@@ -946,6 +949,12 @@ impl Marathon {
             return;
         }
         self.starving.insert(namespace.to_string(), now);
+        self.revive_now(namespace);
+    }
+
+    /// Drops the refuse filters of the namespace's framework, unless it is suppressed (then
+    /// reviving by unsuppressing does it).
+    fn revive_now(&mut self, namespace: &str) {
         let Some(fw) = self.frameworks.get_mut(namespace) else {
             return;
         };
@@ -956,7 +965,7 @@ impl Marathon {
         let api: Api<Framework> = Api::namespaced(self.client.clone(), namespace);
         let name = fw.name_any();
         let patch = json!({"spec": {"revive": fw.spec.revive}});
-        tracing::debug!(%namespace, "launches wait without offers: reviving");
+        tracing::debug!(%namespace, "reviving");
         self.writer
             .write(format!("revive {namespace}/{name}"), async move {
                 api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
