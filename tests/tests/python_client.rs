@@ -1,5 +1,5 @@
 //! The official Python `kubernetes` client lists, creates, patches and watches a custom resource.
-//! The client is installed into a virtual environment under target/ on first use.
+//! The client is installed into a virtual environment in the target directory on first use.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -7,16 +7,23 @@ use std::process::Command;
 use strata_e2e::{Server, repo_root};
 
 /// A venv with the `kubernetes` package, created once per target directory (under flock, since
-/// tests run as separate processes).
+/// tests run as separate processes). The target directory is the one this test was built in
+/// (`CARGO_TARGET_DIR` may put it outside the repository).
 fn python() -> PathBuf {
-    let venv = repo_root().join("target/py-venv");
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .expect("the test runs from a target directory");
+    let venv = target.join("py-venv");
     let script = format!(
         "{v}/bin/python -c 'import kubernetes' 2>/dev/null || \
          {{ python3 -m venv {v} && {v}/bin/pip install --quiet 'kubernetes>=31,<36'; }}",
         v = venv.display()
     );
     let status = Command::new("flock")
-        .arg(repo_root().join("target/py-venv.lock"))
+        .arg(target.join("py-venv.lock"))
         .args(["sh", "-c", &script])
         .status()
         .expect("flock and sh run");
