@@ -1,5 +1,6 @@
 //! The in-memory copy of every object and of the recent event history (kube-apiserver's "watch
-//! cache"). Reads are served from here; only the committer changes it, after a durable commit.
+//! cache"), with the [`Ownership`] index of the objects' owners. Reads are served from here; only
+//! the committer changes it, after a durable commit.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Bound;
@@ -8,10 +9,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::Value;
 
+use super::ownership::Ownership;
 use super::{Expired, ObjectKey};
 
 /// An object as stored: its serialized JSON (with `metadata.resourceVersion` set) and what
-/// selectors need without parsing it.
+/// selectors and the garbage collector need without parsing it.
 #[derive(Debug)]
 pub struct StoredObject {
     pub key: ObjectKey,
@@ -19,6 +21,12 @@ pub struct StoredObject {
     pub revision: u64,
     pub json: Bytes,
     pub labels: Vec<(String, String)>,
+    /// `metadata.uid` (empty if it has none).
+    pub uid: String,
+    /// The uids in `metadata.ownerReferences`, in order.
+    pub owners: Vec<String>,
+    /// Whether `metadata.deletionTimestamp` is set.
+    pub deleting: bool,
 }
 
 impl StoredObject {
@@ -32,11 +40,30 @@ impl StoredObject {
                     .collect()
             })
             .unwrap_or_default();
+        let meta = object.get("metadata");
+        let uid = meta
+            .and_then(|m| m.get("uid"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let owners = meta
+            .and_then(|m| m.get("ownerReferences"))
+            .and_then(Value::as_array)
+            .map(|refs| {
+                refs.iter()
+                    .filter_map(|r| r.get("uid").and_then(Value::as_str).map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let deleting = meta.is_some_and(|m| m.get("deletionTimestamp").is_some());
         StoredObject {
             key,
             revision,
             json,
             labels,
+            uid,
+            owners,
+            deleting,
         }
     }
 
@@ -88,6 +115,8 @@ pub struct Cache {
     /// Watches may start from this revision or later.
     pub oldest: u64,
     tables: HashMap<Arc<str>, Table>,
+    /// Kept in step with `tables`: every change to one is made to the other at once.
+    ownership: Ownership,
     history: VecDeque<Arc<Event>>,
     capacity: usize,
 }
@@ -98,6 +127,7 @@ impl Cache {
             revision,
             oldest: revision,
             tables: HashMap::new(),
+            ownership: Ownership::default(),
             history: VecDeque::new(),
             capacity: capacity.max(1),
         }
@@ -134,13 +164,28 @@ impl Cache {
             .map(|(_, o)| o.clone())
     }
 
+    /// The object whose `metadata.uid` is `uid`.
+    pub fn by_uid(&self, uid: &str) -> Option<Arc<StoredObject>> {
+        self.get(self.ownership.object(uid)?)
+    }
+
+    /// The objects naming `uid` in their `metadata.ownerReferences`, whether or not it exists.
+    pub fn dependents(&self, uid: &str) -> Vec<Arc<StoredObject>> {
+        self.ownership
+            .dependents(uid)
+            .filter_map(|k| self.get(k))
+            .collect()
+    }
+
     /// Inserts an object while loading from disk (no event).
     pub fn load(&mut self, object: Arc<StoredObject>) {
         let k = &object.key;
-        self.tables
+        let old = self
+            .tables
             .entry(k.resource.clone())
             .or_default()
-            .insert((k.namespace.clone(), k.name.clone()), object);
+            .insert((k.namespace.clone(), k.name.clone()), object.clone());
+        self.ownership.replace(old.as_deref(), Some(&object));
     }
 
     /// Appends a historical event while loading from disk.
@@ -159,10 +204,12 @@ impl Cache {
         let id = (k.namespace.clone(), k.name.clone());
         match event.kind {
             EventKind::Deleted => {
-                table.remove(&id);
+                let old = table.remove(&id);
+                self.ownership.replace(old.as_deref(), None);
             }
             _ => {
-                table.insert(id, event.object.clone());
+                let old = table.insert(id, event.object.clone());
+                self.ownership.replace(old.as_deref(), Some(&event.object));
             }
         }
         self.revision = event.revision;

@@ -8,12 +8,15 @@
 //! is never acknowledged before it is on disk.
 //!
 //! This layer knows nothing of HTTP or Kubernetes semantics beyond stamping
-//! `metadata.resourceVersion`; validation and admission happen before a transaction reaches it.
+//! `metadata.resourceVersion` and indexing the metadata objects are looked up by (labels, uid,
+//! ownerReferences: see [`ownership`]); validation and admission happen before a transaction
+//! reaches it.
 
 mod cache;
 mod committer;
 mod disk;
 mod fanout;
+mod ownership;
 
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -217,6 +220,17 @@ impl Storage {
         (out, cache.revision, more)
     }
 
+    /// The object whose `metadata.uid` is `uid`, if any.
+    pub fn by_uid(&self, uid: &str) -> Option<Arc<StoredObject>> {
+        self.read().by_uid(uid)
+    }
+
+    /// The objects naming `uid` in their `metadata.ownerReferences` (whether or not an object with
+    /// that uid exists), in no particular order.
+    pub fn dependents(&self, uid: &str) -> Vec<Arc<StoredObject>> {
+        self.read().dependents(uid)
+    }
+
     /// Number of objects of `resource` (all namespaces).
     pub fn count(&self, resource: &str) -> usize {
         self.read().count(resource)
@@ -344,6 +358,66 @@ mod tests {
         let sub = storage.subscribe(0, Interest::everything()).unwrap();
         let kinds: Vec<EventKind> = sub.backlog.iter().map(|e| e.kind).collect();
         assert_eq!(kinds, vec![EventKind::Added, EventKind::Deleted]);
+    }
+
+    #[tokio::test]
+    async fn the_ownership_index_follows_commits_and_is_rebuilt_on_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let owned = |name: &str, uid: &str, owners: &[&str]| {
+            let refs: Vec<Value> = owners.iter().map(|u| json!({"uid": u})).collect();
+            json!({"metadata": {"name": name, "uid": uid, "ownerReferences": refs}})
+        };
+        let names = |objects: Vec<Arc<StoredObject>>| {
+            let mut n: Vec<String> = objects.iter().map(|o| o.key.name.clone()).collect();
+            n.sort();
+            n
+        };
+        let storage = Storage::open(&path, Options::default()).unwrap();
+        let mut ops = vec![Op::Put {
+            key: key("owner"),
+            object: owned("owner", "u-owner", &[]),
+            expect: Expect::Absent,
+        }];
+        for (name, owners) in [("a", &["u-owner"][..]), ("b", &["u-owner", "u-a"])] {
+            ops.push(Op::Put {
+                key: key(name),
+                object: owned(name, &format!("u-{name}"), owners),
+                expect: Expect::Absent,
+            });
+        }
+        storage.commit(ops).await.unwrap();
+        assert_eq!(storage.by_uid("u-a").unwrap().key, key("a"));
+        assert_eq!(names(storage.dependents("u-owner")), ["a", "b"]);
+        // b released by the owner; the owner deleted: its remaining dependent is still found.
+        storage
+            .commit(vec![
+                Op::Put {
+                    key: key("b"),
+                    object: owned("b", "u-b", &["u-a"]),
+                    expect: Expect::Present,
+                },
+                Op::Delete {
+                    key: key("owner"),
+                    expect: Expect::Present,
+                },
+            ])
+            .await
+            .unwrap();
+        assert!(storage.by_uid("u-owner").is_none());
+        assert_eq!(names(storage.dependents("u-owner")), ["a"]);
+        assert_eq!(names(storage.dependents("u-a")), ["b"]);
+        drop(storage);
+        let reopened = loop {
+            match Storage::open(&path, Options::default()) {
+                Ok(s) => break s,
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
+        };
+        assert_eq!(names(reopened.dependents("u-owner")), ["a"]);
+        assert_eq!(names(reopened.dependents("u-a")), ["b"]);
+        assert_eq!(reopened.by_uid("u-b").unwrap().key, key("b"));
+        assert!(reopened.by_uid("u-owner").is_none());
     }
 
     #[tokio::test]
