@@ -7,7 +7,6 @@
 //! the status its counts by reason.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use strata_api::app::{AppSpec, ConstraintOperator};
 use strata_api::resources::{PortRange, PortRanges, Resources};
@@ -56,25 +55,6 @@ impl Rejection {
             Rejection::UnfulfilledConstraint => "UnfulfilledConstraint",
             Rejection::UnfulfilledRole => "UnfulfilledRole",
         }
-    }
-
-    /// The reason in words, for messages ("3 offers: insufficient cpus").
-    pub fn words(self) -> &'static str {
-        match self {
-            Rejection::InsufficientCpus => "insufficient cpus",
-            Rejection::InsufficientMemory => "insufficient memory",
-            Rejection::InsufficientDisk => "insufficient disk",
-            Rejection::InsufficientGpus => "insufficient gpus",
-            Rejection::InsufficientPorts => "insufficient ports",
-            Rejection::UnfulfilledConstraint => "constraint not met",
-            Rejection::UnfulfilledRole => "role not offered",
-        }
-    }
-}
-
-impl fmt::Display for Rejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

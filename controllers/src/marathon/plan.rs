@@ -74,7 +74,12 @@ pub struct Decision {
 
 /// Decides for the app `spec` at `version` with `tasks` (its every task not yet terminal),
 /// at `now`.
-pub fn decide(spec: &AppSpec, version: &str, tasks: &[Instance], now: Timestamp) -> Decision {
+pub fn decide<'a>(
+    spec: &AppSpec,
+    version: &str,
+    tasks: impl IntoIterator<Item = &'a Instance>,
+    now: Timestamp,
+) -> Decision {
     let has_checks = !spec.health_checks.is_empty();
     let has_readiness = !spec.readiness_checks.is_empty();
     let healthy = |t: &Instance| {
@@ -86,7 +91,7 @@ pub fn decide(spec: &AppSpec, version: &str, tasks: &[Instance], now: Timestamp)
     let mut counted: Vec<&Instance> = Vec::new();
     let mut counts = TaskCounts::default();
     let strategy = &spec.unreachable_strategy;
-    for t in tasks.iter().filter(|t| !t.deleting) {
+    for t in tasks.into_iter().filter(|t| !t.deleting) {
         match t.state {
             Some(TaskState::Unreachable) if !strategy.disabled => {
                 let since = t.unreachable_since.unwrap_or(now);

@@ -50,6 +50,7 @@ mod offers;
 mod registration;
 mod rollouts;
 
+use crate::allocator::model::key;
 use crate::watches::{object, watch};
 use crate::writer::Writer;
 
@@ -208,6 +209,8 @@ struct Entry {
 
 /// What a pass decided for one app, kept until its status is written.
 struct Outcome {
+    /// The app as the pass saw it.
+    app: App,
     decision: Decision,
     hold: Option<Hold>,
     version: String,
@@ -242,10 +245,6 @@ struct Marathon {
     /// [`RESYNC_EVERY`]), and when it last did.
     resync: bool,
     last_resync: tokio::time::Instant,
-}
-
-fn key(namespace: &str, name: &str) -> String {
-    format!("{namespace}/{name}")
 }
 
 fn split(k: &str) -> (&str, &str) {
@@ -510,7 +509,7 @@ impl Marathon {
 
     /// Decides for one app: its rollout, its kills, how many to launch and what holds them.
     fn reconcile(&mut self, k: &str, now: Timestamp) -> Option<Outcome> {
-        let (namespace, name) = split(k);
+        let (namespace, _) = split(k);
         let entry = self.apps.get(k)?;
         let app = entry.app.clone()?;
         if app.metadata.deletion_timestamp.is_some() {
@@ -532,8 +531,8 @@ impl Marathon {
             entry.delay = None;
             entry.delay_version = Some(version.clone());
         }
-        let instances: Vec<Instance> = entry.tasks.values().map(|t| t.instance.clone()).collect();
-        let decision = plan::decide(&app.spec, &version, &instances, now);
+        let instances = entry.tasks.values().map(|t| &t.instance);
+        let decision = plan::decide(&app.spec, &version, instances, now);
         // The backoff ends once every instance has been healthy for a while.
         entry.healthy_since = match (decision.done, entry.healthy_since) {
             (false, _) => None,
@@ -589,8 +588,8 @@ impl Marathon {
             None
         };
         let wanted = if hold.is_none() { decision.launch } else { 0 };
-        let _ = name;
         Some(Outcome {
+            app,
             decision,
             hold,
             version,
@@ -604,9 +603,7 @@ impl Marathon {
         let Some(entry) = self.apps.get_mut(k) else {
             return;
         };
-        let Some(app) = entry.app.clone() else {
-            return;
-        };
+        let app = &outcome.app;
         let queue = (outcome.decision.launch > 0 && entry.queue.since.is_some()).then(|| {
             let mut rejections: Vec<OfferRejection> = entry
                 .queue
@@ -665,7 +662,7 @@ impl Marathon {
         let app_status = status::app_status(status::Inputs {
             spec: &app.spec,
             generation: app.metadata.generation,
-            id: marathon_id(&app),
+            id: marathon_id(app),
             name,
             version: &outcome.version,
             decision: &outcome.decision,

@@ -65,12 +65,16 @@ impl Marathon {
             };
             let mut launched: Vec<(String, Task)> = Vec::new();
             for k in wanting.get(namespace).into_iter().flatten() {
-                let outcome = outcomes.get_mut(k).expect("wanting apps have outcomes");
-                if outcome.wanted == 0 {
+                let Outcome {
+                    app,
+                    version,
+                    wanted,
+                    ..
+                } = outcomes.get_mut(k).expect("wanting apps have outcomes");
+                if *wanted == 0 {
                     continue;
                 }
                 let entry = self.apps.get_mut(k).expect("wanting apps have entries");
-                let app = entry.app.clone().expect("wanting apps exist");
                 // Where the app's instances are, for its constraints (none: not needed).
                 let others = placed.entry(k.clone()).or_insert_with(|| {
                     if app.spec.constraints.is_empty() {
@@ -90,8 +94,10 @@ impl Marathon {
                 });
                 entry.queue.since.get_or_insert(now);
                 entry.queue.processed += 1;
+                let app_name = app.name_any();
+                let (uid, id) = (app.uid().unwrap_or_default(), marathon_id(app));
                 let mut placed_here = 0;
-                while outcome.wanted > 0 {
+                while *wanted > 0 {
                     let refs: Vec<&Place> = others.iter().collect();
                     match placement::fit(&app.spec, &role, &left, &here, &refs) {
                         Ok(fit) => {
@@ -99,11 +105,11 @@ impl Marathon {
                             if !app.spec.constraints.is_empty() {
                                 others.push(here.clone());
                             }
-                            let task_name = fresh_name(&app.name_any(), &entry.tasks);
+                            let task_name = fresh_name(&app_name, &entry.tasks);
                             let owner = Owner {
-                                name: &app.name_any(),
-                                uid: &app.uid().unwrap_or_default(),
-                                id: &marathon_id(&app),
+                                name: &app_name,
+                                uid: &uid,
+                                id: &id,
                             };
                             let target = Target {
                                 framework: &self.settings.framework,
@@ -113,7 +119,7 @@ impl Marathon {
                             let task = launch::task(
                                 &owner,
                                 &app.spec,
-                                &outcome.version,
+                                version,
                                 &target,
                                 fit,
                                 task_name.clone(),
@@ -123,7 +129,7 @@ impl Marathon {
                                 Tracked {
                                     instance: Instance {
                                         name: task_name.clone(),
-                                        version: outcome.version.clone(),
+                                        version: version.clone(),
                                         state: None,
                                         healthy: None,
                                         ready: None,
@@ -136,7 +142,7 @@ impl Marathon {
                                 },
                             );
                             launched.push((k.clone(), task));
-                            outcome.wanted -= 1;
+                            *wanted -= 1;
                             placed_here += 1;
                         }
                         Err(why) => {
