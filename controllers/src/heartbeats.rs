@@ -4,12 +4,17 @@
 //! is when this controller saw a renewal (a change of `renewTime`), not the time written in it,
 //! so clock skew between machines does not matter — as Kubernetes' node lifecycle controller
 //! does. Only changes of liveness are news to the allocator: a renewal of a live Lease is not,
-//! so thousands of agents heartbeating cost a map update each, not an allocation pass.
+//! so thousands of agents heartbeating cost a map update each, not an allocation pass. The
+//! Lease a framework creates and the patch that renews it are here too, for every framework
+//! strata runs (Marathon, `strata execute`).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use kube::api::ObjectMeta;
+use strata_api::labels;
 
 struct Beat {
     renew: Option<String>,
@@ -82,11 +87,31 @@ impl Heartbeats {
     }
 }
 
+/// The heartbeat Lease of framework `name` (in its namespace, labelled `strata.io/framework`),
+/// lasting `seconds` after each renewal, renewed now.
+pub fn framework_lease(name: &str, seconds: i32) -> Lease {
+    Lease {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            labels: Some([(labels::FRAMEWORK.to_string(), name.to_string())].into()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some(name.to_string()),
+            lease_duration_seconds: Some(seconds),
+            renew_time: Some(MicroTime(jiff::Timestamp::now())),
+            ..LeaseSpec::default()
+        }),
+    }
+}
+
+/// The merge patch that renews a heartbeat Lease now.
+pub fn renewal() -> serde_json::Value {
+    serde_json::json!({"spec": {"renewTime": MicroTime(jiff::Timestamp::now())}})
+}
+
 #[cfg(test)]
 mod tests {
-    use k8s_openapi::api::coordination::v1::LeaseSpec;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
-
     use super::*;
 
     fn lease(renew: &str) -> Lease {

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use futures::StreamExt;
-use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
@@ -21,6 +20,7 @@ use strata_api::labels::FRAMEWORK as FRAMEWORK_LABEL;
 use strata_api::offer::{Offer, OfferPhase};
 use strata_api::resources::{Resources, Shortfall};
 use strata_api::task::Task;
+use strata_controllers::heartbeats::{framework_lease, renewal};
 
 use super::launch::Launch;
 use super::signals::Interrupts;
@@ -77,19 +77,7 @@ pub async fn register(
         .with_context(|| format!("registering a Framework in namespace {namespace}"))?;
     let name = created.name_any();
     let leases: Api<Lease> = Api::namespaced(client.clone(), namespace);
-    let lease = Lease {
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            labels: Some([(FRAMEWORK_LABEL.to_string(), name.clone())].into()),
-            ..ObjectMeta::default()
-        },
-        spec: Some(LeaseSpec {
-            holder_identity: Some(name.clone()),
-            lease_duration_seconds: Some(LEASE_DURATION_SECONDS),
-            renew_time: Some(MicroTime(jiff::Timestamp::now())),
-            ..LeaseSpec::default()
-        }),
-    };
+    let lease = framework_lease(&name, LEASE_DURATION_SECONDS);
     if let Err(e) = leases.create(&PostParams::default(), &lease).await {
         remove(&client, namespace, &name).await;
         return Err(e).context("creating the framework's heartbeat Lease");
@@ -109,7 +97,7 @@ async fn heartbeat(leases: Api<Lease>, name: String) {
     every.tick().await;
     loop {
         every.tick().await;
-        let renew = json!({"spec": {"renewTime": MicroTime(jiff::Timestamp::now())}});
+        let renew = renewal();
         if let Err(e) = leases
             .patch(&name, &PatchParams::default(), &Patch::Merge(&renew))
             .await

@@ -5,15 +5,14 @@
 //! ask for them; this is everything Marathon says to the master about itself.
 
 use jiff::Timestamp;
-use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 use strata_api::framework::{Capabilities, Framework, FrameworkSpec};
-use strata_api::labels;
 
 use super::{LEASE_SECONDS, Marathon, REVIVE_AFTER};
+use crate::heartbeats::{framework_lease, renewal};
 
 impl Marathon {
     /// Drops the refuse filters of the namespace's framework (a new `spec.revive`) once its
@@ -98,7 +97,7 @@ impl Marathon {
         };
         let frameworks: Api<Framework> = Api::namespaced(self.client.clone(), namespace);
         let leases: Api<Lease> = Api::namespaced(self.client.clone(), namespace);
-        let lease = heartbeat_lease(&name);
+        let lease = framework_lease(&name, LEASE_SECONDS);
         self.writer
             .write(format!("register {namespace}/{name}"), async move {
                 for created in [
@@ -126,7 +125,7 @@ impl Marathon {
         for namespace in self.frameworks.keys() {
             let leases: Api<Lease> = Api::namespaced(self.client.clone(), namespace);
             let name = name.clone();
-            let renew = json!({"spec": {"renewTime": MicroTime(Timestamp::now())}});
+            let renew = renewal();
             self.writer
                 .write(format!("renew {namespace}/{name}"), async move {
                     match leases
@@ -134,29 +133,15 @@ impl Marathon {
                         .await
                     {
                         Err(kube::Error::Api(e)) if e.code == 404 => leases
-                            .create(&PostParams::default(), &heartbeat_lease(&name))
+                            .create(
+                                &PostParams::default(),
+                                &framework_lease(&name, LEASE_SECONDS),
+                            )
                             .await
                             .map(drop),
                         other => other.map(drop),
                     }
                 });
         }
-    }
-}
-
-/// The heartbeat Lease of our Framework `name`.
-fn heartbeat_lease(name: &str) -> Lease {
-    Lease {
-        metadata: ObjectMeta {
-            name: Some(name.to_string()),
-            labels: Some([(labels::FRAMEWORK.to_string(), name.to_string())].into()),
-            ..ObjectMeta::default()
-        },
-        spec: Some(LeaseSpec {
-            holder_identity: Some(name.to_string()),
-            lease_duration_seconds: Some(LEASE_SECONDS),
-            renew_time: Some(MicroTime(Timestamp::now())),
-            ..LeaseSpec::default()
-        }),
     }
 }
