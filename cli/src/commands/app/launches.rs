@@ -8,29 +8,12 @@
 
 use anyhow::bail;
 use kube::ResourceExt;
-use kube::api::Patch;
 use serde_json::{Value, json};
 use strata_api::labels;
 
-use super::scope::{Scope, Target, explain, is_status, patch_params};
+use super::scope::AppArgs;
 
-#[derive(clap::Args)]
-pub struct StopArgs {
-    /// The App's name.
-    name: String,
-    #[command(flatten)]
-    target: Target,
-}
-
-#[derive(clap::Args)]
-pub struct ResumeArgs {
-    /// The App's name.
-    name: String,
-    #[command(flatten)]
-    target: Target,
-}
-
-pub async fn stop(args: StopArgs) -> anyhow::Result<()> {
+pub async fn stop(args: AppArgs) -> anyhow::Result<()> {
     let scope = args.target.connect().await?;
     let name = &args.name;
     let app = scope.app(name).await?;
@@ -45,7 +28,14 @@ pub async fn stop(args: StopArgs) -> anyhow::Result<()> {
         println!("app/{name}: launches of version {version} are already stopped");
         return Ok(());
     }
-    annotate(&scope, name, json!(version), "stop the launches of").await?;
+    scope
+        .annotate(
+            name,
+            labels::LAUNCHES_STOPPED,
+            json!(version),
+            "stop the launches of",
+        )
+        .await?;
     println!(
         "app/{name}: launches of version {version} stopped (strata app resume {name} starts \
          them again)"
@@ -53,7 +43,7 @@ pub async fn stop(args: StopArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn resume(args: ResumeArgs) -> anyhow::Result<()> {
+pub async fn resume(args: AppArgs) -> anyhow::Result<()> {
     let scope = args.target.connect().await?;
     let name = &args.name;
     let app = scope.app(name).await?;
@@ -62,24 +52,14 @@ pub async fn resume(args: ResumeArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     // A merge patch with null removes the annotation.
-    annotate(&scope, name, Value::Null, "resume the launches of").await?;
-    println!("app/{name}: launches resumed");
-    Ok(())
-}
-
-/// Sets (or with null removes) the launches-stopped annotation of app `name`.
-async fn annotate(scope: &Scope, name: &str, value: Value, doing: &str) -> anyhow::Result<()> {
-    let patch = json!({"metadata": {"annotations": {labels::LAUNCHES_STOPPED: value}}});
     scope
-        .apps
-        .patch(name, &patch_params(), &Patch::Merge(&patch))
-        .await
-        .map_err(|e| {
-            if is_status(&e, 404) {
-                scope.no_app(name)
-            } else {
-                explain(&format!("{doing} app {}/{name}", scope.namespace), e)
-            }
-        })?;
+        .annotate(
+            name,
+            labels::LAUNCHES_STOPPED,
+            Value::Null,
+            "resume the launches of",
+        )
+        .await?;
+    println!("app/{name}: launches resumed");
     Ok(())
 }

@@ -27,17 +27,17 @@ pub struct Args {
 #[derive(clap::Subcommand)]
 enum Command {
     /// Restart every instance of app NAME, within its upgrade strategy (a rolling restart).
-    Restart(restart::Args),
+    Restart(scope::AppArgs),
     /// Bring app NAME back to the spec of an earlier revision, keeping its instances.
     Rollback(rollback::Args),
     /// Stop relaunching the app's current version (e.g. while it crash-loops).
-    Stop(launches::StopArgs),
+    Stop(scope::AppArgs),
     /// Relaunch the app's instances again after `strata app stop`.
-    Resume(launches::ResumeArgs),
+    Resume(scope::AppArgs),
     /// Kill task TASK: its app replaces it, or with --scale runs one instance fewer.
     Kill(kill::Args),
     /// List the revisions of app NAME (its rollouts), marking the current one with `*`.
-    Versions(versions::Args),
+    Versions(scope::AppArgs),
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {

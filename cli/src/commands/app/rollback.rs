@@ -12,23 +12,21 @@ use anyhow::anyhow;
 use strata_api::{App, AppStatus, Rollout};
 
 use super::rollouts;
-use super::scope::{Target, explain, is_status, post_params};
+use super::scope::{AppArgs, explain, is_status, post_params};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The App's name.
-    name: String,
+    #[command(flatten)]
+    app: AppArgs,
     /// The revision to go back to (`strata app versions NAME` lists them); by default the
     /// newest earlier revision with a version other than the current one.
     #[arg(long)]
     to_revision: Option<u64>,
-    #[command(flatten)]
-    target: Target,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let scope = args.target.connect().await?;
-    let name = &args.name;
+    let scope = args.app.target.connect().await?;
+    let name = &args.app.name;
     let app = scope.app(name).await?;
     let history = rollouts::of_app(&scope, name).await?;
     let chosen = choose(&history, app.status.as_ref(), args.to_revision).map_err(|why| {

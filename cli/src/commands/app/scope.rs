@@ -6,7 +6,7 @@
 //! in the same words; one place keeps them alike.
 
 use anyhow::{Context, anyhow};
-use kube::api::{PatchParams, PostParams};
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use strata_api::{App, Rollout, Task};
 
@@ -46,6 +46,15 @@ impl Target {
     }
 }
 
+/// The App a verb acts on, and where: the arguments of most verbs.
+#[derive(clap::Args)]
+pub struct AppArgs {
+    /// The App's name.
+    pub name: String,
+    #[command(flatten)]
+    pub target: Target,
+}
+
 /// The objects of one namespace that `strata app` reads and writes.
 pub struct Scope {
     pub namespace: String,
@@ -77,6 +86,29 @@ impl Scope {
                     self.namespace
                 )
             })
+    }
+
+    /// Sets the annotation `key` of the App `name` to `value` (null removes it); `doing` says
+    /// what for in an error ("restart").
+    pub async fn annotate(
+        &self,
+        name: &str,
+        key: &str,
+        value: serde_json::Value,
+        doing: &str,
+    ) -> anyhow::Result<()> {
+        let patch = serde_json::json!({"metadata": {"annotations": {key: value}}});
+        self.apps
+            .patch(name, &patch_params(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| {
+                if is_status(&e, 404) {
+                    self.no_app(name)
+                } else {
+                    explain(&format!("{doing} app {}/{name}", self.namespace), e)
+                }
+            })?;
+        Ok(())
     }
 
     /// The error for an App that does not exist.

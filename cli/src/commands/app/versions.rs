@@ -9,17 +9,9 @@ use kube::ResourceExt;
 use strata_api::Rollout;
 
 use super::rollouts;
-use super::scope::Target;
+use super::scope::AppArgs;
 
-#[derive(clap::Args)]
-pub struct Args {
-    /// The App's name.
-    name: String,
-    #[command(flatten)]
-    target: Target,
-}
-
-pub async fn run(args: Args) -> anyhow::Result<()> {
+pub async fn run(args: AppArgs) -> anyhow::Result<()> {
     let scope = args.target.connect().await?;
     let name = &args.name;
     let app = scope.app(name).await?;
