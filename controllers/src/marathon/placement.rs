@@ -6,7 +6,10 @@
 //! app's instances already are — makes every operator testable without a cluster, and gives
 //! the status its counts by reason.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, OnceLock};
+
+use regex::Regex;
 
 use strata_api::app::{AppSpec, ConstraintOperator};
 use strata_api::resources::{PortRange, PortRanges, Resources};
@@ -185,7 +188,20 @@ fn constraints_met(spec: &AppSpec, place: &Place, others: &[&Place]) -> bool {
 /// Whether the whole of `value` matches the regular expression `re` (Marathon anchors LIKE
 /// and UNLIKE); an invalid expression matches nothing.
 fn matches(re: &str, value: &str) -> bool {
-    regex::Regex::new(&format!("^(?:{re})$")).is_ok_and(|re| re.is_match(value))
+    // Compiled once per expression: placement tries every offer of every pass.
+    static COMPILED: OnceLock<Mutex<HashMap<String, Option<Regex>>>> = OnceLock::new();
+    let mut compiled = COMPILED
+        .get_or_init(Mutex::default)
+        .lock()
+        .expect("regex cache");
+    if compiled.len() > 1024 {
+        compiled.clear();
+    }
+    compiled
+        .entry(re.to_string())
+        .or_insert_with(|| Regex::new(&format!("^(?:{re})$")).ok())
+        .as_ref()
+        .is_some_and(|re| re.is_match(value))
 }
 
 #[cfg(test)]

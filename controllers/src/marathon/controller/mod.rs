@@ -201,10 +201,33 @@ struct Entry {
     done: bool,
     /// Since when every instance has been healthy, without a break.
     healthy_since: Option<Timestamp>,
+    /// The app's version, and the generation and restart token it was computed for.
+    version: Option<(VersionStamp, String)>,
     /// The app's resourceVersion when its finalizer was last added or released.
     metadata_sent_for: Option<String>,
     written: Option<serde_json::Value>,
     rollouts_written: HashMap<u64, serde_json::Value>,
+}
+
+/// What an app's version is computed from besides its spec: its generation (which moves with
+/// the spec) and restart token.
+type VersionStamp = (Option<i64>, Option<String>);
+
+impl Entry {
+    /// The app's current version (its spec and restart token), computed again only when its
+    /// generation or restart token changed: it digests the whole spec.
+    fn version_of(&mut self, app: &App) -> String {
+        let restart = app.annotations().get(labels::RESTART);
+        let stamp = (app.metadata.generation, restart.cloned());
+        match &self.version {
+            Some((seen, version)) if *seen == stamp => version.clone(),
+            _ => {
+                let version = app.spec.version(restart.map(String::as_str));
+                self.version = Some((stamp, version.clone()));
+                version
+            }
+        }
+    }
 }
 
 /// What a pass decided for one app, kept until its status is written.
@@ -450,8 +473,8 @@ impl Marathon {
             });
         }
         if failed
-            && let Some(app) = &entry.app
-            && version.as_deref() == Some(current_version(app).as_str())
+            && let Some(app) = entry.app.clone()
+            && version.as_deref() == Some(entry.version_of(&app).as_str())
         {
             let spec = &app.spec;
             let failures = entry
@@ -524,7 +547,7 @@ impl Marathon {
             return None;
         }
         self.ensure_framework(namespace);
-        let version = current_version(&app);
+        let version = self.apps.get_mut(k)?.version_of(&app);
         let rolling = self.roll(k, &app, &version, now);
         let entry = self.apps.get_mut(k)?;
         if entry.delay_version.as_deref() != Some(version.as_str()) {
@@ -723,12 +746,6 @@ fn restore(entry: &mut Entry, app: &App) {
         entry.delay_version = status.version.clone();
         entry.last_failure = status.last_task_failure.clone();
     }
-}
-
-/// The app's current version (its spec and restart token).
-fn current_version(app: &App) -> String {
-    app.spec
-        .version(app.annotations().get(labels::RESTART).map(String::as_str))
 }
 
 fn marathon_id(app: &App) -> String {
