@@ -408,15 +408,7 @@ async fn scale(cluster: &Cluster, client: &Client, n: u32) -> anyhow::Result<Sca
     const NAME: &str = "scaled";
     let apps: Api<App> = Api::namespaced(client.clone(), NAMESPACE);
     let census = Census::watch(client, NAME);
-    apps.create(
-        &PostParams::default(),
-        &serde_json::from_value(app(NAME, 1, None))?,
-    )
-    .await?;
-    wait_status(&apps, NAME, "1 / 1 Running", START_LIMIT, |s| {
-        running_all(s, 1)
-    })
-    .await?;
+    start(&apps, NAME, 1, None, START_LIMIT).await?;
 
     let m0 = cluster.meter()?;
     let t0 = Instant::now();
@@ -476,6 +468,20 @@ fn running_all(s: &AppStatus, n: u32) -> bool {
 }
 
 /// Waits until the App's status satisfies `ok` (polled every 100 ms); returns it.
+/// Creates the App `name` of `instances` (at `version`) and waits until they all run.
+async fn start(
+    apps: &Api<App>,
+    name: &str,
+    instances: u32,
+    version: Option<&str>,
+    limit: Duration,
+) -> anyhow::Result<AppStatus> {
+    let object = serde_json::from_value(app(name, instances, version))?;
+    apps.create(&PostParams::default(), &object).await?;
+    let what = format!("{instances} / {instances} Running");
+    wait_status(apps, name, &what, limit, |s| running_all(s, instances)).await
+}
+
 async fn wait_status(
     apps: &Api<App>,
     name: &str,
@@ -522,20 +528,8 @@ async fn upgrade(cluster: &Cluster, client: &Client, n: u32) -> anyhow::Result<U
     let apps: Api<App> = Api::namespaced(client.clone(), NAMESPACE);
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), NAMESPACE);
     let census = Census::watch(client, NAME);
-    apps.create(
-        &PostParams::default(),
-        &serde_json::from_value(app(NAME, n, Some("1")))?,
-    )
-    .await?;
     let progress = census.progress(move |c| format!("{} / {n} Running", c.healthy()));
-    let before = wait_status(
-        &apps,
-        NAME,
-        &format!("{n} / {n} Running"),
-        SCALE_LIMIT,
-        |s| running_all(s, n),
-    )
-    .await?;
+    let before = start(&apps, NAME, n, Some("1"), SCALE_LIMIT).await?;
     drop(progress);
     let old = before
         .version
