@@ -10,6 +10,16 @@ use serde_json::Value;
 use crate::cluster::Cluster;
 use crate::{Server, eventually, strata_bin};
 
+/// The columns of `kubectl get apps`, the seed's Marathon table, after NAME.
+pub const MARATHON_COLUMNS: [&str; 6] = [
+    "ID",
+    "MEMORY (MB)",
+    "CPUS",
+    "TASKS / INSTANCES",
+    "HEALTH",
+    "STATUS",
+];
+
 /// How long anything an app does may take in a test.
 pub const WAIT: Duration = Duration::from_secs(60);
 

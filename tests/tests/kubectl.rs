@@ -4,6 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use strata_e2e::apps::MARATHON_COLUMNS;
 use strata_e2e::{Server, eventually, repo_root};
 
 const APP: &str = r#"
@@ -30,14 +31,7 @@ fn apply_get_and_reapply_show_marathon_columns() {
     assert!(out.contains("app.strata.io/web created"), "{out}");
     let table = s.kubectl_ok(&["get", "apps"]);
     let header = table.lines().next().unwrap_or_default();
-    for col in [
-        "ID",
-        "MEMORY (MB)",
-        "CPUS",
-        "TASKS / INSTANCES",
-        "HEALTH",
-        "STATUS",
-    ] {
+    for col in MARATHON_COLUMNS {
         assert!(header.contains(col), "column {col} missing from:\n{table}");
     }
     assert!(

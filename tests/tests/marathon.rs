@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 use strata_e2e::apps::{
-    WAIT, app, apply, live_tasks, sleeper, strata_app_ok, tasks_column, wait_app,
+    MARATHON_COLUMNS, WAIT, app, apply, live_tasks, sleeper, strata_app_ok, tasks_column, wait_app,
 };
 use strata_e2e::cluster::Cluster;
 use strata_e2e::eventually;
@@ -46,14 +46,7 @@ fn apps_scale_suspend_resume_and_show_marathons_table() {
     wait_app(&cluster, "web", "resumed", tasks_column("3 / 3"));
     let table = cluster.server.kubectl_ok(&["get", "apps"]);
     let header = table.lines().next().unwrap();
-    for column in [
-        "ID",
-        "MEMORY (MB)",
-        "CPUS",
-        "TASKS / INSTANCES",
-        "HEALTH",
-        "STATUS",
-    ] {
+    for column in MARATHON_COLUMNS {
         assert!(header.contains(column), "{table}");
     }
     let row = table
