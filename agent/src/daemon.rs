@@ -18,6 +18,7 @@ use strata_api::agent::AgentSpec;
 use strata_api::resources::Resources;
 
 use crate::cgroups::{Cgroups, CpuLimit};
+use crate::connect::Connect;
 use crate::executor::Executor;
 use crate::executor::docker::DockerExecutor;
 use crate::executor::process::ProcessExecutor;
@@ -31,8 +32,10 @@ use crate::workdir::WorkDir;
 pub struct AgentConfig {
     pub name: String,
     pub hostname: String,
-    /// How to reach the store (server, CA, the agent's token).
-    pub store: kube::Config,
+    /// The agent's client of the store (acting with the agent's own credentials).
+    pub client: Client,
+    /// How the sandbox service reaches the store with each caller's token.
+    pub connect: Connect,
     pub work_dir: PathBuf,
     /// What to offer; None detects it from the machine.
     pub resources: Option<Resources>,
@@ -56,7 +59,7 @@ pub struct AgentConfig {
 
 /// Runs the agent until the process is stopped.
 pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
-    let client = Client::try_from(config.store.clone()).context("configuring the store client")?;
+    let client = config.client.clone();
     let work = WorkDir::open(&config.work_dir)
         .with_context(|| format!("opening the work directory {}", config.work_dir.display()))?;
     let cgroups = Cgroups::detect(&config.name);
@@ -89,7 +92,7 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
         Some(url) => url.clone(),
         None => format!("http://{}", listener.local_addr()?),
     };
-    let files = Files::new(&config.name, work.clone(), config.store.clone());
+    let files = Files::new(&config.name, work.clone(), config.connect.clone());
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, files.router()).await {
             tracing::error!(error = %e, "the sandbox service stopped");
@@ -116,7 +119,7 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
             anyhow::anyhow!(
                 "agent {:?} could not register with the store at {}: {}",
                 config.name,
-                config.store.cluster_url,
+                config.connect.describe,
                 explain(&e)
             )
         })?;

@@ -30,11 +30,12 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
-use kube::{Api, Client};
+use kube::Api;
 use serde::Deserialize;
 use strata_api::task::Task;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use crate::connect::Connect;
 use crate::executor::shim;
 use crate::workdir::WorkDir;
 
@@ -55,13 +56,13 @@ type Allowed = (String, Instant);
 pub struct Files {
     agent: String,
     work: WorkDir,
-    /// How to reach the store; each caller's own token is put in.
-    store: kube::Config,
+    /// How to reach the store with each caller's own token.
+    store: Connect,
     allowed: Arc<Mutex<HashMap<Asked, Allowed>>>,
 }
 
 impl Files {
-    pub fn new(agent: &str, work: WorkDir, store: kube::Config) -> Files {
+    pub fn new(agent: &str, work: WorkDir, store: Connect) -> Files {
         Files {
             agent: agent.to_string(),
             work,
@@ -118,12 +119,7 @@ impl Files {
     }
 
     async fn ask_store(&self, token: &str, namespace: &str, name: &str) -> Result<String, Refusal> {
-        let mut config = self.store.clone();
-        config.auth_info = kube::config::AuthInfo {
-            token: Some(token.to_string().into()),
-            ..kube::config::AuthInfo::default()
-        };
-        let client = Client::try_from(config).map_err(|e| {
+        let client = self.store.client(token).map_err(|e| {
             Refusal::new(
                 StatusCode::BAD_GATEWAY,
                 format!("cannot reach the store: {e}"),

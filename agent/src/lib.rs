@@ -4,6 +4,7 @@
 //! restart.
 
 pub mod cgroups;
+pub mod connect;
 pub mod daemon;
 pub mod env;
 pub mod executor;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use strata_agent::cgroups::CpuLimit;
+use strata_agent::connect::Connect;
 use strata_agent::daemon::{self, AgentConfig, SimulatedConfig};
 use strata_agent::executor::shim::{self, ShimArgs};
 use strata_agent::executor::simulated::Timings;
@@ -106,7 +107,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     daemon::run(AgentConfig {
         name,
         hostname,
-        store,
+        client: kube::Client::try_from(store.clone()).context("configuring the store client")?,
+        connect: Connect::from_config(store),
         work_dir: args.work_dir,
         resources: args.resources,
         attributes: parse_attributes(&args.attributes)?,
