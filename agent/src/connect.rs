@@ -10,10 +10,13 @@ use std::sync::Arc;
 
 use kube::Client;
 
+/// A function making a client for a token.
+type MakeClient = dyn Fn(&str) -> anyhow::Result<Client> + Send + Sync;
+
 /// Makes a client of the store that authenticates with a given bearer token.
 #[derive(Clone)]
 pub struct Connect {
-    make: Arc<dyn Fn(&str) -> anyhow::Result<Client> + Send + Sync>,
+    make: Arc<MakeClient>,
     /// Where the store is, for messages (a URL, or "in-process").
     pub describe: String,
 }

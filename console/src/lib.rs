@@ -4,3 +4,52 @@
 //! It is server-rendered HTML (maud) with a little plain JavaScript for live updates, and it is an
 //! ordinary client of the API: every page is built with the signed-in user's own token, so the
 //! store's RBAC decides what each user sees and may do.
+//!
+//! Shape: [`router`] builds the whole site over a [`Console`] state. [`session`] signs users in
+//! and gives handlers a [`session::User`] (a store client acting as them); [`layout`] renders the
+//! page frame and the pieces pages share; [`error::AppError`] turns a failed call into a page.
+//! Each group of pages is a module with `routes() -> Router<Console>`.
+
+pub mod cluster;
+pub mod deployments;
+pub mod error;
+pub mod layout;
+pub mod sandbox;
+pub mod session;
+
+use axum::Router;
+use axum::response::Redirect;
+use axum::routing::get;
+use strata_agent::connect::Connect;
+
+/// What every handler of the console shares.
+#[derive(Clone, Debug)]
+pub struct Console {
+    /// Makes store clients acting as a token's holder.
+    pub connect: Connect,
+    /// Recently validated tokens, so that each page does not ask the store who the user is.
+    pub sessions: session::Sessions,
+}
+
+impl Console {
+    /// A console whose clients `connect` makes.
+    pub fn new(connect: Connect) -> Console {
+        Console {
+            connect,
+            sessions: session::Sessions::default(),
+        }
+    }
+}
+
+/// The whole console, ready to serve (e.g. with `axum::serve`) or to call in tests with
+/// `tower::ServiceExt::oneshot`.
+pub fn router(connect: Connect) -> Router {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/apps") }))
+        .merge(session::routes())
+        .merge(deployments::routes())
+        .merge(cluster::routes())
+        .merge(sandbox::routes())
+        .layer(axum::middleware::from_fn(session::same_origin))
+        .with_state(Console::new(connect))
+}
