@@ -59,12 +59,39 @@ pub struct AgentConfig {
 
 /// Runs the agent until the process is stopped.
 pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
+    start(config).await?.run().await;
+    Ok(())
+}
+
+/// A registered agent, heartbeating and serving its sandboxes, about to run its tasks.
+pub struct Started {
+    /// What it registered with: its resources and containerizers.
+    pub resources: Resources,
+    pub containerizers: Vec<String>,
+    /// Why Docker is not available, when it is not (container tasks then end in Error).
+    pub docker_unavailable: Option<String>,
+    /// The sandbox service's URL.
+    pub endpoint: String,
+    ctx: Arc<Context>,
+}
+
+impl Started {
+    /// Runs the tasks bound to the agent until the process is stopped.
+    pub async fn run(self) {
+        supervisor::run(self.ctx).await;
+    }
+}
+
+/// Registers the agent, starts its heartbeat, sandbox service and sandbox collection, and
+/// adopts what it ran before; running its tasks is [`Started::run`].
+pub async fn start(config: AgentConfig) -> anyhow::Result<Started> {
     let client = config.client.clone();
     let work = WorkDir::open(&config.work_dir)
         .with_context(|| format!("opening the work directory {}", config.work_dir.display()))?;
     let cgroups = Cgroups::detect(&config.name);
     let isolation = cgroups.isolation().to_string();
     let mut executors: Vec<Arc<dyn Executor>> = Vec::new();
+    let mut docker_unavailable = None;
     let instance = work.instance().context("reading the agent's instance id")?;
     match DockerExecutor::connect(
         config.docker_host.as_deref(),
@@ -76,7 +103,8 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
     {
         Ok(docker) => executors.push(Arc::new(docker)),
         Err(e) => {
-            tracing::warn!(error = %e, "no Docker engine: tasks with a container will end in Error")
+            tracing::warn!(error = %e, "no Docker engine: tasks with a container will end in Error");
+            docker_unavailable = Some(e.to_string());
         }
     }
     executors.push(Arc::new(ProcessExecutor {
@@ -137,11 +165,16 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
         client,
         work,
         executors,
-        Some(endpoint),
-        resources,
+        Some(endpoint.clone()),
+        resources.clone(),
     ));
-    supervisor::run(ctx).await;
-    Ok(())
+    Ok(Started {
+        resources,
+        containerizers: registration.containerizers,
+        docker_unavailable,
+        endpoint,
+        ctx,
+    })
 }
 
 /// A store error in words an operator can act on.

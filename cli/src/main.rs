@@ -17,6 +17,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run all of strata on this machine: the store, the controllers, a local agent and the
+    /// web console (the API at https://127.0.0.1:6443, the console at http://127.0.0.1:8080).
+    Up(commands::up::Args),
     /// Run the embedded Kubernetes-compatible API server.
     Server(commands::server::Args),
     /// Print strata's CustomResourceDefinitions as YAML (or write one file per CRD).
@@ -54,6 +57,7 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Up(args) => commands::up::run(args),
         Command::Server(args) => commands::server::run(args),
         Command::Crds(args) => commands::crds::run(args),
         Command::Bench(args) => commands::bench::run(args),

@@ -102,8 +102,6 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         })
         .await;
     }
-    let exe =
-        std::env::current_exe().context("locating the strata binary for the process executor")?;
     daemon::run(AgentConfig {
         name,
         hostname,
@@ -117,7 +115,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         advertise: args.advertise,
         gc_delay: args.sandbox_gc_delay,
         heartbeat_interval: args.heartbeat_interval,
-        shim: vec![exe.into_os_string(), OsString::from("agent-exec")],
+        shim: shim_command()?,
         cpu_limit: if args.cgroups_enable_cfs {
             CpuLimit::Quota
         } else {
@@ -127,14 +125,21 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     .await
 }
 
-fn hostname() -> String {
+/// The command that starts the process executor's shim: this binary's `agent-exec`.
+pub fn shim_command() -> anyhow::Result<Vec<OsString>> {
+    let exe =
+        std::env::current_exe().context("locating the strata binary for the process executor")?;
+    Ok(vec![exe.into_os_string(), OsString::from("agent-exec")])
+}
+
+pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "localhost".to_string())
 }
 
 /// `rack:r1,zone:eu-1a` as a map.
-fn parse_attributes(text: &str) -> anyhow::Result<BTreeMap<String, String>> {
+pub fn parse_attributes(text: &str) -> anyhow::Result<BTreeMap<String, String>> {
     let mut attributes = BTreeMap::new();
     for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let Some((key, value)) = pair.split_once(':') else {

@@ -16,6 +16,13 @@ use super::store_client::StoreArgs;
 pub struct Args {
     #[command(flatten)]
     store: StoreArgs,
+    #[command(flatten)]
+    flags: Flags,
+}
+
+/// How the controllers run (shared by `strata up`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct Flags {
     /// Time between allocation passes (Mesos' --allocation_interval).
     #[arg(long, default_value = "1s", value_parser = super::duration::parse)]
     allocation_interval: Duration,
@@ -53,6 +60,22 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let config = args.store.config().await?;
+        let client = kube::Client::try_from(config)?;
+        tokio::select! {
+            ran = run_with(client, args.flags) => ran,
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        }
+    })
+}
+
+/// Runs every controller with `client` until one of them stops (which only serving metrics
+/// can, with an error).
+pub async fn run_with(client: kube::Client, args: Flags) -> anyhow::Result<()> {
     for (flag, value, example) in [
         ("--allocation-interval", args.allocation_interval, "1s"),
         (
@@ -89,43 +112,35 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         interval: args.allocation_interval,
         agent_timeout: args.agent_unreachable_timeout,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind(args.metrics_listen)
-            .await
-            .with_context(|| {
-                format!(
-                    "--metrics-listen {}: cannot listen there (in use? choose another address)",
-                    args.metrics_listen
-                )
-            })?;
-        tracing::info!(
-            "serving metrics at http://{}/metrics",
-            listener.local_addr()?
-        );
-        let (metrics, registry) = metrics::Metrics::registered();
-        let config = args.store.config().await?;
-        let client = kube::Client::try_from(config)?;
-        tracing::info!(?settings, "allocator starting");
-        let lifecycle = lifecycle::Config {
-            unreachable_after: args.agent_unreachable_timeout,
-            gone_after: args.agent_reregister_timeout,
-        };
-        let marathon = marathon::controller::Settings {
-            framework: args.marathon_framework,
-            role: args.marathon_role,
-            history: args.rollout_history as usize,
-        };
-        tokio::select! {
-            () = controller::run(client.clone(), settings, metrics.clone()) => Ok(()),
-            () = marathon::controller::run(client.clone(), marathon) => Ok(()),
-            () = lifecycle::controller::run(client, lifecycle, metrics) => Ok(()),
-            served = metrics::serve(listener, registry) => served.context("serving metrics"),
-            _ = tokio::signal::ctrl_c() => Ok(()),
-        }
-    })
+    let listener = tokio::net::TcpListener::bind(args.metrics_listen)
+        .await
+        .with_context(|| {
+            format!(
+                "--metrics-listen {}: cannot listen there (in use? choose another address)",
+                args.metrics_listen
+            )
+        })?;
+    tracing::info!(
+        "serving metrics at http://{}/metrics",
+        listener.local_addr()?
+    );
+    let (metrics, registry) = metrics::Metrics::registered();
+    tracing::info!(?settings, "allocator starting");
+    let lifecycle = lifecycle::Config {
+        unreachable_after: args.agent_unreachable_timeout,
+        gone_after: args.agent_reregister_timeout,
+    };
+    let marathon = marathon::controller::Settings {
+        framework: args.marathon_framework,
+        role: args.marathon_role,
+        history: args.rollout_history as usize,
+    };
+    tokio::select! {
+        () = controller::run(client.clone(), settings, metrics.clone()) => Ok(()),
+        () = marathon::controller::run(client.clone(), marathon) => Ok(()),
+        () = lifecycle::controller::run(client, lifecycle, metrics) => Ok(()),
+        served = metrics::serve(listener, registry) => served.context("serving metrics"),
+    }
 }
 
 /// A short tag of this run (base 36 seconds since 2020), so offer names from different runs of

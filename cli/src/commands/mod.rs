@@ -12,3 +12,4 @@ pub mod in_process;
 pub mod logs;
 pub mod server;
 pub mod store_client;
+pub mod up;

@@ -2,28 +2,54 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
-use strata_store::server::{ApiServer, Config};
+use strata_store::server::{ApiServer, Config, Shared};
 use strata_store::{kubeconfig, tls};
 
 #[derive(clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    api: ApiFlags,
+}
+
+/// Where the store keeps its data and how it serves the API (shared by `strata up`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct ApiFlags {
     /// Where the store keeps its database, certificates, tokens and the admin kubeconfig.
     #[arg(long, env = "STRATA_DATA_DIR", default_value = "strata-data")]
-    data_dir: PathBuf,
-    /// Address to listen on (HTTPS).
+    pub data_dir: PathBuf,
+    /// Address to serve the Kubernetes API on (HTTPS).
     #[arg(long, default_value = "127.0.0.1:6443")]
-    listen: SocketAddr,
+    pub listen: SocketAddr,
     /// Extra DNS names or IPs for the serving certificate.
     #[arg(long = "tls-san")]
-    tls_san: Vec<String>,
+    pub tls_san: Vec<String>,
     /// How many events watches can replay before a client must relist (410 Expired).
     #[arg(long, default_value_t = 20_000)]
-    watch_history: usize,
+    pub watch_history: usize,
     /// Seconds between watch bookmarks.
     #[arg(long, default_value_t = 60)]
-    bookmark_interval: u64,
+    pub bookmark_interval: u64,
+}
+
+/// The store opened and its API port bound, not yet serving.
+pub struct Listening {
+    pub server: Shared,
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    /// The API's URL, as written into the kubeconfig.
+    pub url: String,
+    /// The admin kubeconfig.
+    pub kubeconfig: PathBuf,
+}
+
+impl Listening {
+    /// Serves the API until `shutdown` completes, then lets requests in flight finish.
+    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>) {
+        strata_store::server::serve(self.server, self.listener, self.tls, shutdown).await;
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -34,22 +60,37 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
-    let mut config = Config::new(args.data_dir.clone());
-    config.watch_history = args.watch_history;
-    config.bookmark_interval_secs = args.bookmark_interval;
+    let api = listen(&args.api).await?;
+    println!("strata server listening on {}", api.url);
+    println!("kubeconfig: {}", api.kubeconfig.display());
+    println!(
+        "try: KUBECONFIG={} kubectl get strata -A",
+        api.kubeconfig.display()
+    );
+    api.serve(shutdown()).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Opens the store in `flags.data_dir`, binds the API port and writes the admin kubeconfig.
+pub async fn listen(flags: &ApiFlags) -> anyhow::Result<Listening> {
+    let mut config = Config::new(flags.data_dir.clone());
+    config.watch_history = flags.watch_history;
+    config.bookmark_interval_secs = flags.bookmark_interval;
     let server = ApiServer::open(config).await?;
-    let mut names = args.tls_san.clone();
-    if !args.listen.ip().is_unspecified() {
-        names.push(args.listen.ip().to_string());
+    let mut names = flags.tls_san.clone();
+    if !flags.listen.ip().is_unspecified() {
+        names.push(flags.listen.ip().to_string());
     }
-    let pki = tls::load_or_create(&args.data_dir, &names)?;
-    let tls_config = tls::server_config(&pki)?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let pki = tls::load_or_create(&flags.data_dir, &names)?;
+    let tls = tls::server_config(&pki)?;
+    let listener = tokio::net::TcpListener::bind(flags.listen)
         .await
         .with_context(|| {
             format!(
-                "cannot listen on {}: is another server running there?",
-                args.listen
+                "cannot serve the API on {}: is another strata running there? (choose another \
+                 address with --listen)",
+                flags.listen
             )
         })?;
     let addr = listener.local_addr()?;
@@ -63,7 +104,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     } else {
         format!("https://{host}:{}", addr.port())
     };
-    let kubeconfig_path = args.data_dir.join("kubeconfig");
+    let kubeconfig_path = flags.data_dir.join("kubeconfig");
     kubeconfig::write(
         &kubeconfig_path,
         &url,
@@ -71,18 +112,17 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         server.auth.admin_token(),
         "strata",
     )?;
-    println!("strata server listening on {url}");
-    println!("kubeconfig: {}", kubeconfig_path.display());
-    println!(
-        "try: KUBECONFIG={} kubectl get strata -A",
-        kubeconfig_path.display()
-    );
-    strata_store::server::serve(server, listener, tls_config, shutdown()).await;
-    tracing::info!("stopped");
-    Ok(())
+    Ok(Listening {
+        server,
+        listener,
+        tls,
+        url,
+        kubeconfig: kubeconfig_path,
+    })
 }
 
-async fn shutdown() {
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("installing a SIGTERM handler");
     tokio::select! {
