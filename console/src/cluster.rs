@@ -1,13 +1,421 @@
-//! The Cluster page: agents, their resources and what is allocated on them.
+//! The Cluster page: Mesos' master view — agents with their resources and state, frameworks with
+//! their allocation and dominant share, outstanding offers, tasks.
 //!
-//! A placeholder until its pages are written; it must only call the store with the signed-in
-//! user's client.
+//! Why it exists: two-level scheduling is only understandable when one can see both levels at
+//! once: what each agent has and has handed out, which framework holds what (and its share, the
+//! quantity weighted DRF equalizes), what is on offer right now, and what runs where. Every
+//! list is made with the signed-in user's client, so it shows what that user may list and
+//! nothing more; a section the user may not list says so instead of failing the page (agents
+//! are cluster-scoped: a tenant typically sees frameworks, offers and tasks of their own
+//! namespace only).
 
 use axum::Router;
+use axum::extract::Query;
+use axum::routing::get;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::ListParams;
+use kube::{Api, Resource, ResourceExt};
+use maud::{Markup, html};
+use serde::Deserialize;
+use strata_api::conditions::{ConditionStatus, find_condition, types};
+use strata_api::offer::OfferPhase;
+use strata_api::{Agent, Framework, Offer, Resources, Task};
 
 use crate::Console;
+use crate::error::AppError;
+use crate::layout::{self, Nav};
+use crate::session::User;
+
+/// The most tasks the page lists (the newest).
+pub const TASK_LIMIT: usize = 200;
 
 /// The Cluster pages.
 pub fn routes() -> Router<Console> {
-    Router::new()
+    Router::new().route("/cluster", get(cluster_page))
+}
+
+/// `?namespace=`: the namespace to show when the user may not list across namespaces.
+#[derive(Debug, Default, Deserialize)]
+pub struct NamespaceQuery {
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+/// What a section could list: its objects, or why the user may not list them.
+pub enum Listed<K> {
+    /// The objects, and where they were listed ("all namespaces" or a namespace).
+    Items { items: Vec<K>, scope: Scope },
+    /// The store refused (403) with this message.
+    Forbidden(String),
+}
+
+/// Where a namespaced list was made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Cluster,
+    AllNamespaces,
+    Namespace(String),
+}
+
+/// Lists `K` across namespaces, or (when that is forbidden, or a namespace was asked for) in
+/// `namespace`, else the client's default namespace. A 403 becomes [`Listed::Forbidden`]; other
+/// errors fail the page.
+pub async fn list_namespaced<K>(
+    client: &kube::Client,
+    namespace: Option<&str>,
+) -> Result<Listed<K>, AppError>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let params = ListParams::default();
+    let in_namespace = |ns: &str| {
+        let api: Api<K> = Api::namespaced(client.clone(), ns);
+        let scope = Scope::Namespace(ns.to_string());
+        async move {
+            match api.list(&params).await {
+                Ok(list) => Ok(Listed::Items {
+                    items: list.items,
+                    scope,
+                }),
+                Err(e) => forbidden_or(e),
+            }
+        }
+    };
+    if let Some(ns) = namespace.filter(|ns| !ns.is_empty()) {
+        return in_namespace(ns).await;
+    }
+    let api: Api<K> = Api::all(client.clone());
+    match api.list(&ListParams::default()).await {
+        Ok(list) => Ok(Listed::Items {
+            items: list.items,
+            scope: Scope::AllNamespaces,
+        }),
+        Err(kube::Error::Api(status)) if status.code == 403 => {
+            in_namespace(client.default_namespace()).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn forbidden_or<K>(error: kube::Error) -> Result<Listed<K>, AppError> {
+    match error {
+        kube::Error::Api(status) if status.code == 403 => {
+            Ok(Listed::Forbidden(crate::error::api_message(&status)))
+        }
+        other => Err(other.into()),
+    }
+}
+
+async fn cluster_page(user: User, Query(query): Query<NamespaceQuery>) -> Result<Markup, AppError> {
+    let namespace = query.namespace.as_deref();
+    let agents = match Api::<Agent>::all(user.client.clone())
+        .list(&ListParams::default())
+        .await
+    {
+        Ok(list) => Listed::Items {
+            items: list.items,
+            scope: Scope::Cluster,
+        },
+        Err(e) => forbidden_or(e)?,
+    };
+    let (frameworks, offers, tasks) = futures::try_join!(
+        list_namespaced::<Framework>(&user.client, namespace),
+        list_namespaced::<Offer>(&user.client, namespace),
+        list_namespaced::<Task>(&user.client, namespace),
+    )?;
+    let now = jiff::Timestamp::now();
+    let body = html! {
+        h1 { "Cluster" }
+        (namespace_form(namespace))
+        section.cluster-section {
+            h2 { "Agents" }
+            (agents_section(agents))
+        }
+        section.cluster-section {
+            h2 { "Frameworks" }
+            (frameworks_section(frameworks))
+        }
+        section.cluster-section {
+            h2 { "Outstanding offers" }
+            (offers_section(offers, now))
+        }
+        section.cluster-section {
+            h2 { "Tasks" }
+            (tasks_section(tasks))
+        }
+    };
+    Ok(layout::page("Cluster", Nav::Cluster, &user, body))
+}
+
+fn namespace_form(namespace: Option<&str>) -> Markup {
+    html! {
+        form.namespace-form method="get" action="/cluster" {
+            label { "Namespace "
+                input type="text" name="namespace" value=(namespace.unwrap_or(""))
+                    placeholder="all you may list";
+            }
+            " " button type="submit" { "Show" }
+        }
+    }
+}
+
+/// The note a section shows instead of its table when the user may not list its objects.
+fn forbidden_note(what: &str, message: &str) -> Markup {
+    html! {
+        p.note.forbidden { "You may not list " (what) "." }
+        p.note.detail { (message) }
+    }
+}
+
+fn scope_note(scope: &Scope) -> Markup {
+    match scope {
+        Scope::Cluster | Scope::AllNamespaces => html! {},
+        Scope::Namespace(ns) => html! {
+            p.note.scope { "In namespace " code { (ns) } " (you may not list all namespaces)." }
+        },
+    }
+}
+
+/// An agent's state as a Mesos operator reads it: Ready, Unreachable, Gone, or not yet known;
+/// with draining and cordoning noted.
+pub fn agent_state(agent: &Agent) -> String {
+    let conditions = agent
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    let holds = |type_| {
+        find_condition(conditions, type_).is_some_and(|c| c.status == ConditionStatus::True)
+    };
+    let mut state = if agent.is_gone() {
+        "Gone".to_string()
+    } else if holds(types::UNREACHABLE) {
+        "Unreachable".to_string()
+    } else if holds(types::READY) {
+        "Ready".to_string()
+    } else if find_condition(conditions, types::READY).is_some() {
+        "NotReady".to_string()
+    } else {
+        "Registering".to_string()
+    };
+    if agent.spec.drain.is_some() {
+        state.push_str(", draining");
+    } else if agent.spec.unschedulable {
+        state.push_str(", unschedulable");
+    }
+    state
+}
+
+/// Resources as a person reads them: "2 cpus · 1024 MB mem · ports 31000-31005"; "—" for none.
+pub fn resources_text(r: &Resources) -> String {
+    let mut parts = Vec::new();
+    if !r.cpus.is_zero() {
+        parts.push(format!("{} cpus", r.cpus));
+    }
+    if r.mem > 0 {
+        parts.push(format!("{} MB mem", r.mem));
+    }
+    if r.disk > 0 {
+        parts.push(format!("{} MB disk", r.disk));
+    }
+    if r.gpus > 0 {
+        parts.push(format!("{} gpus", r.gpus));
+    }
+    if !r.ports.is_empty() {
+        parts.push(format!("ports {}", r.ports));
+    }
+    if parts.is_empty() {
+        "—".to_string()
+    } else {
+        parts.join(" · ")
+    }
+}
+
+fn agents_section(agents: Listed<Agent>) -> Markup {
+    let mut agents = match agents {
+        Listed::Forbidden(message) => return forbidden_note("agents", &message),
+        Listed::Items { items, .. } => items,
+    };
+    agents.sort_by_key(|a| a.name_any());
+    if agents.is_empty() {
+        return html! { p.note.empty { "No agents have registered." } };
+    }
+    html! {
+        table #agents.data {
+            thead { tr {
+                th { "Name" } th { "Hostname" } th { "State" }
+                th { "CPUs" } th { "Mem (MB)" } th { "Disk (MB)" } th { "Ports" }
+                th { "Allocated" } th { "Free" } th { "Last heartbeat" }
+            } }
+            tbody {
+                @for agent in &agents {
+                    @let status = agent.status.clone().unwrap_or_default();
+                    @let total = &agent.spec.resources;
+                    @let free = if agent.status.is_some() { status.free.clone() } else { total.clone() };
+                    tr.agent data-name=(agent.name_any()) {
+                        td.name { (agent.name_any()) }
+                        td.hostname { (agent.spec.hostname) }
+                        td.state { (agent_state(agent)) }
+                        td.cpus.num { (total.cpus) }
+                        td.mem.num { (total.mem) }
+                        td.disk.num { (total.disk) }
+                        td.ports { (if total.ports.is_empty() { "—".to_string() } else { total.ports.to_string() }) }
+                        td.allocated { (resources_text(&status.allocated)) }
+                        td.free { (resources_text(&free)) }
+                        td.heartbeat { (status.last_heartbeat.as_ref().map_or("never".to_string(), |t| format!("{} ago", layout::age(t)))) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn frameworks_section(frameworks: Listed<Framework>) -> Markup {
+    let (mut frameworks, scope) = match frameworks {
+        Listed::Forbidden(message) => return forbidden_note("frameworks", &message),
+        Listed::Items { items, scope } => (items, scope),
+    };
+    frameworks.sort_by_key(|f| (f.namespace().unwrap_or_default(), f.name_any()));
+    html! {
+        (scope_note(&scope))
+        @if frameworks.is_empty() {
+            p.note.empty { "No frameworks are registered." }
+        } @else {
+            table #frameworks.data {
+                thead { tr {
+                    th { "Framework" } th { "Role" } th { "Weight" } th { "Active" }
+                    th { "Allocated" } th { "Offered" } th { "Dominant share" }
+                } }
+                tbody {
+                    @for fw in &frameworks {
+                        @let status = fw.status.clone().unwrap_or_default();
+                        tr.framework data-name=(qualified(fw)) {
+                            td.name { (qualified(fw)) }
+                            td.role { (fw.spec.role) }
+                            td.weight.num { (fw.spec.weight) }
+                            td.active { (if status.active { "yes" } else { "no" })
+                                @if fw.spec.suppressed { " (suppressed)" } }
+                            td.allocated { (resources_text(&status.allocated)) }
+                            td.offered { (resources_text(&status.offered)) }
+                            td.share.num { (percent(status.dominant_share)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn offers_section(offers: Listed<Offer>, now: jiff::Timestamp) -> Markup {
+    let (offers, scope) = match offers {
+        Listed::Forbidden(message) => return forbidden_note("offers", &message),
+        Listed::Items { items, scope } => (items, scope),
+    };
+    let mut pending: Vec<Offer> = offers
+        .into_iter()
+        .filter(|o| {
+            o.status
+                .as_ref()
+                .is_none_or(|s| s.phase == OfferPhase::Pending)
+        })
+        .collect();
+    pending.sort_by_key(|o| (o.namespace().unwrap_or_default(), o.name_any()));
+    html! {
+        (scope_note(&scope))
+        @if pending.is_empty() {
+            p.note.empty { "No offers are outstanding." }
+        } @else {
+            table #offers.data {
+                thead { tr {
+                    th { "Offer" } th { "Framework" } th { "Agent" } th { "Resources" } th { "Expires in" }
+                } }
+                tbody {
+                    @for offer in &pending {
+                        tr.offer data-name=(qualified(offer)) {
+                            td.name { (offer.name_any()) }
+                            td.framework { (offer.namespace().unwrap_or_default()) "/" (offer.spec.framework) }
+                            td.agent { (offer.spec.agent) }
+                            td.resources { (resources_text(&offer.spec.resources))
+                                @if offer.spec.revocable { " (revocable)" } }
+                            td.expires { (offer.spec.expires_at.as_ref().map_or("never".to_string(), |t| expires_in(t, now))) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn tasks_section(tasks: Listed<Task>) -> Markup {
+    let (mut tasks, scope) = match tasks {
+        Listed::Forbidden(message) => return forbidden_note("tasks", &message),
+        Listed::Items { items, scope } => (items, scope),
+    };
+    let total = tasks.len();
+    // Newest first.
+    tasks.sort_by(|a, b| {
+        b.creation_timestamp()
+            .map(|t| t.0)
+            .cmp(&a.creation_timestamp().map(|t| t.0))
+            .then_with(|| a.name_any().cmp(&b.name_any()))
+    });
+    tasks.truncate(TASK_LIMIT);
+    html! {
+        (scope_note(&scope))
+        @if tasks.is_empty() {
+            p.note.empty { "No tasks." }
+        } @else {
+            @if total > TASK_LIMIT {
+                p.note.limit { "Showing the " (TASK_LIMIT) " newest of " (total) " tasks." }
+            }
+            table #tasks.data {
+                thead { tr {
+                    th { "Task" } th { "Framework" } th { "Agent" } th { "State" }
+                    th { "Resources" } th { "Age" } th { "Sandbox" }
+                } }
+                tbody {
+                    @for task in &tasks {
+                        @let ns = task.namespace().unwrap_or_default();
+                        @let state = task.status.as_ref().and_then(|s| s.state);
+                        tr.task data-name=(qualified(task)) {
+                            td.name { (ns) "/" (task.name_any()) }
+                            td.framework { (task.spec.framework) }
+                            td.agent { (task.spec.agent) }
+                            td.state { (state.map_or("Pending".to_string(), |s| format!("{s:?}"))) }
+                            td.resources { (resources_text(&task.spec.resources)) }
+                            td.age { (task.creation_timestamp().map_or(String::new(), |t| layout::age(&t))) }
+                            td.sandbox {
+                                a href=(format!("/sandbox/{}/{}", ns, task.name_any())) { "sandbox" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn qualified<K: ResourceExt>(object: &K) -> String {
+    match object.namespace() {
+        Some(ns) => format!("{ns}/{}", object.name_any()),
+        None => object.name_any(),
+    }
+}
+
+/// A share (0 to 1) as a percentage with one decimal: "37.5%".
+pub fn percent(share: f64) -> String {
+    format!("{:.1}%", share * 100.0)
+}
+
+/// How long until `at`, as kubectl prints durations ("12s"), or "expired".
+pub fn expires_in(at: &Time, now: jiff::Timestamp) -> String {
+    let seconds = at.0.as_second() - now.as_second();
+    match u64::try_from(seconds) {
+        Ok(s) if s > 0 => layout::duration(s),
+        _ => "expired".to_string(),
+    }
 }
