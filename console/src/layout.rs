@@ -191,6 +191,20 @@ pub fn health_bar(counts: &HealthCounts) -> Markup {
     }
 }
 
+/// `value` percent-encoded for a URL's query string (`/` kept readable).
+pub fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                out.push(char::from(b));
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 /// A notice box (class `notice`), e.g. "showing namespace default only".
 pub fn notice(text: &str) -> Markup {
     html! { p.notice { (text) } }

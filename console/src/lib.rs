@@ -10,6 +10,7 @@
 //! page frame and the pieces pages share; [`error::AppError`] turns a failed call into a page.
 //! Each group of pages is a module with `routes() -> Router<Console>`.
 
+pub mod apps;
 pub mod cluster;
 pub mod deployments;
 pub mod error;
@@ -47,6 +48,7 @@ pub fn router(connect: Connect) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::to("/apps") }))
         .merge(session::routes())
+        .merge(apps::routes())
         .merge(deployments::routes())
         .merge(cluster::routes())
         .merge(sandbox::routes())

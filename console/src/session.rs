@@ -161,7 +161,7 @@ fn sign_in_first(parts: &Parts) -> Response {
             .path_and_query()
             .map_or("/apps", |p| p.as_str())
             .to_string();
-        let next = percent_encode(&path);
+        let next = layout::encode(&path);
         Redirect::to(&format!("/login?next={next}")).into_response()
     } else {
         error_page(
@@ -169,20 +169,6 @@ fn sign_in_first(parts: &Parts) -> Response {
             "Sign in first: this request carries no token the API server accepts.",
         )
     }
-}
-
-/// `value` percent-encoded for a query string.
-fn percent_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
-                out.push(char::from(b));
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 impl FromRequestParts<Console> for User {
