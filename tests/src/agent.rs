@@ -261,7 +261,7 @@ impl Drop for Agent {
 /// `n` contiguous ports on 127.0.0.1 that are free now, below the kernel's ephemeral range (so
 /// that ports the system hands out, like [`free_port`]'s, do not land in them later); the start
 /// is drawn from the clock and the process id so that parallel tests look in different places.
-fn free_port_range(n: u16) -> RangeInclusive<u16> {
+pub fn free_port_range(n: u16) -> RangeInclusive<u16> {
     const LOW: u32 = 20000;
     let high = ephemeral_start().saturating_sub(u32::from(n)).max(LOW + 1);
     let seed = std::time::SystemTime::now()

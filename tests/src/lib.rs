@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 pub mod agent;
 pub mod apps;
 pub mod cluster;
+pub mod examples;
 pub mod framework;
 pub mod master;
 
@@ -54,12 +55,15 @@ impl Drop for Process {
     }
 }
 
-/// A running `strata server` child process.
+/// A running `strata server` (or `strata up`) child process.
 pub struct Server {
     pub dir: tempfile::TempDir,
     pub port: u16,
+    /// Under `strata up`: the console's port.
+    pub console_port: Option<u16>,
     child: Option<Child>,
-    extra_args: Vec<String>,
+    /// The subcommand and its arguments, without --data-dir and --listen.
+    args: Vec<String>,
 }
 
 impl Server {
@@ -69,15 +73,51 @@ impl Server {
     }
 
     pub fn start_with(extra: &[&str]) -> Server {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let mut args = vec!["server".to_string()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Server::spawn_new(args, None)
+    }
+
+    /// Starts `strata up` (store, controllers, a local agent and the console in one process) on
+    /// a new data directory, every port free, with `extra` arguments.
+    pub fn up(extra: &[&str]) -> Server {
+        let console = free_port();
+        let mut args: Vec<String> = [
+            "up",
+            "--console-listen",
+            &format!("127.0.0.1:{console}"),
+            "--sandbox-listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Server::spawn_new(args, Some(console))
+    }
+
+    fn spawn_new(args: Vec<String>, console_port: Option<u16>) -> Server {
         let mut s = Server {
-            dir,
+            dir: tempfile::tempdir().expect("temp dir"),
             port: free_port(),
+            console_port,
             child: None,
-            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            args,
         };
-        s.spawn().expect("strata server starts");
+        s.spawn()
+            .unwrap_or_else(|e| panic!("strata {} starts: {e:#}", s.args[0]));
         s
+    }
+
+    /// Under `strata up`: waits until it printed its next steps (the agent is registered and
+    /// every part runs by then).
+    fn wait_up(&self) -> anyhow::Result<()> {
+        eventually(Duration::from_secs(30), || {
+            self.output().contains("Ctrl-C stops strata").then_some(())
+        })
+        .with_context(|| format!("strata up printed no next steps:\n{}", self.log()))
     }
 
     fn spawn(&mut self) -> anyhow::Result<()> {
@@ -85,19 +125,25 @@ impl Server {
             .create(true)
             .append(true)
             .open(self.dir.path().join("server.log"))?;
+        // This run's output only: `wait_up` looks for what it printed last.
+        let out = std::fs::File::create(self.dir.path().join("server.out"))?;
         let child = Command::new(strata_bin())
-            .arg("server")
+            .arg(&self.args[0])
             .arg("--data-dir")
             .arg(self.data_dir())
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
-            .args(&self.extra_args)
-            .stdout(Stdio::null())
+            .args(&self.args[1..])
+            .stdout(out)
             .stderr(log)
             .spawn()
             .context("spawning strata server")?;
         self.child = Some(child);
-        self.wait_ready()
+        self.wait_ready()?;
+        if self.console_port.is_some() {
+            self.wait_up()?;
+        }
+        Ok(())
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -125,7 +171,11 @@ impl Server {
             if let Some(child) = self.child.as_mut()
                 && let Some(status) = child.try_wait()?
             {
-                bail!("strata server exited with {status}:\n{}", self.log());
+                bail!(
+                    "strata {} exited with {status}:\n{}",
+                    self.args[0],
+                    self.log()
+                );
             }
             if self.kubeconfig().exists()
                 && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
@@ -135,9 +185,15 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
         bail!(
-            "strata server did not become ready in 30 s:\n{}",
+            "strata {} did not become ready in 30 s:\n{}",
+            self.args[0],
             self.log()
         )
+    }
+
+    /// What the server printed on stdout so far (for people: URLs and next steps).
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.out")).unwrap_or_default()
     }
 
     /// The server's log so far.
@@ -155,24 +211,38 @@ impl Server {
 
     /// Stops the server with SIGTERM and waits for it.
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").arg(c.id().to_string()).status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if c.try_wait().ok().flatten().is_some() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
+        self.stop_with("TERM");
+    }
+
+    /// Stops the server with `signal` (e.g. `INT`, as Ctrl-C sends) and waits for it; returns
+    /// how it exited (None if it had to be killed after 10 s).
+    pub fn stop_with(&mut self, signal: &str) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        let _ = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(c.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = c.try_wait() {
+                return Some(status);
             }
-            let _ = c.kill();
-            let _ = c.wait();
+            std::thread::sleep(Duration::from_millis(20));
         }
+        let _ = c.kill();
+        let _ = c.wait();
+        None
     }
 
     /// Starts the server again on the same data directory and port.
     pub fn restart(&mut self) {
         self.stop();
-        self.spawn().expect("strata server restarts");
+        self.start_again();
+    }
+
+    /// Starts the stopped server again on the same data directory, ports and arguments.
+    pub fn start_again(&mut self) {
+        self.spawn().expect("strata restarts");
     }
 
     pub fn pid(&self) -> Option<u32> {
