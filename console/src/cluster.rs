@@ -130,7 +130,7 @@ async fn cluster_page(user: User, Query(query): Query<NamespaceQuery>) -> Result
     let now = jiff::Timestamp::now();
     let body = html! {
         h1 { "Cluster" }
-        (namespace_form(namespace))
+        (namespace_form("/cluster", namespace))
         section.cluster-section {
             h2 { "Agents" }
             (agents_section(agents))
@@ -151,9 +151,11 @@ async fn cluster_page(user: User, Query(query): Query<NamespaceQuery>) -> Result
     Ok(layout::page("Cluster", Nav::Cluster, &user, body))
 }
 
-fn namespace_form(namespace: Option<&str>) -> Markup {
+/// The form that picks the namespace a page shows (`?namespace=`), for users who may not list
+/// across namespaces.
+pub fn namespace_form(action: &str, namespace: Option<&str>) -> Markup {
     html! {
-        form.namespace-form method="get" action="/cluster" {
+        form.namespace-form.toolbar method="get" action=(action) {
             label { "Namespace "
                 input type="text" name="namespace" value=(namespace.unwrap_or(""))
                     placeholder="all you may list";
@@ -166,8 +168,8 @@ fn namespace_form(namespace: Option<&str>) -> Markup {
 /// The note a section shows instead of its table when the user may not list its objects.
 fn forbidden_note(what: &str, message: &str) -> Markup {
     html! {
-        p.note.forbidden { "You may not list " (what) "." }
-        p.note.detail { (message) }
+        p.notice.forbidden { "You may not list " (what) "." }
+        p.muted.detail { (message) }
     }
 }
 
@@ -175,7 +177,7 @@ fn scope_note(scope: &Scope) -> Markup {
     match scope {
         Scope::Cluster | Scope::AllNamespaces => html! {},
         Scope::Namespace(ns) => html! {
-            p.note.scope { "In namespace " code { (ns) } " (you may not list all namespaces)." }
+            p.notice.scope { "In namespace " code { (ns) } " (you may not list all namespaces)." }
         },
     }
 }
@@ -242,7 +244,7 @@ fn agents_section(agents: Listed<Agent>) -> Markup {
     };
     agents.sort_by_key(|a| a.name_any());
     if agents.is_empty() {
-        return html! { p.note.empty { "No agents have registered." } };
+        return html! { p.muted.empty { "No agents have registered." } };
     }
     html! {
         table #agents.data {
@@ -283,7 +285,7 @@ fn frameworks_section(frameworks: Listed<Framework>) -> Markup {
     html! {
         (scope_note(&scope))
         @if frameworks.is_empty() {
-            p.note.empty { "No frameworks are registered." }
+            p.muted.empty { "No frameworks are registered." }
         } @else {
             table #frameworks.data {
                 thead { tr {
@@ -327,7 +329,7 @@ fn offers_section(offers: Listed<Offer>, now: jiff::Timestamp) -> Markup {
     html! {
         (scope_note(&scope))
         @if pending.is_empty() {
-            p.note.empty { "No offers are outstanding." }
+            p.muted.empty { "No offers are outstanding." }
         } @else {
             table #offers.data {
                 thead { tr {
@@ -367,10 +369,10 @@ fn tasks_section(tasks: Listed<Task>) -> Markup {
     html! {
         (scope_note(&scope))
         @if tasks.is_empty() {
-            p.note.empty { "No tasks." }
+            p.muted.empty { "No tasks." }
         } @else {
             @if total > TASK_LIMIT {
-                p.note.limit { "Showing the " (TASK_LIMIT) " newest of " (total) " tasks." }
+                p.notice.limit { "Showing the " (TASK_LIMIT) " newest of " (total) " tasks." }
             }
             table #tasks.data {
                 thead { tr {

@@ -239,6 +239,7 @@ async fn sandbox_page(
             h2 { "stderr" }
             (viewer("stderr", &namespace, &name, "stderr", stderr))
         }
+        style { "pre.output{max-height:32em;white-space:pre-wrap;word-break:break-all}" }
         script { (PreEscaped(FOLLOW_JS)) }
     };
     Ok(layout::page(&title, Nav::Sandbox, &user, body).into_response())
@@ -340,7 +341,7 @@ fn viewer(
             );
             html! {
                 @if tail.truncated {
-                    p.note.truncated {
+                    p.notice.truncated {
                         "Showing the last " (TAIL_BYTES / 1024) " KiB of " (tail.size) " bytes; "
                         a href=(route(namespace, task, "download", file)) { "download the whole file" } "."
                     }
