@@ -6,6 +6,7 @@ mod allocator;
 mod marathon;
 mod master;
 mod store;
+mod up;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,9 @@ enum What {
     /// Marathon end to end: an App applied to Running, one scaled to thousands of instances,
     /// a rolling upgrade within its upgrade strategy.
     Marathon(marathon::MarathonArgs),
+    /// `strata up`: time to ready (fresh and existing data directory), idle memory, the
+    /// console's Apps page with many apps.
+    Up(up::UpArgs),
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -54,6 +58,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         What::Allocator(a) => allocator::run(a),
         What::Master(a) => rt.block_on(master::run(a)),
         What::Marathon(a) => rt.block_on(marathon::run(a)),
+        What::Up(a) => rt.block_on(up::run(a)),
     }
 }
 
