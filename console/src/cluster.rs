@@ -421,3 +421,79 @@ pub fn expires_in(at: &Time, now: jiff::Timestamp) -> String {
         _ => "expired".to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use strata_api::conditions::Condition;
+    use strata_api::{AgentSpec, AgentStatus, TaskSpec};
+
+    use super::*;
+
+    fn agent(conditions: &[(&str, ConditionStatus)]) -> Agent {
+        let mut agent = Agent::new("node-1", AgentSpec::new("h", Resources::new()));
+        agent.status = Some(AgentStatus {
+            conditions: conditions
+                .iter()
+                .map(|(t, s)| Condition::new(*t, *s, "R", "", Time(jiff::Timestamp::now())))
+                .collect(),
+            ..AgentStatus::default()
+        });
+        agent
+    }
+
+    #[test]
+    fn agent_states_read_like_mesos() {
+        use ConditionStatus::*;
+        assert_eq!(agent_state(&agent(&[])), "Registering");
+        assert_eq!(agent_state(&agent(&[("Ready", True)])), "Ready");
+        assert_eq!(
+            agent_state(&agent(&[("Ready", Unknown), ("Unreachable", True)])),
+            "Unreachable"
+        );
+        assert_eq!(
+            agent_state(&agent(&[("Ready", False), ("Gone", True)])),
+            "Gone"
+        );
+        let mut draining = agent(&[("Ready", True)]);
+        draining.spec.drain = Some(Default::default());
+        assert_eq!(agent_state(&draining), "Ready, draining");
+        let mut marked = agent(&[("Ready", True)]);
+        marked.spec.gone = true;
+        assert_eq!(agent_state(&marked), "Gone");
+    }
+
+    #[test]
+    fn resources_and_shares_read_plainly() {
+        let r: Resources = "cpus:1.5;mem:512;ports:[31000-31002]".parse().unwrap();
+        assert_eq!(
+            resources_text(&r),
+            "1.5 cpus · 512 MB mem · ports [31000-31002]"
+        );
+        assert_eq!(resources_text(&Resources::new()), "—");
+        assert_eq!(percent(0.375), "37.5%");
+    }
+
+    #[test]
+    fn only_the_newest_tasks_are_listed_with_a_note() {
+        let start = jiff::Timestamp::now();
+        let tasks: Vec<Task> = (0..TASK_LIMIT + 5)
+            .map(|i| {
+                let mut task = Task::new(&format!("t{i}"), TaskSpec::default());
+                task.metadata.namespace = Some("ns".into());
+                task.metadata.creation_timestamp =
+                    Some(Time(start + jiff::SignedDuration::from_secs(i as i64)));
+                task
+            })
+            .collect();
+        let html = tasks_section(Listed::Items {
+            items: tasks,
+            scope: Scope::AllNamespaces,
+        })
+        .into_string();
+        assert_eq!(html.matches("<tr class=\"task\"").count(), TASK_LIMIT);
+        assert!(html.contains("Showing the 200 newest of 205 tasks."));
+        assert!(html.contains("ns/t204"), "the newest is shown");
+        assert!(!html.contains("ns/t4<"), "the oldest are not");
+    }
+}

@@ -475,3 +475,66 @@ fn no_revision(namespace: &str, app: &str, history: &[Rollout], why: &NoRevision
     };
     AppError::BadRequest(message)
 }
+
+#[cfg(test)]
+mod tests {
+    use strata_api::rollout::{RolloutStatus, RolloutStep, StepAction};
+    use strata_controllers::marathon::actions::fixtures::rollout;
+
+    use super::*;
+
+    fn with_status(mut r: Rollout, status: RolloutStatus) -> Rollout {
+        r.status = Some(status);
+        r
+    }
+
+    fn step(done: bool) -> RolloutStep {
+        RolloutStep {
+            action: StepAction::ScaleApplication,
+            instances: 0,
+            done,
+        }
+    }
+
+    #[test]
+    fn the_step_is_the_first_not_done() {
+        let r = |steps| {
+            with_status(
+                rollout("web", 2, "b", "two"),
+                RolloutStatus {
+                    steps,
+                    ..RolloutStatus::default()
+                },
+            )
+        };
+        assert_eq!(step_of(&r(vec![step(false), step(false)])), (1, 2));
+        assert_eq!(step_of(&r(vec![step(true), step(false)])), (2, 2));
+        assert_eq!(step_of(&r(vec![step(true), step(true)])), (2, 2));
+        assert_eq!(step_of(&r(vec![])), (0, 0));
+    }
+
+    #[test]
+    fn progress_counts_healthy_new_instances_or_steps() {
+        let mut r = rollout("web", 2, "b", "two");
+        r.spec.target.instances = 4;
+        let r = with_status(
+            r,
+            RolloutStatus {
+                new_healthy: 3,
+                ..RolloutStatus::default()
+            },
+        );
+        assert_eq!(percent_done(&r), 75);
+        // A stop (to 0 instances) counts its steps.
+        let mut stop = rollout("web", 3, "b", "two");
+        stop.spec.target.instances = 0;
+        let stop = with_status(
+            stop,
+            RolloutStatus {
+                steps: vec![step(true), step(false)],
+                ..RolloutStatus::default()
+            },
+        );
+        assert_eq!(percent_done(&stop), 50);
+    }
+}
