@@ -88,12 +88,13 @@ impl AppsQuery {
         format!("/{trimmed}")
     }
 
-    fn namespace(&self) -> &str {
+    /// The namespace asked for, else `user`'s own (a ServiceAccount's), else `default`.
+    fn namespace(&self, user: &User) -> String {
         self.namespace
             .as_deref()
             .map(str::trim)
             .filter(|n| !n.is_empty())
-            .unwrap_or("default")
+            .map_or_else(|| home_namespace(user), str::to_string)
     }
 
     fn filtering(&self) -> bool {
@@ -122,6 +123,15 @@ impl AppsQuery {
             .collect::<Vec<_>>()
             .join("&")
     }
+}
+
+/// The namespace a user presumably works in: a ServiceAccount's own
+/// (`system:serviceaccount:<namespace>:<name>`), else `default`.
+pub fn home_namespace(user: &User) -> String {
+    user.name
+        .strip_prefix("system:serviceaccount:")
+        .and_then(|rest| rest.split_once(':'))
+        .map_or_else(|| "default".to_string(), |(ns, _)| ns.to_string())
 }
 
 /// Where the apps shown come from.
@@ -162,7 +172,7 @@ pub async fn list_apps(user: &User, query: &AppsQuery) -> Result<(Scope, Vec<App
             Err(e) => return Err(e.into()),
         }
     }
-    let scope = Scope::Namespace(query.namespace().to_string());
+    let scope = Scope::Namespace(query.namespace(user));
     let list = scope
         .apps(&user.client)
         .list(&ListParams::default())
@@ -360,7 +370,7 @@ async fn apps_page(user: User, Query(query): Query<AppsQuery>) -> Result<Respons
             // Not even this namespace: say so on the page, with the field to pick another.
             let body = html! {
                 h1 { "Applications" }
-                (filters(&query, &Scope::Namespace(query.namespace().to_string())))
+                (filters(&query, &Scope::Namespace(query.namespace(&user))))
                 (layout::inline_error(&e))
             };
             let page = layout::page("Applications", Nav::Apps, &user, body);

@@ -10,11 +10,13 @@
 //! page frame and the pieces pages share; [`error::AppError`] turns a failed call into a page.
 //! Each group of pages is a module with `routes() -> Router<Console>`.
 
+pub mod app_page;
 pub mod apps;
 pub mod cluster;
 pub mod deployments;
 pub mod error;
 pub mod layout;
+pub mod new_app;
 pub mod sandbox;
 pub mod session;
 
@@ -49,6 +51,8 @@ pub fn router(connect: Connect) -> Router {
         .route("/", get(|| async { Redirect::to("/apps") }))
         .merge(session::routes())
         .merge(apps::routes())
+        .merge(app_page::routes())
+        .merge(new_app::routes())
         .merge(deployments::routes())
         .merge(cluster::routes())
         .merge(sandbox::routes())

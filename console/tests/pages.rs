@@ -80,6 +80,11 @@ async fn pages_need_a_sign_in() {
     let page = h.get("/apps", "expired-or-wrong").await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
 
+    let page = h
+        .post("/apps/default/web/scale", "wrong", &[("instances", "2")])
+        .await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+
     // A form posted from another site is refused even with the cookie.
     let page = h
         .send(
@@ -175,4 +180,258 @@ async fn the_apps_table_shows_numbers_status_and_health() {
     assert_eq!(page.status, StatusCode::OK);
     assert!(!page.body.contains("<html"));
     assert_eq!(app_rows(&page.body).keys().collect::<Vec<_>>(), ["/web"]);
+}
+
+#[tokio::test]
+async fn a_new_app_is_created_and_the_stores_refusal_shows_beside_the_field() {
+    let h = Harness::start().await;
+    let page = h.get("/apps/new", &h.admin_token).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains(r#"id="manifest""#));
+
+    let mut fields = vec![
+        ("namespace", "default"),
+        ("name", "web"),
+        ("cmd", "sleep 100"),
+        ("cpus", "-1"),
+        ("mem", "64"),
+        ("instances", "2"),
+        ("ports", "0"),
+        ("env", "A=1"),
+    ];
+    let page = h.post("/apps/new", &h.admin_token, &fields).await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.body
+    );
+    let cpus_field = page.body.split(r#"id="app-cpus""#).nth(1).unwrap();
+    let next_field = cpus_field.split(r#"class="field""#).next().unwrap();
+    assert!(
+        next_field.contains(r#"<p class="field-error" data-field="spec.cpus">"#),
+        "{}",
+        page.body
+    );
+    // What was typed is kept.
+    assert!(page.body.contains(r#"value="-1""#));
+    assert!(h.stored_app("default", "web").await.is_none());
+
+    fields[3] = ("cpus", "0.5");
+    let page = h.post("/apps/new", &h.admin_token, &fields).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(page.location(), "/apps/default/web");
+    let app = h.stored_app("default", "web").await.unwrap();
+    assert_eq!(app.spec.instances, 2);
+    assert_eq!(app.spec.mem, 64);
+    assert_eq!(app.spec.env["A"], "1");
+}
+
+#[tokio::test]
+async fn the_manifest_editor_creates_an_app_or_says_what_is_wrong() {
+    let h = Harness::start().await;
+    let yaml = "metadata:\n  name: api\nspec:\n  cmd: sleep 100\n  mem: -5\n";
+    let page = h
+        .post("/apps/new", &h.admin_token, &[("manifest", yaml)])
+        .await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(r#"id="manifest-errors""#),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("spec.mem"), "{}", page.body);
+    assert!(h.stored_app("default", "api").await.is_none());
+
+    let page = h
+        .post(
+            "/apps/new",
+            &h.admin_token,
+            &[("manifest", "metadata:\n  name: [\n")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("line"), "{}", page.body);
+
+    let yaml = "metadata:\n  name: api\nspec:\n  cmd: sleep 100\n  instances: 3\n";
+    let page = h
+        .post("/apps/new", &h.admin_token, &[("manifest", yaml)])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(
+        h.stored_app("default", "api").await.unwrap().spec.instances,
+        3
+    );
+}
+
+#[tokio::test]
+async fn scale_suspend_resume_and_destroy_change_the_app() {
+    let h = Harness::start().await;
+    h.app(
+        "default",
+        "web",
+        3,
+        running("/web", 3, 3, AppPhase::Running),
+    )
+    .await;
+    let page = h.get("/apps/default/web", &h.admin_token).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    for id in [
+        r#"id="scale-instances""#,
+        r#"id="scale""#,
+        r#"id="suspend""#,
+        r#"id="destroy""#,
+        r#"id="tasks""#,
+        r#"id="config""#,
+    ] {
+        assert!(page.body.contains(id), "{id} in {}", page.body);
+    }
+    assert!(page.body.contains("return confirm("));
+
+    let page = h
+        .post(
+            "/apps/default/web/scale",
+            &h.admin_token,
+            &[("instances", "5")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(page.location(), "/apps/default/web");
+    assert_eq!(instances_of(&h, "default", "web").await, 5);
+
+    let page = h
+        .post("/apps/default/web/suspend", &h.admin_token, &[])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(instances_of(&h, "default", "web").await, 0);
+    let page = h.get("/apps/default/web", &h.admin_token).await;
+    assert!(page.body.contains(r#"id="resume""#));
+
+    let page = h
+        .post("/apps/default/web/resume", &h.admin_token, &[])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(
+        instances_of(&h, "default", "web").await,
+        5,
+        "resume restores the instances suspended"
+    );
+
+    // Resuming an app suspended by a plain scale to 0 starts one instance.
+    h.post(
+        "/apps/default/web/scale",
+        &h.admin_token,
+        &[("instances", "0")],
+    )
+    .await;
+    h.post("/apps/default/web/resume", &h.admin_token, &[])
+        .await;
+    assert_eq!(instances_of(&h, "default", "web").await, 1);
+
+    let page = h
+        .post(
+            "/apps/default/web/scale",
+            &h.admin_token,
+            &[("instances", "-2")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+
+    let page = h
+        .post("/apps/default/web/restart", &h.admin_token, &[])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let app = h.stored_app("default", "web").await.unwrap();
+    assert!(
+        app.metadata
+            .annotations
+            .unwrap()
+            .contains_key("strata.io/restart")
+    );
+
+    let page = h
+        .post("/apps/default/web/destroy", &h.admin_token, &[])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(page.location(), "/apps");
+    assert!(h.stored_app("default", "web").await.is_none());
+}
+
+#[tokio::test]
+async fn a_user_bound_to_one_namespace_sees_only_it_and_is_told_no_elsewhere() {
+    let h = Harness::start().await;
+    h.namespace("team-a").await;
+    h.namespace("team-b").await;
+    h.app(
+        "team-a",
+        "mine",
+        1,
+        running("/team-a/mine", 1, 0, AppPhase::Running),
+    )
+    .await;
+    h.app(
+        "team-b",
+        "theirs",
+        1,
+        running("/team-b/theirs", 1, 0, AppPhase::Running),
+    )
+    .await;
+    let alice = h.namespace_user("team-a", "alice").await;
+
+    // Not allowed to list all namespaces: the page says so and shows the one asked for.
+    let page = h.get("/apps", &alice).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body
+            .contains("You may not list apps in all namespaces")
+    );
+    assert!(
+        page.body
+            .contains(r#"id="filter-namespace" type="text" name="namespace" value="team-a""#)
+    );
+    let page = h.get("/apps?namespace=team-a&group=/team-a", &alice).await;
+    assert_eq!(
+        app_rows(&page.body).keys().collect::<Vec<_>>(),
+        ["/team-a/mine"]
+    );
+    assert!(page.body.contains("system:serviceaccount:team-a:alice"));
+
+    let page = h.get("/apps?namespace=team-b", &alice).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.body.contains("You may not"), "{}", page.body);
+    assert!(!page.body.contains("theirs"));
+
+    let page = h.get("/apps/team-b/theirs", &alice).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let page = h
+        .post("/apps/team-b/theirs/scale", &alice, &[("instances", "9")])
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.body.contains("You may not"), "{}", page.body);
+    assert_eq!(
+        h.stored_app("team-b", "theirs")
+            .await
+            .unwrap()
+            .spec
+            .instances,
+        1
+    );
+
+    let page = h
+        .post("/apps/team-a/mine/scale", &alice, &[("instances", "2")])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(
+        h.stored_app("team-a", "mine").await.unwrap().spec.instances,
+        2
+    );
+}
+
+async fn instances_of(h: &Harness, namespace: &str, name: &str) -> u32 {
+    h.stored_app(namespace, name).await.unwrap().spec.instances
 }

@@ -1,0 +1,533 @@
+//! The App page: one app's tasks, configuration, versions and active rollout, and the actions
+//! Marathon's UI offers on it (scale, suspend, resume, restart, roll back, kill a task,
+//! destroy).
+//!
+//! Why it exists: it is where a user looks when an app misbehaves — what runs where, what
+//! changed, why it is waiting — and acts on it. Every read and write uses the signed-in user's
+//! client, so a user the store forbids to act sees the store's "you may not" and nothing
+//! changes. The actions themselves are `strata_controllers::marathon::actions`, shared with the
+//! CLI so both mean the same thing; destructive ones ask for confirmation in the browser.
+
+use axum::Form;
+use axum::Router;
+use axum::extract::Path;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use kube::api::{DeleteParams, ListParams};
+use kube::{Api, ResourceExt};
+use maud::{Markup, html};
+use serde::Deserialize;
+use strata_api::rollout::RolloutPhase;
+use strata_api::{App, Rollout, Task, labels};
+use strata_controllers::marathon::actions::{self, ActionError, Actions};
+
+use crate::Console;
+use crate::apps::{app_id, app_phase, phase_text};
+use crate::error::AppError;
+use crate::layout::{self, HealthCounts, Nav, confirm_js};
+use crate::session::User;
+
+/// The field manager of the console's writes.
+pub const MANAGER: &str = "strata-console";
+
+/// `/apps/{namespace}/{name}` and its actions.
+pub fn routes() -> Router<Console> {
+    Router::new()
+        .route("/apps/{namespace}/{name}", get(app_page))
+        .route("/apps/{namespace}/{name}/scale", post(scale))
+        .route("/apps/{namespace}/{name}/suspend", post(suspend))
+        .route("/apps/{namespace}/{name}/resume", post(resume))
+        .route("/apps/{namespace}/{name}/restart", post(restart))
+        .route("/apps/{namespace}/{name}/rollback", post(rollback))
+        .route("/apps/{namespace}/{name}/destroy", post(destroy))
+        .route("/apps/{namespace}/{name}/tasks/{task}/kill", post(kill))
+}
+
+/// The URL of app `namespace/name`'s page.
+fn page_url(namespace: &str, name: &str) -> String {
+    format!("/apps/{namespace}/{name}")
+}
+
+impl From<ActionError> for AppError {
+    fn from(error: ActionError) -> AppError {
+        match error {
+            ActionError::Api { source, .. } => source.into(),
+            ActionError::NoApp { namespace, name } => {
+                AppError::NotFound(format!("App {namespace}/{name} does not exist."))
+            }
+            ActionError::NoTask { namespace, name } => {
+                AppError::NotFound(format!("Task {namespace}/{name} does not exist."))
+            }
+            ActionError::AppChanged {
+                namespace, name, ..
+            } => AppError::BadRequest(format!(
+                "App {namespace}/{name} changed while this was being done (someone else updated \
+                 it); nothing was changed: try again."
+            )),
+            ActionError::TaskWithoutApp { namespace, task } => AppError::BadRequest(format!(
+                "Task {namespace}/{task} belongs to no app, so there is no app to scale down: \
+                 kill it without scaling down."
+            )),
+            ActionError::NoInstances { namespace, app } => AppError::BadRequest(format!(
+                "App {namespace}/{app} already runs 0 instances: kill the task without scaling \
+                 down."
+            )),
+            other => AppError::BadRequest(format!("{other}.")),
+        }
+    }
+}
+
+/// Everything the page shows about one app.
+struct Loaded {
+    app: App,
+    /// The app's tasks, or why they cannot be listed.
+    tasks: Result<Vec<Task>, AppError>,
+    /// The app's rollouts by revision, or why they cannot be listed.
+    history: Result<Vec<Rollout>, AppError>,
+}
+
+async fn load(user: &User, namespace: &str, name: &str) -> Result<Loaded, AppError> {
+    let actions = Actions::new(user.client.clone(), namespace, MANAGER);
+    let app = actions.app(name).await?;
+    let selector = labels::app_selector(name);
+    let tasks = actions
+        .tasks
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map(|list| {
+            let mut tasks = list.items;
+            tasks.sort_by_key(ResourceExt::name_any);
+            tasks
+        })
+        .map_err(AppError::from);
+    let history = actions.history(name).await.map_err(AppError::from);
+    Ok(Loaded {
+        app,
+        tasks,
+        history,
+    })
+}
+
+async fn app_page(
+    user: User,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Result<Markup, AppError> {
+    let loaded = load(&user, &namespace, &name).await?;
+    let app = &loaded.app;
+    let id = app_id(app);
+    let body = html! {
+        (header(app, &namespace, &name))
+        (waiting(app, loaded.history.as_ref().ok().map(Vec::as_slice)))
+        h2 { "Tasks" }
+        @match &loaded.tasks {
+            Ok(tasks) => (tasks_table(tasks, &namespace, &name)),
+            Err(e) => (layout::inline_error(e)),
+        }
+        @match &loaded.history {
+            Ok(history) => {
+                (active_rollout(app, history))
+                h2 { "Versions" }
+                (versions(app, history, &namespace, &name))
+            }
+            Err(e) => { h2 { "Versions" } (layout::inline_error(e)) }
+        }
+        h2 { "Configuration" }
+        pre #config { (serde_saphyr::to_string(&app.spec).unwrap_or_default()) }
+    };
+    Ok(layout::page(&id, Nav::Apps, &user, body))
+}
+
+fn header(app: &App, namespace: &str, name: &str) -> Markup {
+    let phase = phase_text(app_phase(app));
+    let status = app.status.clone().unwrap_or_default();
+    let instances = app.spec.instances;
+    let url = page_url(namespace, name);
+    html! {
+        nav.breadcrumb { a href="/apps" { "Apps" } " / " (namespace) " / " (name) }
+        div.toolbar {
+            h1 #app-id { (app_id(app)) }
+            span #app-status class={"status status-" (phase)} { (phase) }
+            span.spacer {}
+        }
+        div.toolbar #actions {
+            form.inline method="post" action={(url) "/scale"} {
+                label for="scale-instances" { "Instances " }
+                input #scale-instances type="number" name="instances" min="0" value=(instances)
+                    style="width:6em";
+                " "
+                button #scale type="submit" { "Scale" }
+            }
+            form.inline method="post" action={(url) "/restart"}
+                onsubmit=(confirm_js(&format!("Restart every instance of {}?", app_id(app)))) {
+                button #restart type="submit" { "Restart" }
+            }
+            @if instances > 0 {
+                form.inline method="post" action={(url) "/suspend"}
+                    onsubmit=(confirm_js(&format!("Suspend {}? Its {instances} instances will be killed.", app_id(app)))) {
+                    button.danger #suspend type="submit" { "Suspend" }
+                }
+            } @else {
+                form.inline method="post" action={(url) "/resume"} {
+                    button #resume type="submit" { "Resume" }
+                }
+            }
+            form.inline method="post" action={(url) "/destroy"}
+                onsubmit=(confirm_js(&format!("Destroy {}? Its tasks are killed and its configuration deleted.", app_id(app)))) {
+                button.danger #destroy type="submit" { "Destroy" }
+            }
+        }
+        div.grid {
+            div.card {
+                dl.props {
+                    dt { "Namespace / name" } dd { (namespace) " / " (name) }
+                    dt { "Instances" } dd #app-instances { (status.tasks_running) " running / " (instances) " requested" }
+                    dt { "Health" } dd { (layout::health_bar(&HealthCounts::of_app(app))) }
+                    dt { "CPUs / Memory / Disk" } dd { (app.spec.cpus) " / " (app.spec.mem) " MB / " (app.spec.disk) " MB" }
+                    @if let Some(version) = &status.version {
+                        dt { "Version" } dd { code { (version) } " (revision " (status.revision) ")" }
+                    }
+                    @if let Some(created) = &app.metadata.creation_timestamp {
+                        dt { "Created" } dd { (layout::age(created)) " ago" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Why the app is not where it was asked to be: the crash-loop delay, the launch queue and the
+/// offers that did not fit, the last failure, the Progressing condition.
+fn waiting(app: &App, history: Option<&[Rollout]>) -> Markup {
+    let Some(status) = &app.status else {
+        return html! {};
+    };
+    let progressing = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Progressing" && !c.message.is_empty());
+    let rollout_reason = history.and_then(|h| {
+        h.iter()
+            .rev()
+            .find(|r| Some(r.name_any()) == status.rollout)
+            .and_then(|r| r.status.as_ref())
+            .filter(|s| s.phase == RolloutPhase::InProgress)
+            .and_then(|s| s.message.clone().or_else(|| s.reason.clone()))
+    });
+    let anything = status.launch_delay.is_some()
+        || status.queue.as_ref().is_some_and(|q| q.count > 0)
+        || status.last_task_failure.is_some()
+        || progressing.is_some()
+        || rollout_reason.is_some();
+    if !anything {
+        return html! {};
+    }
+    html! {
+        section #waiting .card {
+            h2 { "Why it is waiting" }
+            ul {
+                @if let Some(delay) = &status.launch_delay {
+                    li.delay {
+                        "Launches are delayed by the crash-loop backoff after " (delay.failures)
+                        " failures in a row: the next launch in " (delay.seconds) "s (not before "
+                        (delay.launch_after.0.to_string()) ")."
+                    }
+                }
+                @if let Some(queue) = status.queue.as_ref().filter(|q| q.count > 0) {
+                    li.queue {
+                        (queue.count) " instances wait for an offer that fits ("
+                        (queue.offers_processed) " offers looked at"
+                        @if let Some(since) = &queue.since { ", for " (layout::age(since)) }
+                        ")."
+                        @if !queue.rejections.is_empty() {
+                            " Offers not used: "
+                            @for (i, r) in queue.rejections.iter().enumerate() {
+                                @if i > 0 { ", " }
+                                (r.reason) " (" (r.count) ")"
+                            }
+                            "."
+                        }
+                    }
+                }
+                @if let Some(reason) = &rollout_reason {
+                    li.rollout-reason { "The rollout: " (reason) }
+                } @else if let Some(c) = progressing {
+                    li.progressing { (c.reason) ": " (c.message) }
+                }
+                @if let Some(failure) = &status.last_task_failure {
+                    li.last-failure {
+                        "Last failure: task " (failure.task) " " (failure.state)
+                        @if let Some(m) = &failure.message { " (" (m) ")" }
+                        @if let Some(a) = &failure.agent { " on " (a) }
+                        ", " (layout::age(&failure.at)) " ago."
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn tasks_table(tasks: &[Task], namespace: &str, name: &str) -> Markup {
+    html! {
+        table #tasks {
+            thead { tr {
+                th { "Task" } th { "Agent" } th { "State" } th { "Health" } th { "Ports" }
+                th { "Started" } th { "Version" } th { }
+            } }
+            tbody {
+                @if tasks.is_empty() {
+                    tr.empty { td colspan="8" .muted { "No tasks." } }
+                }
+                @for task in tasks { (task_row(task, namespace, name)) }
+            }
+        }
+    }
+}
+
+fn task_row(task: &Task, namespace: &str, app: &str) -> Markup {
+    let task_name = task.name_any();
+    let status = task.status.clone().unwrap_or_default();
+    let state = status
+        .state
+        .map_or_else(|| "Pending".to_string(), |s| format!("{s:?}"));
+    let health = match status.healthy {
+        Some(true) => "Healthy",
+        Some(false) => "Unhealthy",
+        None if task.spec.health_checks.is_empty() => "",
+        None => "Unknown",
+    };
+    let ports = task
+        .spec
+        .ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let kill_url = format!("{}/tasks/{task_name}/kill", page_url(namespace, app));
+    let question = format!("Kill task {task_name}?");
+    html! {
+        tr.task data-name=(task_name) {
+            td.name { a href={"/sandbox/" (namespace) "/" (task_name)} { (task_name) } }
+            td.agent { (task.spec.agent) }
+            td class={"state state-" (state)} { (state) }
+            td class={"health health-" (health)} { (health) }
+            td.ports { (ports) }
+            td.started {
+                @if let Some(started) = &status.started_at { (layout::age(started)) " ago" }
+            }
+            td.version { code { (task.labels().get(labels::APP_VERSION).map_or("", String::as_str)) } }
+            td.kill {
+                form.inline method="post" action=(kill_url) onsubmit=(confirm_js(&question)) {
+                    label { input.kill-scale type="checkbox" name="scale" value="true"; " and scale down " }
+                    button.danger.kill type="submit" { "Kill" }
+                }
+            }
+        }
+    }
+}
+
+/// The rollout under way, with its steps, progress and reason; nothing when none is.
+fn active_rollout(app: &App, history: &[Rollout]) -> Markup {
+    let current = app.status.as_ref().and_then(|s| s.rollout.clone());
+    let Some(rollout) = history.iter().rev().find(|r| {
+        Some(r.name_any()) == current
+            && r.status
+                .as_ref()
+                .is_none_or(|s| s.phase == RolloutPhase::InProgress)
+    }) else {
+        return html! {};
+    };
+    let status = rollout.status.clone().unwrap_or_default();
+    html! {
+        section #rollout .card data-name=(rollout.name_any()) {
+            h2 { "Rollout " (rollout.spec.revision) ": " (format!("{:?}", rollout.spec.change)) }
+            @if let Some(progress) = &status.progress { p.progress { (progress) } }
+            ol.steps {
+                @for step in &status.steps {
+                    li class={"step " (if step.done { "done" } else { "pending" })} {
+                        (format!("{:?}", step.action)) " to " (step.instances)
+                        @if step.done { " ✓" }
+                    }
+                }
+            }
+            p.muted {
+                (status.new_instances) " new (" (status.new_healthy) " healthy), "
+                (status.old_instances) " old; at least " (status.minimum_healthy) " kept healthy."
+            }
+            @if let Some(reason) = status.message.as_ref().or(status.reason.as_ref()) {
+                p.reason { "Waiting: " (reason) }
+            }
+        }
+    }
+}
+
+fn versions(app: &App, history: &[Rollout], namespace: &str, name: &str) -> Markup {
+    let current = app.status.as_ref().map(|s| s.revision);
+    let url = format!("{}/rollback", page_url(namespace, name));
+    html! {
+        table #versions {
+            thead { tr {
+                th { "Revision" } th { "Version" } th { "Change" } th { "Phase" } th { "When" } th { }
+            } }
+            tbody {
+                @if history.is_empty() {
+                    tr.empty { td colspan="6" .muted { "No rollouts yet." } }
+                }
+                @for rollout in history.iter().rev() {
+                    @let revision = rollout.spec.revision;
+                    @let phase = rollout.status.as_ref().map_or("Pending".to_string(), |s| format!("{:?}", s.phase));
+                    tr.version data-revision=(revision) {
+                        td { (revision) @if current == Some(revision) { " (current)" } }
+                        td { code { (rollout.spec.version) } }
+                        td { (format!("{:?}", rollout.spec.change)) }
+                        td { (phase) }
+                        td { @if let Some(t) = &rollout.metadata.creation_timestamp { (layout::age(t)) " ago" } }
+                        td {
+                            @if current.is_some_and(|c| revision < c) {
+                                form.inline method="post" action=(url)
+                                    onsubmit=(confirm_js(&format!("Roll {} back to revision {revision}?", app_id(app)))) {
+                                    input type="hidden" name="revision" value=(revision);
+                                    button.rollback type="submit" { "Rollback" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The scale form.
+#[derive(Deserialize)]
+struct ScaleForm {
+    instances: String,
+}
+
+async fn scale(
+    user: User,
+    Path((namespace, name)): Path<(String, String)>,
+    Form(form): Form<ScaleForm>,
+) -> Result<Response, AppError> {
+    let instances: u32 = form.instances.trim().parse().map_err(|_| {
+        AppError::BadRequest(format!(
+            "Instances must be a whole number of 0 or more, not {:?}.",
+            form.instances
+        ))
+    })?;
+    Actions::new(user.client, &namespace, MANAGER)
+        .scale(&name, instances)
+        .await?;
+    Ok(back(&namespace, &name))
+}
+
+async fn suspend(
+    user: User,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    Actions::new(user.client, &namespace, MANAGER)
+        .suspend(&name)
+        .await?;
+    Ok(back(&namespace, &name))
+}
+
+async fn resume(
+    user: User,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    Actions::new(user.client, &namespace, MANAGER)
+        .resume(&name)
+        .await?;
+    Ok(back(&namespace, &name))
+}
+
+async fn restart(
+    user: User,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    Actions::new(user.client, &namespace, MANAGER)
+        .restart(&name)
+        .await?;
+    Ok(back(&namespace, &name))
+}
+
+/// The rollback form: the revision to go back to (the default one when absent).
+#[derive(Deserialize)]
+struct RollbackForm {
+    #[serde(default)]
+    revision: Option<u64>,
+}
+
+async fn rollback(
+    user: User,
+    Path((namespace, name)): Path<(String, String)>,
+    Form(form): Form<RollbackForm>,
+) -> Result<Response, AppError> {
+    let actions = Actions::new(user.client, &namespace, MANAGER);
+    let app = actions.app(&name).await?;
+    let history = actions.history(&name).await?;
+    let chosen =
+        actions::choose_rollback(&history, app.status.as_ref(), form.revision).map_err(|why| {
+            AppError::BadRequest(match why {
+                actions::NoRevision::NoHistory => {
+                    "The app has no rollouts yet, so there is nothing to roll back to.".into()
+                }
+                actions::NoRevision::Missing(r) => format!(
+                    "The app has no revision {r}: the revisions are {}.",
+                    actions::revisions(&history)
+                ),
+                actions::NoRevision::NoCurrentVersion => {
+                    "The app has no current version yet, so there is no previous one.".into()
+                }
+                actions::NoRevision::NoPreviousVersion { revision, .. } => {
+                    format!("No revision before the current one ({revision}) has another version.")
+                }
+            })
+        })?;
+    actions.rollback(&app, chosen).await?;
+    Ok(back(&namespace, &name))
+}
+
+async fn destroy(
+    user: User,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let apps: Api<App> = Api::namespaced(user.client, &namespace);
+    match apps.delete(&name, &DeleteParams::default()).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 404 => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(Redirect::to("/apps").into_response())
+}
+
+/// The kill form: with `scale=true`, scale the app down instead of replacing the task.
+#[derive(Deserialize)]
+struct KillForm {
+    #[serde(default)]
+    scale: Option<String>,
+}
+
+async fn kill(
+    user: User,
+    Path((namespace, name, task)): Path<(String, String, String)>,
+    Form(form): Form<KillForm>,
+) -> Result<Response, AppError> {
+    let scale_down = form
+        .scale
+        .as_deref()
+        .is_some_and(|s| s == "true" || s == "on");
+    let actions = Actions::new(user.client, &namespace, MANAGER);
+    let found = actions.task(&task).await?;
+    if found.labels().get(labels::APP) != Some(&name) {
+        return Err(AppError::BadRequest(format!(
+            "Task {namespace}/{task} is not a task of app {name}."
+        )));
+    }
+    actions.kill(&task, scale_down).await?;
+    Ok(back(&namespace, &name))
+}
+
+/// Back to the app's page after an action (303).
+fn back(namespace: &str, name: &str) -> Response {
+    Redirect::to(&page_url(namespace, name)).into_response()
+}
