@@ -243,9 +243,6 @@ fn agents_section(agents: Listed<Agent>) -> Markup {
         Listed::Items { items, .. } => items,
     };
     agents.sort_by_key(|a| a.name_any());
-    if agents.is_empty() {
-        return html! { p.muted.empty { "No agents have registered." } };
-    }
     html! {
         table #agents.data {
             thead { tr {
@@ -254,6 +251,7 @@ fn agents_section(agents: Listed<Agent>) -> Markup {
                 th { "Allocated" } th { "Free" } th { "Last heartbeat" }
             } }
             tbody {
+                @if agents.is_empty() { (empty_row(10, "No agents have registered.")) }
                 @for agent in &agents {
                     @let status = agent.status.clone().unwrap_or_default();
                     @let total = &agent.spec.resources;
@@ -284,15 +282,13 @@ fn frameworks_section(frameworks: Listed<Framework>) -> Markup {
     frameworks.sort_by_key(|f| (f.namespace().unwrap_or_default(), f.name_any()));
     html! {
         (scope_note(&scope))
-        @if frameworks.is_empty() {
-            p.muted.empty { "No frameworks are registered." }
-        } @else {
-            table #frameworks.data {
+        table #frameworks.data {
                 thead { tr {
                     th { "Framework" } th { "Role" } th { "Weight" } th { "Active" }
                     th { "Allocated" } th { "Offered" } th { "Dominant share" }
                 } }
                 tbody {
+                    @if frameworks.is_empty() { (empty_row(7, "No frameworks are registered.")) }
                     @for fw in &frameworks {
                         @let status = fw.status.clone().unwrap_or_default();
                         tr.framework data-name=(qualified(fw)) {
@@ -308,7 +304,6 @@ fn frameworks_section(frameworks: Listed<Framework>) -> Markup {
                     }
                 }
             }
-        }
     }
 }
 
@@ -328,14 +323,12 @@ fn offers_section(offers: Listed<Offer>, now: jiff::Timestamp) -> Markup {
     pending.sort_by_key(|o| (o.namespace().unwrap_or_default(), o.name_any()));
     html! {
         (scope_note(&scope))
-        @if pending.is_empty() {
-            p.muted.empty { "No offers are outstanding." }
-        } @else {
-            table #offers.data {
+        table #offers.data {
                 thead { tr {
                     th { "Offer" } th { "Framework" } th { "Agent" } th { "Resources" } th { "Expires in" }
                 } }
                 tbody {
+                    @if pending.is_empty() { (empty_row(5, "No offers are outstanding.")) }
                     @for offer in &pending {
                         tr.offer data-name=(qualified(offer)) {
                             td.name { (offer.name_any()) }
@@ -348,7 +341,6 @@ fn offers_section(offers: Listed<Offer>, now: jiff::Timestamp) -> Markup {
                     }
                 }
             }
-        }
     }
 }
 
@@ -368,9 +360,6 @@ fn tasks_section(tasks: Listed<Task>) -> Markup {
     tasks.truncate(TASK_LIMIT);
     html! {
         (scope_note(&scope))
-        @if tasks.is_empty() {
-            p.muted.empty { "No tasks." }
-        } @else {
             @if total > TASK_LIMIT {
                 p.notice.limit { "Showing the " (TASK_LIMIT) " newest of " (total) " tasks." }
             }
@@ -380,6 +369,7 @@ fn tasks_section(tasks: Listed<Task>) -> Markup {
                     th { "Resources" } th { "Age" } th { "Sandbox" }
                 } }
                 tbody {
+                    @if tasks.is_empty() { (empty_row(7, "No tasks.")) }
                     @for task in &tasks {
                         @let ns = task.namespace().unwrap_or_default();
                         @let state = task.status.as_ref().and_then(|s| s.state);
@@ -391,14 +381,18 @@ fn tasks_section(tasks: Listed<Task>) -> Markup {
                             td.resources { (resources_text(&task.spec.resources)) }
                             td.age { (task.creation_timestamp().map_or(String::new(), |t| layout::age(&t))) }
                             td.sandbox {
-                                a href=(format!("/sandbox/{}/{}", ns, task.name_any())) { "sandbox" }
+                                a href=(format!("/sandbox/{}/{}", layout::encode(&ns), layout::encode(&task.name_any()))) { "sandbox" }
                             }
                         }
                     }
                 }
             }
-        }
     }
+}
+
+/// The row an empty table shows (class `empty`, so row counts of the real rows stay exact).
+pub fn empty_row(columns: u32, text: &str) -> Markup {
+    html! { tr.empty { td.muted colspan=(columns) { (text) } } }
 }
 
 fn qualified<K: ResourceExt>(object: &K) -> String {

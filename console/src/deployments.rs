@@ -24,13 +24,14 @@ use kube::{Api, ResourceExt};
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 use strata_api::Rollout;
+use strata_api::conditions::{ConditionStatus, find_condition, types};
 use strata_api::rollout::{Change, RolloutPhase};
 use strata_controllers::marathon::actions::{
     ActionError, Actions, NoRevision, RolledBack, choose_rollback, revisions,
 };
 
 use crate::Console;
-use crate::cluster::{Listed, NamespaceQuery, Scope, list_namespaced, namespace_form};
+use crate::cluster::{Listed, NamespaceQuery, Scope, empty_row, list_namespaced, namespace_form};
 use crate::error::AppError;
 use crate::layout::{self, Nav};
 use crate::session::User;
@@ -161,28 +162,23 @@ fn tables(listed: Listed<Rollout>) -> Markup {
         @if let Scope::Namespace(ns) = &scope {
             p.notice.scope { "Showing namespace " code { (ns) } " (you may not list all namespaces)." }
         }
-        @if active.is_empty() {
-            p.muted #no-rollouts { "No deployments in progress." }
-        } @else {
-            table #active-rollouts.data {
+        table #active-rollouts.data {
                 thead { tr {
                     th { "App" } th { "Change" } th { "Step" } th { "Progress" }
                     th { "Waiting for" } th { "Age" } th { "Actions" }
                 } }
                 tbody {
+                    @if active.is_empty() { (empty_row(7, "No deployments in progress.")) }
                     @for rollout in &active { (active_row(rollout)) }
                 }
             }
-        }
         h2 { "Finished recently" }
-        @if finished.is_empty() {
-            p.muted { "None." }
-        } @else {
-            table #finished-rollouts.data {
+        table #finished-rollouts.data {
                 thead { tr {
                     th { "App" } th { "Revision" } th { "Change" } th { "Result" } th { "Why" } th { "Finished" }
                 } }
                 tbody {
+                    @if finished.is_empty() { (empty_row(6, "None.")) }
                     @for rollout in &finished {
                         @let status = rollout.status.clone().unwrap_or_default();
                         tr.finished-rollout data-name=(qualified(rollout)) {
@@ -197,7 +193,6 @@ fn tables(listed: Listed<Rollout>) -> Markup {
                     }
                 }
             }
-        }
     }
 }
 
@@ -284,6 +279,9 @@ fn active_row(rollout: &Rollout) -> Markup {
             layout::encode(&name)
         )
     };
+    // Stuck beyond its progress deadline: the Progressing condition says so.
+    let stuck = find_condition(&status.conditions, types::PROGRESSING)
+        .filter(|c| c.status == ConditionStatus::False);
     let started = status
         .started_at
         .clone()
@@ -303,8 +301,13 @@ fn active_row(rollout: &Rollout) -> Markup {
                 @if let Some(reason) = &status.reason {
                     span.reason { (reason) }
                     @if let Some(message) = &status.message { ": " span.message { (message) } }
-                } @else {
+                } @else if stuck.is_none() {
                     span.muted { "—" }
+                }
+                @if let Some(stuck) = stuck {
+                    div.stuck.error-message {
+                        (stuck.reason) @if !stuck.message.is_empty() { ": " (stuck.message) }
+                    }
                 }
             }
             td.age { (started.as_ref().map_or(String::new(), layout::age)) }

@@ -76,6 +76,10 @@ async fn upgrading(h: &Harness) {
             "progress": "1/2", "newInstances": 2, "newHealthy": 1, "oldInstances": 1,
             "reason": "WaitingForHealth",
             "message": "1 of 2 new instances healthy",
+            "conditions": [{"type": "Progressing", "status": "False",
+                            "reason": "ProgressDeadlineExceeded",
+                            "message": "no progress for 600s",
+                            "lastTransitionTime": ago(1)}],
         }),
     )
     .await;
@@ -106,6 +110,7 @@ async fn a_rollout_in_progress_shows_its_step_progress_and_why_it_waits() {
         "1/2",
         "WaitingForHealth",
         "1 of 2 new instances healthy",
+        "ProgressDeadlineExceeded: no progress for 600s",
         "30s",
         "action=\"/deployments/team-a/web-2/rollback\"",
         "action=\"/deployments/team-a/web-2/cancel\"",
