@@ -13,6 +13,9 @@ use axum::Router;
 use axum::extract::Query;
 use axum::routing::get;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::ListParams;
 use kube::{Api, Resource, ResourceExt};
 use maud::{Markup, html};
@@ -20,6 +23,8 @@ use serde::Deserialize;
 use strata_api::conditions::{ConditionStatus, find_condition, types};
 use strata_api::offer::OfferPhase;
 use strata_api::{Agent, Framework, Offer, Resources, Task};
+
+use strata_agent::registration::LEASE_NAMESPACE;
 
 use crate::Console;
 use crate::error::AppError;
@@ -112,17 +117,9 @@ fn forbidden_or<K>(error: kube::Error) -> Result<Listed<K>, AppError> {
 
 async fn cluster_page(user: User, Query(query): Query<NamespaceQuery>) -> Result<Markup, AppError> {
     let namespace = query.namespace.as_deref();
-    let agents = match Api::<Agent>::all(user.client.clone())
-        .list(&ListParams::default())
-        .await
-    {
-        Ok(list) => Listed::Items {
-            items: list.items,
-            scope: Scope::Cluster,
-        },
-        Err(e) => forbidden_or(e)?,
-    };
-    let (frameworks, offers, tasks) = futures::try_join!(
+    let (agents, heartbeats, frameworks, offers, tasks) = futures::try_join!(
+        list_agents(&user.client),
+        heartbeats(&user.client),
         list_namespaced::<Framework>(&user.client, namespace),
         list_namespaced::<Offer>(&user.client, namespace),
         list_namespaced::<Task>(&user.client, namespace),
@@ -133,7 +130,7 @@ async fn cluster_page(user: User, Query(query): Query<NamespaceQuery>) -> Result
         (namespace_form("/cluster", namespace))
         section.cluster-section {
             h2 { "Agents" }
-            (agents_section(agents))
+            (agents_section(agents, &heartbeats))
         }
         section.cluster-section {
             h2 { "Frameworks" }
@@ -237,7 +234,38 @@ pub fn resources_text(r: &Resources) -> String {
     }
 }
 
-fn agents_section(agents: Listed<Agent>) -> Markup {
+async fn list_agents(client: &kube::Client) -> Result<Listed<Agent>, AppError> {
+    match Api::<Agent>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+    {
+        Ok(list) => Ok(Listed::Items {
+            items: list.items,
+            scope: Scope::Cluster,
+        }),
+        Err(e) => forbidden_or(e),
+    }
+}
+
+/// When each agent last heartbeat: the renewTime of its Lease (in the agents' lease
+/// namespace), by agent name. Empty when the user may not list those Leases.
+async fn heartbeats(client: &kube::Client) -> Result<BTreeMap<String, Time>, AppError> {
+    let api: Api<Lease> = Api::namespaced(client.clone(), LEASE_NAMESPACE);
+    match api.list(&ListParams::default()).await {
+        Ok(list) => Ok(list
+            .items
+            .into_iter()
+            .filter_map(|lease| {
+                let renewed = lease.spec.as_ref()?.renew_time.as_ref()?.0;
+                Some((lease.name_any(), Time(renewed)))
+            })
+            .collect()),
+        Err(kube::Error::Api(status)) if matches!(status.code, 403 | 404) => Ok(BTreeMap::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn agents_section(agents: Listed<Agent>, heartbeats: &BTreeMap<String, Time>) -> Markup {
     let mut agents = match agents {
         Listed::Forbidden(message) => return forbidden_note("agents", &message),
         Listed::Items { items, .. } => items,
@@ -266,7 +294,12 @@ fn agents_section(agents: Listed<Agent>) -> Markup {
                         td.ports { (if total.ports.is_empty() { "—".to_string() } else { total.ports.to_string() }) }
                         td.allocated { (resources_text(&status.allocated)) }
                         td.free { (resources_text(&free)) }
-                        td.heartbeat { (status.last_heartbeat.as_ref().map_or("never".to_string(), |t| format!("{} ago", layout::age(t)))) }
+                        td.heartbeat {
+                            @match heartbeats.get(&agent.name_any()).or(status.last_heartbeat.as_ref()) {
+                                Some(t) => { (layout::age(t)) " ago" }
+                                None => { span.muted { "none seen" } }
+                            }
+                        }
                     }
                 }
             }
