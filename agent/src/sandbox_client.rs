@@ -26,6 +26,9 @@ pub struct SandboxFile {
 #[derive(Deserialize)]
 struct Chunk {
     data: String,
+    /// Where `data` starts; the file's size when asked with offset -1.
+    #[serde(default)]
+    offset: u64,
 }
 
 /// Page size of reads.
@@ -72,17 +75,13 @@ impl SandboxFile {
 
     /// Copies the whole file, as it is now, to `out`.
     pub async fn read_to(&self, out: &mut impl Write) -> anyhow::Result<()> {
-        let mut offset = 0u64;
+        self.read_from(0, out).await
+    }
+
+    /// Copies the file from byte `offset` on, as it is now, to `out`.
+    pub async fn read_from(&self, mut offset: u64, out: &mut impl Write) -> anyhow::Result<()> {
         loop {
-            let url = self.url("read", &format!("&offset={offset}&length={PAGE}"));
-            let body = self
-                .get(&url)
-                .await?
-                .into_body()
-                .collect()
-                .await?
-                .to_bytes();
-            let chunk: Chunk = serde_json::from_slice(&body)?;
+            let chunk = self.chunk(offset as i64, PAGE).await?;
             if chunk.data.is_empty() {
                 return Ok(());
             }
@@ -93,8 +92,13 @@ impl SandboxFile {
 
     /// Copies the file to `out` as it grows, until the task has ended.
     pub async fn follow_to(&self, out: &mut impl Write) -> anyhow::Result<()> {
+        self.follow_from(0, out).await
+    }
+
+    /// Copies the file from byte `offset` on to `out` as it grows, until the task has ended.
+    pub async fn follow_from(&self, offset: u64, out: &mut impl Write) -> anyhow::Result<()> {
         let mut body = self
-            .get(&self.url("follow", "&offset=0"))
+            .get(&self.url("follow", &format!("&offset={offset}")))
             .await?
             .into_body();
         while let Some(frame) = body.frame().await {
@@ -104,6 +108,45 @@ impl SandboxFile {
             }
         }
         Ok(())
+    }
+
+    /// Where the last `lines` lines of the file start (a last line without a newline counts),
+    /// read backwards a page at a time: `tail -n` without reading the whole file.
+    pub async fn tail_offset(&self, lines: usize) -> anyhow::Result<u64> {
+        let size = self.chunk(-1, 0).await?.offset;
+        if lines == 0 {
+            return Ok(size);
+        }
+        let mut end = size;
+        let mut newlines = 0;
+        while end > 0 {
+            let start = end.saturating_sub(PAGE);
+            let data = self.chunk(start as i64, end - start).await?.data;
+            for (i, byte) in data.bytes().enumerate().rev() {
+                let at = start + i as u64;
+                if byte == b'\n' && at + 1 < size {
+                    newlines += 1;
+                    if newlines == lines {
+                        return Ok(at + 1);
+                    }
+                }
+            }
+            end = start;
+        }
+        Ok(0)
+    }
+
+    /// One `read` of `length` bytes at `offset` (-1: the size).
+    async fn chunk(&self, offset: i64, length: u64) -> anyhow::Result<Chunk> {
+        let url = self.url("read", &format!("&offset={offset}&length={length}"));
+        let body = self
+            .get(&url)
+            .await?
+            .into_body()
+            .collect()
+            .await?
+            .to_bytes();
+        Ok(serde_json::from_slice(&body)?)
     }
 }
 
