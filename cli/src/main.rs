@@ -45,6 +45,13 @@ enum Command {
     /// Act on a Marathon app: restart it, roll it back, stop or resume its launches, kill one
     /// of its tasks, list its versions.
     App(commands::app::Args),
+    /// List the Marathon apps: ID, memory, cpus, tasks / instances, health and status.
+    Apps(commands::apps::Args),
+    /// Apply manifests (server-side apply) and, with --wait, follow each app's rollout to its
+    /// end.
+    Deploy(commands::deploy::Args),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
+    Completions(commands::completions::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -68,5 +75,8 @@ fn main() -> anyhow::Result<()> {
         Command::Logs(args) => commands::logs::run(args),
         Command::Execute(args) => commands::execute::run(args),
         Command::App(args) => commands::app::run(args),
+        Command::Apps(args) => commands::apps::run(args),
+        Command::Deploy(args) => commands::deploy::run(args),
+        Command::Completions(args) => commands::completions::run(args),
     }
 }

@@ -3,13 +3,17 @@
 pub mod agent;
 pub mod agent_token;
 pub mod app;
+pub mod apps;
 pub mod bench;
+pub mod completions;
 pub mod controllers;
 pub mod crds;
+pub mod deploy;
 pub mod duration;
 pub mod execute;
 pub mod in_process;
 pub mod logs;
 pub mod server;
 pub mod store_client;
+pub mod table;
 pub mod up;
