@@ -532,6 +532,28 @@ pub enum AppPhase {
 }
 
 impl AppPhase {
+    /// Every phase, in the order the Marathon UI's status filter lists them.
+    pub const ALL: [AppPhase; 6] = [
+        AppPhase::Running,
+        AppPhase::Deploying,
+        AppPhase::Suspended,
+        AppPhase::Waiting,
+        AppPhase::Delayed,
+        AppPhase::Stopped,
+    ];
+
+    /// The phase as the Status column writes it: Running, Deploying, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppPhase::Running => "Running",
+            AppPhase::Deploying => "Deploying",
+            AppPhase::Suspended => "Suspended",
+            AppPhase::Waiting => "Waiting",
+            AppPhase::Delayed => "Delayed",
+            AppPhase::Stopped => "Stopped",
+        }
+    }
+
     /// The Marathon UI's rule: an app whose launches are held by the crash-loop backoff is
     /// Delayed, one whose launches have waited too long for offers (or for its dependencies)
     /// is Waiting — whether or not a deployment is under way; otherwise a deployment in

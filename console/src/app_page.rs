@@ -72,6 +72,7 @@ impl From<ActionError> for AppError {
                 "App {namespace}/{app} already runs 0 instances: kill the task without scaling \
                  down."
             )),
+            ActionError::NotKilled { source, .. } => AppError::from(*source),
             other => AppError::BadRequest(format!("{other}.")),
         }
     }

@@ -31,16 +31,6 @@ use crate::error::AppError;
 use crate::layout::{self, HealthCounts, Nav};
 use crate::session::User;
 
-/// The statuses the filter offers, as the Status column writes them.
-pub const STATUSES: [&str; 6] = [
-    "Running",
-    "Deploying",
-    "Suspended",
-    "Waiting",
-    "Delayed",
-    "Stopped",
-];
-
 /// How long the events stream waits for more changes before it tells the page.
 const DEBOUNCE: Duration = Duration::from_millis(300);
 
@@ -202,7 +192,7 @@ pub fn app_phase(app: &App) -> AppPhase {
 
 /// The phase as the Status column writes it.
 pub fn phase_text(phase: AppPhase) -> String {
-    format!("{phase:?}")
+    phase.as_str().to_string()
 }
 
 /// The app page's URL.
@@ -419,8 +409,8 @@ fn filters(query: &AppsQuery, scope: &Scope) -> Markup {
                 value=(query.q.as_deref().unwrap_or(""));
             select #filter-status name="status" {
                 option value="" selected[status.is_empty()] { "All statuses" }
-                @for s in STATUSES {
-                    option value=(s) selected[status == s] { (s) }
+                @for phase in AppPhase::ALL {
+                    option value=(phase.as_str()) selected[status == phase.as_str()] { (phase.as_str()) }
                 }
             }
             @if query.group() != "/" {

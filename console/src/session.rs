@@ -133,7 +133,7 @@ fn cookie_safe(token: &str) -> bool {
 }
 
 /// The token a request carries: its `Authorization: Bearer` header, else the cookie.
-fn request_token(headers: &HeaderMap) -> Option<String> {
+pub fn request_token(headers: &HeaderMap) -> Option<String> {
     if let Some(bearer) = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -8,39 +8,28 @@ use std::collections::BTreeMap;
 use axum::Router;
 use axum::body::Body;
 use http::header::{CONTENT_TYPE, COOKIE, LOCATION};
-use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
+use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
-use strata_agent::connect::Connect;
 use strata_api::{App, AppSpec, AppStatus};
-use strata_store::server::{ApiServer, Config, Shared};
 use tower::ServiceExt;
 
-/// A store on disk, the console over it, and the admin's token and client.
+/// The Deployments/Cluster/Sandbox tests' harness (the store on disk, the console over it,
+/// the admin), with what the Apps pages' tests need besides: the browser's cookie, forms, apps
+/// with a status, and ServiceAccount users.
+#[path = "../pages_support/mod.rs"]
+mod support;
+
+/// The store, the console over it, and the admin's token and client.
 pub struct Harness {
-    pub server: Shared,
+    pub support: support::Harness,
     pub console: Router,
     pub admin_token: String,
     pub admin: Client,
-    _dir: tempfile::TempDir,
-}
-
-/// A client of `server` acting with `token` (what `strata up` builds in-process).
-fn in_process(server: Shared, token: &str) -> anyhow::Result<Client> {
-    let bearer = HeaderValue::from_str(&format!("Bearer {token}"))?;
-    let service = tower::ServiceBuilder::new()
-        .map_request(move |mut request: http::Request<kube::client::Body>| {
-            request
-                .headers_mut()
-                .insert(http::header::AUTHORIZATION, bearer.clone());
-            request
-        })
-        .service(strata_store::http::router(server));
-    Ok(Client::new(service, "default"))
 }
 
 /// A response, read whole.
@@ -61,22 +50,12 @@ impl Page {
 
 impl Harness {
     pub async fn start() -> Harness {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let server = ApiServer::open(Config::new(dir.path().join("data")))
-            .await
-            .expect("store opens");
-        let admin_token = server.auth.admin_token().to_string();
-        let admin = in_process(server.clone(), &admin_token).expect("admin client");
-        let for_connect = server.clone();
-        let connect = Connect::new("in-process", move |token| {
-            in_process(for_connect.clone(), token)
-        });
+        let support = support::Harness::start().await;
         Harness {
-            console: strata_console::router(connect),
-            server,
-            admin_token,
-            admin,
-            _dir: dir,
+            console: support.console.clone(),
+            admin_token: support.admin_token.clone(),
+            admin: support.admin.clone(),
+            support,
         }
     }
 

@@ -57,6 +57,15 @@ pub enum ActionError {
     /// Scaling down with a kill: the app already runs no instances.
     #[error("app {namespace}/{app} already runs 0 instances")]
     NoInstances { namespace: String, app: String },
+    /// Killing with scale-down: the app could not be scaled down (`source` says why), so the
+    /// task was left running, unmarked.
+    #[error("task {namespace}/{task} was not killed: {source}")]
+    NotKilled {
+        namespace: String,
+        task: String,
+        #[source]
+        source: Box<ActionError>,
+    },
     /// Stopping launches of an app the Marathon controller has given no version yet.
     #[error("app {namespace}/{app} has no version yet")]
     NoVersion { namespace: String, app: String },
@@ -420,7 +429,11 @@ impl Actions {
             Err(e) => {
                 // Leave the task as it was: unmarked and running.
                 let _ = self.mark_kill_first(name, Value::Null).await;
-                return Err(e);
+                return Err(ActionError::NotKilled {
+                    namespace: self.namespace.clone(),
+                    task: name.to_string(),
+                    source: Box::new(e),
+                });
             }
         };
         self.delete_task(name).await?;

@@ -8,13 +8,14 @@
 //! `kubectl rollout undo` are for Deployments. Every verb here is a thin client of the API: it
 //! reads, writes one object (with a resourceVersion precondition where a concurrent change
 //! could be lost) and says what it did. It never does the controller's work — no task is
-//! launched, and none is killed except the one `strata app kill` names.
+//! launched, and none is killed except the one `strata app kill` names. The actions themselves
+//! are `strata_controllers::marathon::actions`, shared with the web console; these modules
+//! parse the flags and word the outcome.
 
 mod kill;
 mod launches;
 mod restart;
 mod rollback;
-mod rollouts;
 mod scope;
 mod versions;
 

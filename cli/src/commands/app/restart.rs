@@ -2,25 +2,21 @@
 //!
 //! Why it exists: restarting every instance of an unchanged app (to pick up a new image behind
 //! the same tag, or to clear bad state) is Marathon's `/restart`. Here it is a new token in the
-//! App's `strata.io/restart` annotation, which the Marathon controller treats as a new version
-//! and rolls out within the upgrade strategy. This writes the annotation, nothing else.
+//! App's `strata.io/restart` annotation ([`Actions::restart`]), which the Marathon controller
+//! treats as a new version and rolls out within the upgrade strategy.
+//!
+//! [`Actions::restart`]: strata_controllers::marathon::actions::Actions::restart
 
-use serde_json::json;
-use strata_api::labels;
-
-use super::scope::AppArgs;
+use super::scope::{AppArgs, explain_action};
 
 pub async fn run(args: AppArgs) -> anyhow::Result<()> {
-    let scope = args.target.connect().await?;
+    let actions = args.target.connect().await?;
     let name = &args.name;
-    let token = jiff::Timestamp::now().to_string();
-    scope
-        .annotate(name, labels::RESTART, json!(token), "restart")
-        .await?;
+    actions.restart(name).await.map_err(explain_action)?;
     println!(
         "app/{name} restarting (follow the rollout: strata app versions {name} -n {ns}, or \
          kubectl get rollouts -n {ns} --field-selector spec.app={name})",
-        ns = scope.namespace
+        ns = actions.namespace
     );
     Ok(())
 }

@@ -8,14 +8,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use strata_api::Rollout;
 
-use super::rollouts;
-use super::scope::AppArgs;
+use super::scope::{AppArgs, explain_action};
 
 pub async fn run(args: AppArgs) -> anyhow::Result<()> {
     let scope = args.target.connect().await?;
     let name = &args.name;
-    let app = scope.app(name).await?;
-    let history = rollouts::of_app(&scope, name).await?;
+    let app = scope.app(name).await.map_err(explain_action)?;
+    let history = scope.history(name).await.map_err(explain_action)?;
     if history.is_empty() {
         eprintln!(
             "app {}/{name} has no rollouts yet: the Marathon controller makes one for every \
@@ -79,8 +78,8 @@ fn table(history: &[Rollout], current: Option<&str>) -> String {
 mod tests {
     use strata_api::rollout::{RolloutPhase, RolloutStatus};
 
-    use super::super::rollouts::fixtures::rollout;
     use super::*;
+    use strata_controllers::marathon::actions::fixtures::rollout;
 
     #[test]
     fn one_line_per_revision_current_marked() {
