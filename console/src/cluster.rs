@@ -27,6 +27,7 @@ use strata_api::{Agent, Framework, Offer, Resources, Task};
 use strata_agent::registration::LEASE_NAMESPACE;
 
 use crate::Console;
+use crate::apps::home_namespace;
 use crate::error::AppError;
 use crate::layout::{self, Nav};
 use crate::session::User;
@@ -63,12 +64,9 @@ pub enum Scope {
 }
 
 /// Lists `K` across namespaces, or (when that is forbidden, or a namespace was asked for) in
-/// `namespace`, else the client's default namespace. A 403 becomes [`Listed::Forbidden`]; other
-/// errors fail the page.
-pub async fn list_namespaced<K>(
-    client: &kube::Client,
-    namespace: Option<&str>,
-) -> Result<Listed<K>, AppError>
+/// `namespace`, else the user's own ([`home_namespace`], as the Apps page does). A 403 becomes
+/// [`Listed::Forbidden`]; other errors fail the page.
+pub async fn list_namespaced<K>(user: &User, namespace: Option<&str>) -> Result<Listed<K>, AppError>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
         + Clone
@@ -76,6 +74,7 @@ where
         + std::fmt::Debug,
     K::DynamicType: Default,
 {
+    let client = &user.client;
     let params = ListParams::default();
     let in_namespace = |ns: &str| {
         let api: Api<K> = Api::namespaced(client.clone(), ns);
@@ -100,7 +99,7 @@ where
             scope: Scope::AllNamespaces,
         }),
         Err(kube::Error::Api(status)) if status.code == 403 => {
-            in_namespace(client.default_namespace()).await
+            in_namespace(&home_namespace(user)).await
         }
         Err(e) => Err(e.into()),
     }
@@ -120,9 +119,9 @@ async fn cluster_page(user: User, Query(query): Query<NamespaceQuery>) -> Result
     let (agents, heartbeats, frameworks, offers, tasks) = futures::try_join!(
         list_agents(&user.client),
         heartbeats(&user.client),
-        list_namespaced::<Framework>(&user.client, namespace),
-        list_namespaced::<Offer>(&user.client, namespace),
-        list_namespaced::<Task>(&user.client, namespace),
+        list_namespaced::<Framework>(&user, namespace),
+        list_namespaced::<Offer>(&user, namespace),
+        list_namespaced::<Task>(&user, namespace),
     )?;
     let now = jiff::Timestamp::now();
     let body = html! {

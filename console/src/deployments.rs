@@ -31,6 +31,7 @@ use strata_controllers::marathon::actions::{
 };
 
 use crate::Console;
+use crate::apps::home_namespace;
 use crate::cluster::{Listed, NamespaceQuery, Scope, empty_row, list_namespaced, namespace_form};
 use crate::error::AppError;
 use crate::layout::{self, Nav};
@@ -67,7 +68,7 @@ struct PageQuery {
 
 async fn deployments_page(user: User, Query(query): Query<PageQuery>) -> Result<Markup, AppError> {
     let namespace = query.namespace.as_deref();
-    let listed = list_namespaced::<Rollout>(&user.client, namespace).await?;
+    let listed = list_namespaced::<Rollout>(&user, namespace).await?;
     let events = match namespace {
         Some(ns) => format!("/deployments/events?namespace={}", layout::encode(ns)),
         None => "/deployments/events".to_string(),
@@ -109,7 +110,7 @@ async fn deployments_table(
     user: User,
     Query(query): Query<NamespaceQuery>,
 ) -> Result<Markup, AppError> {
-    let listed = list_namespaced::<Rollout>(&user.client, query.namespace.as_deref()).await?;
+    let listed = list_namespaced::<Rollout>(&user, query.namespace.as_deref()).await?;
     Ok(tables(listed))
 }
 
@@ -335,7 +336,7 @@ async fn deployments_events(
             match all.list(&ListParams::default().limit(1)).await {
                 Ok(_) => all,
                 Err(kube::Error::Api(status)) if status.code == 403 => {
-                    Api::default_namespaced(user.client.clone())
+                    Api::namespaced(user.client.clone(), &home_namespace(&user))
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -29,7 +29,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use futures::{Stream, StreamExt};
-use http::header::{AUTHORIZATION, CONTENT_DISPOSITION, CONTENT_TYPE, COOKIE};
+use http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body_util::BodyExt;
 use kube::Api;
@@ -41,7 +41,7 @@ use self::agent::{AgentError, AgentSandbox, Entry, Tail};
 use crate::Console;
 use crate::error::{AppError, error_page};
 use crate::layout::{self, Nav};
-use crate::session::{COOKIE_NAME, User};
+use crate::session::{User, request_token};
 
 /// How much of a file the page shows (its end).
 pub const TAIL_BYTES: u64 = 64 * 1024;
@@ -83,27 +83,6 @@ fn checked_path(path: &str) -> Result<&str, AppError> {
     Ok(path)
 }
 
-/// The signed-in user's token, to pass on to the agent (its `Authorization: Bearer` header, else
-/// the session cookie, as `session` reads it). The [`User`] extractor has checked it already.
-fn user_token(headers: &HeaderMap) -> Option<String> {
-    if let Some(bearer) = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    {
-        return Some(bearer.trim().to_string());
-    }
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
-        .map(|(_, value)| value.to_string())
-        .filter(|value| !value.is_empty())
-}
-
 /// The task, read as the user, and its sandbox on its agent (None when it has none yet).
 async fn task_sandbox(
     user: &User,
@@ -114,7 +93,8 @@ async fn task_sandbox(
     let task = Api::<Task>::namespaced(user.client.clone(), namespace)
         .get(name)
         .await?;
-    let token = user_token(headers).ok_or_else(|| {
+    // The User extractor has checked this very token with the store.
+    let token = request_token(headers).ok_or_else(|| {
         AppError::BadRequest("sign in again: the request carries no token".to_string())
     })?;
     let sandbox = task
