@@ -192,44 +192,12 @@ impl Agent {
 
     /// Pids of the processes whose working directory is `dir` or below it.
     pub fn sandbox_pids(&self, dir: impl AsRef<Path>) -> Vec<u32> {
-        let work = dir.as_ref();
-        let Ok(procs) = std::fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        procs
-            .flatten()
-            .filter_map(|p| {
-                let pid: u32 = p.file_name().to_str()?.parse().ok()?;
-                let cwd = std::fs::read_link(p.path().join("cwd")).ok()?;
-                cwd.starts_with(work).then_some(pid)
-            })
-            .collect()
+        pids_under(dir.as_ref())
     }
 
     /// Ids of the containers this agent started (running or not).
     pub fn containers(&self) -> Vec<String> {
-        // By instance, not by name: parallel tests run agents of the same name on this engine.
-        let Ok(instance) = std::fs::read_to_string(self.work_dir().join("instance")) else {
-            return Vec::new();
-        };
-        let out = Command::new("docker")
-            .args([
-                "ps",
-                "-aq",
-                "--no-trunc",
-                "--filter",
-                &format!(
-                    "label={}={}",
-                    strata_agent::executor::docker::INSTANCE_LABEL,
-                    instance.trim()
-                ),
-            ])
-            .output()
-            .expect("docker runs");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(String::from)
-            .collect()
+        containers_of(&self.work_dir())
     }
 }
 
@@ -243,18 +211,90 @@ impl Drop for Agent {
             );
         }
         self.kill();
-        for pid in self.task_pids() {
-            // SIGKILL to what the test left running in the sandboxes.
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-        }
-        let containers = self.containers();
-        if !containers.is_empty() {
-            let _ = Command::new("docker")
-                .args(["rm", "-f"])
-                .args(&containers)
-                .stdout(Stdio::null())
-                .status();
-        }
+        remove_tasks(&self.work_dir());
+    }
+}
+
+/// Pids of the processes whose working directory is `dir` or below it (an agent's tasks, when
+/// `dir` is its work directory).
+pub fn pids_under(dir: &Path) -> Vec<u32> {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .flatten()
+        .filter_map(|p| {
+            let pid: u32 = p.file_name().to_str()?.parse().ok()?;
+            let cwd = std::fs::read_link(p.path().join("cwd")).ok()?;
+            cwd.starts_with(dir).then_some(pid)
+        })
+        .collect()
+}
+
+/// Pids of the task shims (`strata agent-exec --sandbox DIR`, run from wherever the agent
+/// ran) of the sandboxes under `work_dir`.
+fn shims_of(work_dir: &Path) -> Vec<u32> {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .flatten()
+        .filter_map(|p| {
+            let pid: u32 = p.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(p.path().join("cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let shim = args.iter().any(|a| *a == b"agent-exec")
+                && args.windows(2).any(|w| {
+                    w[0] == b"--sandbox"
+                        && Path::new(std::str::from_utf8(w[1]).unwrap_or("")).starts_with(work_dir)
+                });
+            shim.then_some(pid)
+        })
+        .collect()
+}
+
+/// Ids of the containers (running or not) of the agent whose work directory is `work_dir`.
+pub fn containers_of(work_dir: &Path) -> Vec<String> {
+    // By instance, not by name: parallel tests run agents of the same name on this engine.
+    let Ok(instance) = std::fs::read_to_string(work_dir.join("instance")) else {
+        return Vec::new();
+    };
+    let Ok(out) = Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--no-trunc",
+            "--filter",
+            &format!(
+                "label={}={}",
+                strata_agent::executor::docker::INSTANCE_LABEL,
+                instance.trim()
+            ),
+        ])
+        .output()
+    else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// Kills (SIGKILL) what a test left running in the sandboxes of the agent whose work directory
+/// is `work_dir`, processes and containers: process tasks outlive their agent by design.
+pub fn remove_tasks(work_dir: &Path) {
+    for pid in pids_under(work_dir).into_iter().chain(shims_of(work_dir)) {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    let containers = containers_of(work_dir);
+    if !containers.is_empty() {
+        let _ = Command::new("docker")
+            .args(["rm", "-f"])
+            .args(&containers)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 

@@ -15,6 +15,7 @@ pub mod cluster;
 pub mod examples;
 pub mod framework;
 pub mod master;
+pub mod python;
 
 /// The `strata` binary built with the tests (cargo builds it for the cli package's tests).
 pub fn strata_bin() -> PathBuf {
@@ -30,7 +31,7 @@ pub fn strata_bin() -> PathBuf {
     bin
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -327,6 +328,10 @@ impl Drop for Server {
             );
         }
         self.kill();
+        if self.args[0] == "up" {
+            // The local agent's tasks outlive strata up by design (the next one adopts them).
+            agent::remove_tasks(&self.data_dir().join("agent"));
+        }
     }
 }
 
