@@ -251,7 +251,7 @@ fn login_document(next: &str, error: Option<&str>) -> Markup {
             input type="hidden" name="next" value=(next);
             button.primary type="submit" { "Sign in" }
             p.muted {
-                "The admin's token is in the store's data directory (admin-token); a user's comes from "
+                "The admin's token is in the store's data directory (admin.token); a user's comes from "
                 code { "kubectl create token <service-account>" } "."
             }
         }
