@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::ListParams;
 use kube::{Api, Resource, ResourceExt};
-use maud::{Markup, html};
+use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 use strata_api::conditions::{ConditionStatus, find_condition, types};
 use strata_api::offer::OfferPhase;
@@ -37,7 +37,9 @@ pub const TASK_LIMIT: usize = 200;
 
 /// The Cluster pages.
 pub fn routes() -> Router<Console> {
-    Router::new().route("/cluster", get(cluster_page))
+    Router::new()
+        .route("/cluster", get(cluster_page))
+        .route("/cluster/sections", get(cluster_sections))
 }
 
 /// `?namespace=`: the namespace to show when the user may not list across namespaces.
@@ -115,36 +117,78 @@ fn forbidden_or<K>(error: kube::Error) -> Result<Listed<K>, AppError> {
 }
 
 async fn cluster_page(user: User, Query(query): Query<NamespaceQuery>) -> Result<Markup, AppError> {
-    let namespace = query.namespace.as_deref();
-    let (agents, heartbeats, frameworks, offers, tasks) = futures::try_join!(
-        list_agents(&user.client),
-        heartbeats(&user.client),
-        list_namespaced::<Framework>(&user, namespace),
-        list_namespaced::<Offer>(&user, namespace),
-        list_namespaced::<Task>(&user, namespace),
-    )?;
-    let now = jiff::Timestamp::now();
+    let namespace = query.namespace.as_deref().filter(|ns| !ns.is_empty());
+    let refresh = match namespace {
+        Some(ns) => format!("/cluster/sections?namespace={}", layout::encode(ns)),
+        None => "/cluster/sections".to_string(),
+    };
     let body = html! {
         h1 { "Cluster" }
         (namespace_form("/cluster", namespace))
-        section.cluster-section {
+        div #cluster-sections data-refresh=(refresh) {
+            (sections(&user, namespace).await?)
+        }
+        script { (PreEscaped(REFRESH_JS)) }
+    };
+    Ok(layout::page("Cluster", Nav::Cluster, &user, body))
+}
+
+/// The sections alone, which the page's script fetches again every few seconds.
+async fn cluster_sections(
+    user: User,
+    Query(query): Query<NamespaceQuery>,
+) -> Result<Markup, AppError> {
+    sections(
+        &user,
+        query.namespace.as_deref().filter(|ns| !ns.is_empty()),
+    )
+    .await
+}
+
+/// Every few seconds (while the page is visible), the sections as they are now. Offers come
+/// and go every allocation interval, so this polls like Mesos' UI rather than watching.
+const REFRESH_JS: &str = r#"
+(function () {
+  var box = document.getElementById('cluster-sections');
+  if (!box) { return; }
+  setInterval(function () {
+    if (document.hidden) { return; }
+    fetch(box.dataset.refresh, {credentials: 'same-origin'})
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) { if (html !== null) { box.innerHTML = html; } })
+      .catch(function () {});
+  }, 5000);
+})();
+"#;
+
+/// The agents, frameworks, offers and tasks sections.
+async fn sections(user: &User, namespace: Option<&str>) -> Result<Markup, AppError> {
+    let (agents, heartbeats, frameworks, offers, tasks) = futures::try_join!(
+        list_agents(&user.client),
+        heartbeats(&user.client),
+        list_namespaced::<Framework>(user, namespace),
+        list_namespaced::<Offer>(user, namespace),
+        list_namespaced::<Task>(user, namespace),
+    )?;
+    let now = jiff::Timestamp::now();
+    Ok(html! {
+        section.cluster-section #agents-section {
             h2 { "Agents" }
             (agents_section(agents, &heartbeats))
         }
-        section.cluster-section {
+        section.cluster-section #frameworks-section {
             h2 { "Frameworks" }
             (frameworks_section(frameworks))
         }
-        section.cluster-section {
+        section.cluster-section #offers-section {
             h2 { "Outstanding offers" }
             (offers_section(offers, now))
         }
-        section.cluster-section {
+        section.cluster-section #tasks-section {
             h2 { "Tasks" }
             (tasks_section(tasks))
         }
-    };
-    Ok(layout::page("Cluster", Nav::Cluster, &user, body))
+    })
 }
 
 /// The form that picks the namespace a page shows (`?namespace=`), for users who may not list

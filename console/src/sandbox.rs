@@ -33,9 +33,10 @@ use http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body_util::BodyExt;
 use kube::Api;
+use kube::ResourceExt;
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
-use strata_api::Task;
+use strata_api::{Task, labels};
 
 use self::agent::{AgentError, AgentSandbox, Entry, Tail};
 use crate::Console;
@@ -149,7 +150,15 @@ async fn sandbox_page(
         .map_or("Pending".to_string(), |s| format!("{s:?}"));
     let header = html! {
         p.breadcrumb {
-            a href="/cluster#tasks" { "Tasks" } " / " (namespace) " / " (name)
+            @if let Some(app) = task.labels().get(labels::APP) {
+                a href="/apps" { "Apps" } " / "
+                a href=(format!("/apps/{}/{}", layout::encode(&namespace), layout::encode(app))) {
+                    (namespace) "/" (app)
+                }
+            } @else {
+                a href="/cluster#tasks" { "Tasks" } " / " (namespace)
+            }
+            " / " (name)
         }
         h1 { "Sandbox of " code { (namespace) "/" (name) } }
         dl.props #task-props {

@@ -210,6 +210,29 @@ async fn the_admin_sees_agents_frameworks_offers_and_tasks_with_their_numbers() 
 }
 
 #[tokio::test]
+async fn the_sections_alone_refresh_the_page() {
+    let h = Harness::start().await;
+    cluster(&h).await;
+    let page = h.get("/cluster", &h.admin_token).await;
+    assert!(
+        page.body
+            .contains("id=\"cluster-sections\" data-refresh=\"/cluster/sections\""),
+        "{}",
+        page.body
+    );
+    let sections = h.get("/cluster/sections", &h.admin_token).await;
+    assert_eq!(sections.status, StatusCode::OK, "{}", sections.body);
+    assert!(
+        !sections.body.contains("<html"),
+        "a fragment: {}",
+        sections.body
+    );
+    for table in ["agents", "frameworks", "offers", "tasks"] {
+        element(&sections.body, "table", table);
+    }
+}
+
+#[tokio::test]
 async fn a_tenant_sees_a_note_instead_of_agents_and_their_own_namespace() {
     let h = Harness::start().await;
     cluster(&h).await;
