@@ -262,6 +262,18 @@ pub fn carry_metadata(res: &Resource, old: &Value, new: &mut Value) {
     );
 }
 
+/// Puts back `old`'s generation when `new`'s spec, now that defaults are filled, is `old`'s:
+/// [`carry_metadata`] compared them before defaulting, so an apply that leaves out what the
+/// schema defaults (a port's protocol, a health check's interval) would otherwise count as a
+/// change — a new generation, and for an App a new rollout.
+pub fn settle_generation(res: &Resource, old: &Value, new: &mut Value) {
+    if !spec_changed(res, old, new)
+        && let Some(generation) = meta(old).get("generation").cloned()
+    {
+        meta_mut(new).insert("generation".into(), generation);
+    }
+}
+
 /// The server-owned metadata of a new object.
 pub fn init_metadata(object: &mut Value, namespace: Option<&str>) {
     let m = meta_mut(object);

@@ -474,6 +474,7 @@ impl ApiServer {
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         }
         admission::validate_object(res, &mut new)?;
+        admission::settle_generation(res, old, &mut new);
         strata_validation::validate(res, Some(old), &new, subresource)?;
         check_size(&new)?;
         let key = self.key(res, namespace, name);

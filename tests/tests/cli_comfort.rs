@@ -289,6 +289,32 @@ fn deploying_an_invalid_app_prints_the_field_error() {
 }
 
 #[test]
+fn deploying_the_same_manifest_again_changes_nothing() {
+    let s = Server::start();
+    // Ports and a health check whose defaults (protocol, intervals) the manifest leaves out.
+    let example = strata_e2e::repo_root().join("manifests/examples/cmskibana-dev.web.yaml");
+    let example = example.display().to_string();
+    assert_eq!(
+        strata_ok(&s, &["deploy", "-f", &example]),
+        "app/cmskibana-dev.web created\n"
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            strata_ok(&s, &["deploy", "-f", &example]),
+            "app/cmskibana-dev.web unchanged\n"
+        );
+    }
+    let generation = s.kubectl_ok(&[
+        "get",
+        "app",
+        "cmskibana-dev.web",
+        "-o",
+        "jsonpath={.metadata.generation}",
+    ]);
+    assert_eq!(generation, "1", "no new generation, so no new rollout");
+}
+
+#[test]
 fn completions_are_printed_for_each_shell() {
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
         let out = strata(None, &["completions", shell]);
