@@ -480,17 +480,20 @@ where
     K: Send + 'static,
 {
     use kube::runtime::WatchStreamExt;
-    events.default_backoff().filter_map(|event| async move {
-        match event {
+    events.default_backoff().filter_map(|event| {
+        // Every listing counts, the first too: it covers what changed between the page being
+        // rendered and this stream starting.
+        let changed = match event {
             Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone) => {
-                Some(())
+                true
             }
-            Ok(_) => None,
+            Ok(_) => false,
             Err(e) => {
                 tracing::debug!(error = %e, "apps page watch failed; retrying");
-                None
+                false
             }
-        }
+        };
+        futures::future::ready(changed.then_some(()))
     })
 }
 

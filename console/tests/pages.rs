@@ -3,12 +3,20 @@
 
 mod common;
 
+use std::time::Duration;
+
 use axum::body::Body;
 use common::{Harness, app_rows, form};
 use http::header::{CONTENT_TYPE, SET_COOKIE};
 use http::{Method, Request, StatusCode};
-use strata_api::AppStatus;
+use http_body_util::BodyExt;
+use kube::Api;
+use kube::api::PostParams;
+use serde_json::json;
 use strata_api::app::AppPhase;
+use strata_api::rollout::{Change, RolloutSpec, rollout_name};
+use strata_api::{AppSpec, AppStatus, Rollout, Task};
+use tower::ServiceExt;
 
 fn running(id: &str, running: u32, healthy: u32, phase: AppPhase) -> Option<AppStatus> {
     Some(AppStatus {
@@ -434,4 +442,192 @@ async fn a_user_bound_to_one_namespace_sees_only_it_and_is_told_no_elsewhere() {
 
 async fn instances_of(h: &Harness, namespace: &str, name: &str) -> u32 {
     h.stored_app(namespace, name).await.unwrap().spec.instances
+}
+
+#[tokio::test]
+async fn the_apps_events_stream_fires_when_an_app_changes() {
+    let h = Harness::start().await;
+    let response = h
+        .console
+        .clone()
+        .oneshot(
+            Request::get("/apps/events")
+                .header(
+                    http::header::AUTHORIZATION,
+                    format!("Bearer {}", h.admin_token),
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.into_body();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut next_event = async || {
+        let mut text = String::new();
+        while !text.contains("data: apps") {
+            let frame = tokio::time::timeout_at(deadline, body.frame())
+                .await
+                .expect("an event in time")
+                .expect("the stream goes on")
+                .unwrap();
+            if let Ok(data) = frame.into_data() {
+                text.push_str(&String::from_utf8_lossy(&data));
+            }
+        }
+    };
+    next_event().await; // the watches' first listing
+    h.app("default", "web", 1, None).await;
+    next_event().await;
+    // The page going away drops the stream and its watches.
+    drop(body);
+}
+
+#[tokio::test]
+async fn a_task_is_listed_and_killed_with_or_without_scaling_down() {
+    let h = Harness::start().await;
+    h.app(
+        "default",
+        "web",
+        3,
+        running("/web", 2, 0, AppPhase::Running),
+    )
+    .await;
+    for name in ["web-aaaa1", "web-bbbb2"] {
+        let task: Task = serde_json::from_value(json!({
+            "apiVersion": "strata.io/v1alpha1",
+            "kind": "Task",
+            "metadata": {"name": name, "labels": {"strata.io/app": "web", "strata.io/agent": "node-1"}},
+            "spec": {"framework": "marathon", "agent": "node-1", "command": "sleep 1000", "ports": [31001]},
+        }))
+        .unwrap();
+        Api::<Task>::namespaced(h.admin.clone(), "default")
+            .create(&PostParams::default(), &task)
+            .await
+            .expect("task created");
+    }
+    let page = h.get("/apps/default/web", &h.admin_token).await;
+    assert!(
+        page.body
+            .contains(r#"<tr class="task" data-name="web-aaaa1">"#),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(r#"href="/sandbox/default/web-aaaa1""#));
+    assert!(page.body.contains(r#"<td class="agent">node-1</td>"#));
+    assert!(page.body.contains(r#"<td class="ports">31001</td>"#));
+
+    let tasks: Api<Task> = Api::namespaced(h.admin.clone(), "default");
+    let page = h
+        .post(
+            "/apps/default/web/tasks/web-aaaa1/kill",
+            &h.admin_token,
+            &[],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert!(tasks.get_opt("web-aaaa1").await.unwrap().is_none());
+    assert_eq!(
+        instances_of(&h, "default", "web").await,
+        3,
+        "replaced, not scaled"
+    );
+
+    let page = h
+        .post(
+            "/apps/default/web/tasks/web-bbbb2/kill",
+            &h.admin_token,
+            &[("scale", "true")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert!(tasks.get_opt("web-bbbb2").await.unwrap().is_none());
+    assert_eq!(instances_of(&h, "default", "web").await, 2);
+}
+
+#[tokio::test]
+async fn rollback_restores_an_earlier_revisions_spec() {
+    let h = Harness::start().await;
+    h.app(
+        "default",
+        "web",
+        4,
+        Some(AppStatus {
+            revision: 2,
+            version: Some("v2".into()),
+            rollout: Some(rollout_name("web", 2)),
+            ..AppStatus::default()
+        }),
+    )
+    .await;
+    let rollouts: Api<Rollout> = Api::namespaced(h.admin.clone(), "default");
+    for (revision, version, cmd) in [(1, "v1", "serve v1"), (2, "v2", "sleep 1000")] {
+        let rollout = Rollout::new(
+            &rollout_name("web", revision),
+            RolloutSpec {
+                app: "web".into(),
+                revision,
+                change: if revision == 1 {
+                    Change::Start
+                } else {
+                    Change::Upgrade
+                },
+                generation: 1,
+                version: version.into(),
+                restart: None,
+                from_version: None,
+                target: AppSpec {
+                    cmd: Some(cmd.into()),
+                    ..AppSpec::default()
+                },
+            },
+        );
+        rollouts
+            .create(&PostParams::default(), &rollout)
+            .await
+            .expect("rollout created");
+    }
+    let page = h.get("/apps/default/web", &h.admin_token).await;
+    assert!(
+        page.body
+            .contains(r#"<tr class="version" data-revision="1">"#),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Rollback"));
+
+    let page = h
+        .post(
+            "/apps/default/web/rollback",
+            &h.admin_token,
+            &[("revision", "1")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let app = h.stored_app("default", "web").await.unwrap();
+    assert_eq!(app.spec.cmd.as_deref(), Some("serve v1"));
+    assert_eq!(app.spec.instances, 4, "the instances are kept");
+
+    let page = h
+        .post(
+            "/apps/default/web/rollback",
+            &h.admin_token,
+            &[("revision", "9")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("no revision 9"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn signing_out_clears_the_cookie() {
+    let h = Harness::start().await;
+    let page = h.post("/logout", &h.admin_token, &[]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.location(), "/login");
+    let cookie = page.headers.get(SET_COOKIE).unwrap().to_str().unwrap();
+    assert!(cookie.starts_with("strata_token=;"), "{cookie}");
+    assert!(cookie.contains("Max-Age=0"), "{cookie}");
 }
