@@ -318,3 +318,30 @@ async fn a_task_on_another_agent_gets_the_agents_answer() {
     let refusal = element(&page.body, "p", "sandbox-refused");
     assert!(refusal.contains("runs on agent"), "{refusal}");
 }
+
+#[tokio::test]
+async fn follow_says_why_it_cannot_follow() {
+    let Setup { h, .. } = setup().await;
+    h.create(
+        &h.namespaced("team-a"),
+        &task("web.2"),
+        json!({"state": "Staging"}),
+    )
+    .await;
+    for (path, why) in [
+        (
+            "/sandbox/team-a/web.2/follow?path=stdout",
+            "the task has no sandbox yet",
+        ),
+        ("/sandbox/team-a/web.1/follow?path=nothing-here", "no file"),
+    ] {
+        let answer = h.get(path, &h.admin_token).await;
+        assert_eq!(answer.status, StatusCode::OK, "{path}: {}", answer.body);
+        assert!(
+            answer.body.contains("event: refused"),
+            "{path}: {}",
+            answer.body
+        );
+        assert!(answer.body.contains(why), "{path}: {}", answer.body);
+    }
+}
