@@ -36,7 +36,7 @@ use kube::Api;
 use kube::ResourceExt;
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
-use strata_api::{Task, labels};
+use strata_api::{Agent, Task, labels};
 
 use self::agent::{AgentError, AgentSandbox, Entry, Tail};
 use crate::Console;
@@ -98,13 +98,40 @@ async fn task_sandbox(
     let token = request_token(headers).ok_or_else(|| {
         AppError::BadRequest("sign in again: the request carries no token".to_string())
     })?;
-    let sandbox = task
+    let Some(url) = task
         .status
         .as_ref()
         .and_then(|s| s.sandbox.as_ref())
-        .filter(|s| !s.url.is_empty())
-        .map(|s| AgentSandbox::new(&s.url, namespace, name, &token));
-    Ok((task, sandbox))
+        .map(|s| s.url.clone())
+        .filter(|url| !url.is_empty())
+    else {
+        return Ok((task, None));
+    };
+    check_endpoint(user, &task, &url).await?;
+    let sandbox = AgentSandbox::new(&url, namespace, name, &token);
+    Ok((task, Some(sandbox)))
+}
+
+/// Refuses a sandbox URL that is not the endpoint of the task's agent, when the user may read
+/// that Agent: the user's token is sent there, so it must be the agent's own service, whoever
+/// wrote the task's status. (A user who may not read agents has only the task to go by.)
+async fn check_endpoint(user: &User, task: &Task, url: &str) -> Result<(), AppError> {
+    let agents: Api<Agent> = Api::all(user.client.clone());
+    let endpoint = match agents.get_opt(&task.spec.agent).await {
+        Ok(agent) => agent.and_then(|a| a.status).and_then(|s| s.endpoint),
+        Err(kube::Error::Api(status)) if status.code == 403 => None,
+        Err(e) => return Err(e.into()),
+    };
+    match endpoint {
+        Some(endpoint) if endpoint.trim_end_matches('/') != url.trim_end_matches('/') => {
+            Err(AppError::BadRequest(format!(
+                "The task's sandbox is said to be at {url}, but its agent {:?} serves sandboxes at \
+                 {endpoint}; the console does not send your credentials elsewhere.",
+                task.spec.agent
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `/sandbox/{namespace}/{task}/...` with `path` (and offset) as a query.

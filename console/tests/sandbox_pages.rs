@@ -16,7 +16,7 @@ use pages_support::{Harness, element, rows};
 use serde_json::json;
 use strata_agent::files::Files;
 use strata_agent::workdir::WorkDir;
-use strata_api::{Task, TaskSpec};
+use strata_api::{Agent, AgentSpec, Task, TaskSpec};
 use tower::ServiceExt;
 
 /// The harness, the agent's sandbox service URL, and the sandbox of task team-a/web.1.
@@ -343,5 +343,52 @@ async fn follow_says_why_it_cannot_follow() {
             answer.body
         );
         assert!(answer.body.contains(why), "{path}: {}", answer.body);
+    }
+}
+
+#[tokio::test]
+async fn a_sandbox_url_that_is_not_the_agents_endpoint_gets_no_token() {
+    let Setup { h, url, .. } = setup().await;
+    let agent = Agent::new(
+        "node-1",
+        AgentSpec::new("host-1", "cpus:1;mem:128".parse().unwrap()),
+    );
+    h.create(
+        &kube::Api::all(h.admin.clone()),
+        &agent,
+        json!({"endpoint": format!("{url}/")}),
+    )
+    .await;
+    // The agent's own endpoint: read as before.
+    let page = h.get("/sandbox/team-a/web.1", &h.admin_token).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(element(&page.body, "pre", "stdout").contains("hello from the task"));
+
+    // Elsewhere: refused before anything is sent there.
+    h.create(
+        &h.namespaced("team-a"),
+        &task("web.6"),
+        json!({"state": "Running", "sandbox": {"url": "http://127.0.0.1:9", "path": "/x"}}),
+    )
+    .await;
+    for path in [
+        "/sandbox/team-a/web.6",
+        "/sandbox/team-a/web.6/follow?path=stdout",
+        "/sandbox/team-a/web.6/download?path=stdout",
+    ] {
+        let answer = h.get(path, &h.admin_token).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{path}: {}",
+            answer.body
+        );
+        assert!(
+            answer
+                .body
+                .contains("does not send your credentials elsewhere"),
+            "{path}: {}",
+            answer.body
+        );
     }
 }
