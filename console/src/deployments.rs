@@ -324,7 +324,7 @@ fn active_row(rollout: &Rollout) -> Markup {
 }
 
 /// A stream of `changed` events, one per change of a rollout the user may watch (across
-/// namespaces, else in `?namespace=` or the client's default namespace).
+/// namespaces, else in `?namespace=` or the user's own namespace).
 async fn deployments_events(
     user: User,
     Query(query): Query<NamespaceQuery>,
