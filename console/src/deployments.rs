@@ -291,7 +291,12 @@ fn active_row(rollout: &Rollout) -> Markup {
         tr.rollout data-name=(qualified(rollout)) data-app=(app) {
             td.app { (app_link(rollout)) span.muted { " revision " (rollout.spec.revision) } }
             td.change { (change_name(rollout.spec.change)) }
-            td.step { (step) " / " (steps) }
+            td.step {
+                (step) " / " (steps)
+                @if let Some(current) = step.checked_sub(1).and_then(|i| status.steps.get(i)) {
+                    " " span.muted.action { (format!("{:?}", current.action)) }
+                }
+            }
             td.progress {
                 div.progress-bar title=(format!("{percent}%")) {
                     span.done style=(format!("width:{percent}%")) {}

@@ -106,6 +106,7 @@ async fn a_rollout_in_progress_shows_its_step_progress_and_why_it_waits() {
         "team-a/web",
         ">Upgrade<",
         "2 / 2",
+        "KillAllOldTasksOf",
         "width:50%",
         "1/2",
         "WaitingForHealth",
