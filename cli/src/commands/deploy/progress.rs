@@ -31,9 +31,10 @@ impl Display {
     pub fn reporter(&self, label: &str) -> Reporter {
         let bar = match self {
             Display::Bars(multi) => {
-                let bar = multi.add(ProgressBar::new(0));
+                // Length 1 until the target is known: a 0/0 bar would draw full.
+                let bar = multi.add(ProgressBar::new(1));
                 let style = ProgressStyle::with_template(
-                    "{spinner} {prefix:.bold} [{bar:20}] {pos}/{len} healthy  {wide_msg}",
+                    "{spinner} {prefix:.bold} [{bar:20}] {pos}/{len} healthy\n  {wide_msg}",
                 )
                 .expect("the progress template is valid")
                 .progress_chars("=> ");
@@ -66,7 +67,12 @@ impl Reporter {
             Some((_, bar)) => {
                 bar.set_length(u64::from(p.target));
                 bar.set_position(u64::from(p.healthy));
-                bar.set_message(p.message());
+                bar.set_prefix(
+                    format!("{} {}", self.label, p.head())
+                        .trim_end()
+                        .to_string(),
+                );
+                bar.set_message(p.waiting_text());
             }
             None => {
                 let line = p.line();

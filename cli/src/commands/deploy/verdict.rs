@@ -47,7 +47,7 @@ pub struct Progress {
 impl Progress {
     /// What is followed and its step: "rollout web-3, step 1/2 (StartApplication)"; empty
     /// before the rollout is known.
-    fn head(&self) -> String {
+    pub fn head(&self) -> String {
         let mut out = self
             .rollout
             .as_ref()
@@ -60,16 +60,11 @@ impl Progress {
     }
 
     /// What it waits for, in words: "waiting for offers: 2 instance(s) wait for offers; ...".
-    fn waiting_text(&self) -> String {
+    pub fn waiting_text(&self) -> String {
         match &self.waiting {
             Some((reason, message)) => format!("{}: {message}", phrase(reason)),
             None => "progressing".to_string(),
         }
-    }
-
-    /// The progress bar's message (the bar shows the healthy count).
-    pub fn message(&self) -> String {
-        join(self.head(), self.waiting_text())
     }
 
     /// The line printed when the terminal shows no bar: the message with the healthy count.
@@ -92,7 +87,7 @@ fn join(head: String, tail: String) -> String {
 pub fn phrase(reason: &str) -> String {
     match reason {
         reasons::WAITING_FOR_OFFERS => "waiting for offers".into(),
-        WAITING_FOR_HEALTH => "waiting for health checks".into(),
+        WAITING_FOR_HEALTH => "waiting for new instances".into(),
         WAITING_FOR_DEPENDENCIES => "waiting for its dependencies".into(),
         reasons::BACKOFF => "held by the crash-loop backoff".into(),
         LAUNCHES_STOPPED => "stopped".into(),
@@ -325,9 +320,13 @@ fn stuck(app: &App, progress: &Progress) -> String {
             ),
             None => String::new(),
         },
+        WAITING_FOR_HEALTH if app.spec.health_checks.is_empty() => format!(
+            "new instances are not running and ready yet (`strata logs {name}` shows their \
+             output)"
+        ),
         WAITING_FOR_HEALTH => format!(
-            "new instances run but do not pass their health checks yet (`strata logs {name}` \
-             shows their output)"
+            "new instances do not pass their health checks yet (`strata logs {name}` shows \
+             their output)"
         ),
         _ => String::new(),
     };
