@@ -9,20 +9,25 @@
 //! CLI so both mean the same thing; destructive ones ask for confirmation in the browser.
 
 use axum::Form;
+use std::convert::Infallible;
+
 use axum::Router;
 use axum::extract::Path;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use futures::{StreamExt, stream};
 use kube::api::{DeleteParams, ListParams};
+use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
-use maud::{Markup, html};
+use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 use strata_api::rollout::RolloutPhase;
 use strata_api::{App, Rollout, Task, labels};
 use strata_controllers::marathon::actions::{self, ActionError, Actions};
 
 use crate::Console;
-use crate::apps::{app_id, app_phase, phase_text};
+use crate::apps::{DEBOUNCE, app_id, app_phase, debounced, phase_text, watcher_changes};
 use crate::error::AppError;
 use crate::layout::{self, HealthCounts, Nav, confirm_js};
 use crate::session::User;
@@ -34,6 +39,7 @@ pub const MANAGER: &str = "strata-console";
 pub fn routes() -> Router<Console> {
     Router::new()
         .route("/apps/{namespace}/{name}", get(app_page))
+        .route("/apps/{namespace}/{name}/events", get(app_events))
         .route("/apps/{namespace}/{name}/scale", post(scale))
         .route("/apps/{namespace}/{name}/suspend", post(suspend))
         .route("/apps/{namespace}/{name}/resume", post(resume))
@@ -118,6 +124,8 @@ async fn app_page(
     let id = app_id(app);
     let body = html! {
         (header(app, &namespace, &name))
+        div #app-live data-events={(page_url(&namespace, &name)) "/events"} {
+        (summary(app, &namespace, &name))
         (waiting(app, loaded.history.as_ref().ok().map(Vec::as_slice)))
         h2 { "Tasks" }
         @match &loaded.tasks {
@@ -134,13 +142,14 @@ async fn app_page(
         }
         h2 { "Configuration" }
         pre #config { (serde_saphyr::to_string(&app.spec).unwrap_or_default()) }
+        }
+        script { (PreEscaped(LIVE_JS)) }
     };
     Ok(layout::page(&id, Nav::Apps, &user, body))
 }
 
 fn header(app: &App, namespace: &str, name: &str) -> Markup {
     let phase = phase_text(app_phase(app));
-    let status = app.status.clone().unwrap_or_default();
     let instances = app.spec.instances;
     let url = page_url(namespace, name);
     html! {
@@ -177,6 +186,14 @@ fn header(app: &App, namespace: &str, name: &str) -> Markup {
                 button.danger #destroy type="submit" { "Destroy" }
             }
         }
+    }
+}
+
+/// The app's numbers: where it is, how many run, health, resources, version.
+fn summary(app: &App, namespace: &str, name: &str) -> Markup {
+    let status = app.status.clone().unwrap_or_default();
+    let instances = app.spec.instances;
+    html! {
         div.grid {
             div.card {
                 dl.props {
@@ -194,6 +211,61 @@ fn header(app: &App, namespace: &str, name: &str) -> Markup {
             }
         }
     }
+}
+
+/// Re-renders the live part of the page (`#app-live`) whenever its events stream says the app,
+/// its tasks or its rollouts changed; the actions bar is left alone (a number being typed
+/// stays).
+const LIVE_JS: &str = r#"
+(function () {
+  var live = document.getElementById('app-live');
+  if (!live || !window.EventSource) return;
+  var source = new EventSource(live.getAttribute('data-events'));
+  source.onmessage = function () {
+    fetch(location.pathname, {credentials: 'same-origin'})
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (html === null) return;
+        var fresh = new DOMParser().parseFromString(html, 'text/html').getElementById('app-live');
+        if (fresh) live.innerHTML = fresh.innerHTML;
+        var status = new DOMParser().parseFromString(html, 'text/html').getElementById('app-status');
+        var current = document.getElementById('app-status');
+        if (status && current) { current.textContent = status.textContent; current.className = status.className; }
+      });
+  };
+})();
+"#;
+
+/// Server-sent events: a message whenever app `namespace/name`, one of its tasks or one of its
+/// rollouts changes (debounced); ends when the page goes away.
+async fn app_events(
+    user: User,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    // Reading the app first answers 403/404 as a status, not as a stream that never fires.
+    let actions = Actions::new(user.client.clone(), &namespace, MANAGER);
+    actions.app(&name).await?;
+    let app = watcher(
+        actions.apps.clone(),
+        watcher::Config::default().fields(&format!("metadata.name={name}")),
+    );
+    let tasks = watcher(
+        actions.tasks.clone(),
+        watcher::Config::default().labels(&labels::app_selector(&name)),
+    );
+    let rollouts = watcher(
+        actions.rollouts.clone(),
+        watcher::Config::default().fields(&format!("spec.app={name}")),
+    );
+    let changes = stream::select(
+        watcher_changes(app),
+        stream::select(watcher_changes(tasks), watcher_changes(rollouts)),
+    );
+    let events = debounced(changes, DEBOUNCE)
+        .map(|()| Ok::<Event, Infallible>(Event::default().data("app")));
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }
 
 /// Why the app is not where it was asked to be: the crash-loop delay, the launch queue and the

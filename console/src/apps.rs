@@ -32,7 +32,7 @@ use crate::layout::{self, HealthCounts, Nav};
 use crate::session::User;
 
 /// How long the events stream waits for more changes before it tells the page.
-const DEBOUNCE: Duration = Duration::from_millis(300);
+pub(crate) const DEBOUNCE: Duration = Duration::from_millis(300);
 
 /// `/apps`, `/apps/rows`, `/apps/events`.
 pub fn routes() -> Router<Console> {
@@ -473,7 +473,7 @@ fn changes(client: &Client, scope: &Scope) -> impl Stream<Item = ()> + Send + 's
 
 /// The changes a watcher reports: applied and deleted objects, and the end of a (re)list.
 /// Errors (e.g. the user may not watch tasks) are retried with backoff and not reported.
-fn watcher_changes<K>(
+pub(crate) fn watcher_changes<K>(
     events: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
 ) -> impl Stream<Item = ()> + Send + 'static
 where
@@ -499,7 +499,7 @@ where
 
 /// `changes` coalesced: after one arrives, more arriving within `quiet` of each other are
 /// folded into it (for at most a few `quiet`s), then one item is yielded.
-fn debounced(
+pub(crate) fn debounced(
     changes: impl Stream<Item = ()> + Send + 'static,
     quiet: Duration,
 ) -> impl Stream<Item = ()> + Send + 'static {

@@ -262,7 +262,9 @@ form.inline{display:inline}
 .field{margin-bottom:12px}.field label{display:block;font-weight:600;margin-bottom:3px}
 .field input,.field textarea{width:100%;max-width:520px}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(320px,1fr));gap:16px}
+.grid.two{grid-template-columns:minmax(320px,1fr) minmax(320px,1.4fr)}
 .card{background:#fff;border:1px solid #dfe1e5;padding:12px 16px}
+.card h2:first-child{margin-top:0}section.card,.grid{margin-top:16px}
 dl.props{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0}
 dl.props dt{color:#6a707a}dl.props dd{margin:0}
 pre{background:#fff;border:1px solid #dfe1e5;padding:10px;overflow:auto;font-size:13px}

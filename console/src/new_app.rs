@@ -141,7 +141,7 @@ fn render(user: &User, form: &NewAppForm, problems: &[Problem], editor: Option<&
                 @for p in &unplaced { li { @if let Some(f) = &p.field { code { (f) } ": " } (p.message) } }
             }
         }
-        div.grid {
+        div.grid.two {
             form.card #new-app-form method="post" action="/apps/new" {
                 h2 { "Form" }
                 @for (input, label, _) in FIELDS {

@@ -444,14 +444,13 @@ async fn instances_of(h: &Harness, namespace: &str, name: &str) -> u32 {
     h.stored_app(namespace, name).await.unwrap().spec.instances
 }
 
-#[tokio::test]
-async fn the_apps_events_stream_fires_when_an_app_changes() {
-    let h = Harness::start().await;
+/// The body of the events stream at `path`, as the admin.
+async fn events(h: &Harness, path: &str) -> axum::body::Body {
     let response = h
         .console
         .clone()
         .oneshot(
-            Request::get("/apps/events")
+            Request::get(path)
                 .header(
                     http::header::AUTHORIZATION,
                     format!("Bearer {}", h.admin_token),
@@ -463,26 +462,56 @@ async fn the_apps_events_stream_fires_when_an_app_changes() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
-    let mut body = response.into_body();
+    response.into_body()
+}
+
+/// Reads `body` until an event whose data is `data` (within 20 s).
+async fn next_event(body: &mut axum::body::Body, data: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let mut next_event = async || {
-        let mut text = String::new();
-        while !text.contains("data: apps") {
-            let frame = tokio::time::timeout_at(deadline, body.frame())
-                .await
-                .expect("an event in time")
-                .expect("the stream goes on")
-                .unwrap();
-            if let Ok(data) = frame.into_data() {
-                text.push_str(&String::from_utf8_lossy(&data));
-            }
+    let mut text = String::new();
+    while !text.contains(&format!("data: {data}")) {
+        let frame = tokio::time::timeout_at(deadline, body.frame())
+            .await
+            .expect("an event in time")
+            .expect("the stream goes on")
+            .unwrap();
+        if let Ok(bytes) = frame.into_data() {
+            text.push_str(&String::from_utf8_lossy(&bytes));
         }
-    };
-    next_event().await; // the watches' first listing
+    }
+}
+
+#[tokio::test]
+async fn the_apps_events_stream_fires_when_an_app_changes() {
+    let h = Harness::start().await;
+    let mut body = events(&h, "/apps/events").await;
+    next_event(&mut body, "apps").await; // the watches' first listing
     h.app("default", "web", 1, None).await;
-    next_event().await;
+    next_event(&mut body, "apps").await;
     // The page going away drops the stream and its watches.
     drop(body);
+}
+
+#[tokio::test]
+async fn the_app_pages_events_stream_fires_when_the_app_changes() {
+    let h = Harness::start().await;
+    h.app("default", "web", 1, None).await;
+    let page = h.get("/apps/default/web", &h.admin_token).await;
+    assert!(
+        page.body
+            .contains(r#"data-events="/apps/default/web/events""#)
+    );
+    let mut body = events(&h, "/apps/default/web/events").await;
+    next_event(&mut body, "app").await;
+    h.post(
+        "/apps/default/web/scale",
+        &h.admin_token,
+        &[("instances", "3")],
+    )
+    .await;
+    next_event(&mut body, "app").await;
+    let missing = h.get("/apps/default/nope/events", &h.admin_token).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
