@@ -312,6 +312,29 @@ fn deploying_the_same_manifest_again_changes_nothing() {
         "jsonpath={.metadata.generation}",
     ]);
     assert_eq!(generation, "1", "no new generation, so no new rollout");
+
+    // Someone else changed a field the manifest sets: the deploy says how to take it over.
+    s.kubectl_ok(&[
+        "patch",
+        "app",
+        "cmskibana-dev.web",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"instances":3}}"#,
+    ]);
+    let (_, err) = strata_err(&s, &["deploy", "-f", &example]);
+    assert!(
+        err.contains("conflict with \"kubectl-patch\"") && err.contains(".spec.instances"),
+        "{err}"
+    );
+    assert!(
+        err.contains("apply with --force-conflicts to take them over"),
+        "{err}"
+    );
+    assert_eq!(
+        strata_ok(&s, &["deploy", "-f", &example, "--force-conflicts"]),
+        "app/cmskibana-dev.web configured\n"
+    );
 }
 
 #[test]
