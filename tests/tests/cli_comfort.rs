@@ -143,6 +143,29 @@ fn errors_say_what_to_do_next() {
     );
 
     let mut s = Server::start();
+    let admin = std::fs::read_to_string(s.kubeconfig()).unwrap();
+    let as_user = |token: &str| {
+        let path = dir.path().join(format!("kubeconfig-{}", token.len()));
+        std::fs::write(&path, admin.replace(&s.admin_token(), token)).unwrap();
+        let out = strata(Some(&path), &["apps", "-n", "prod"]);
+        assert!(!out.status.success());
+        text(&out.stderr)
+    };
+    let err = as_user("not-a-token");
+    assert!(
+        err.contains("cannot list apps in namespace prod: the store at")
+            && err.contains("refused the credentials (401 Unauthorized)"),
+        "{err}"
+    );
+    s.kubectl_ok(&["create", "serviceaccount", "ann"]);
+    let token = s.kubectl_ok(&["create", "token", "ann"]);
+    let err = as_user(token.trim());
+    assert!(
+        err.contains("you may not list apps in namespace prod: ")
+            && err.contains("ask an admin for a RoleBinding"),
+        "{err}"
+    );
+
     let kubeconfig = s.kubeconfig();
     s.kill();
     let out = strata(Some(&kubeconfig), &["apps"]);
