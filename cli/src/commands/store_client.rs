@@ -88,9 +88,11 @@ impl StoreArgs {
     /// The client configuration these flags describe.
     pub async fn config(&self) -> anyhow::Result<kube::Config> {
         let kc = self.kubeconfig()?;
-        kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
             .await
-            .context("the store connection settings are incomplete")
+            .context("the store connection settings are incomplete")?;
+        let _ = STORE_URL.set(url_of(&config));
+        Ok(config)
     }
 
     /// A client for the store these flags name, the namespace the kubeconfig's context names
@@ -98,7 +100,7 @@ impl StoreArgs {
     pub async fn connect(&self) -> anyhow::Result<Connection> {
         let config = self.config().await?;
         let namespace = config.default_namespace.clone();
-        let url = config.cluster_url.to_string();
+        let url = url_of(&config);
         let client = kube::Client::try_from(config).map_err(|e| explain(e, "connect", &url))?;
         Ok(Connection {
             client,
@@ -143,6 +145,27 @@ impl Connection {
     pub fn explain(&self, e: kube::Error, doing: &str) -> anyhow::Error {
         explain(e, doing, &self.url)
     }
+}
+
+/// The store URL this process connected to (commands talk to one store), for [`explain_call`].
+static STORE_URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// A store's URL as users write it (no trailing slash).
+fn url_of(config: &kube::Config) -> String {
+    config
+        .cluster_url
+        .to_string()
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// [`explain`] for callers that hold no [`Connection`]: the URL is the one this process's
+/// [`StoreArgs::config`] connected to.
+pub fn explain_call(e: kube::Error, doing: &str) -> anyhow::Error {
+    let url = STORE_URL
+        .get()
+        .map_or("the kubeconfig's server", String::as_str);
+    explain(e, doing, url)
 }
 
 /// How to get a kubeconfig, for messages that lack one.

@@ -92,15 +92,5 @@ pub fn explain_action(e: ActionError) -> anyhow::Error {
 
 /// What a failed API call (`what`: "read app default/web") means for the person running it.
 pub fn explain(what: &str, e: kube::Error) -> anyhow::Error {
-    match e {
-        kube::Error::Api(status) if status.code == 403 => anyhow!(
-            "cannot {what}: {}\nthe kubeconfig's user is not allowed to: use one that is (or \
-             ask for a role that allows it)",
-            status.message
-        ),
-        kube::Error::Api(status) => anyhow!("cannot {what}: {}", status.message),
-        other => anyhow::Error::new(other).context(format!(
-            "cannot {what}: is the API server running and is the kubeconfig's server address right?"
-        )),
-    }
+    crate::commands::store_client::explain_call(e, what)
 }
