@@ -14,8 +14,9 @@ use kube::Api;
 use kube::api::PostParams;
 use serde_json::json;
 use strata_api::app::AppPhase;
-use strata_api::rollout::{Change, RolloutSpec, rollout_name};
-use strata_api::{AppSpec, AppStatus, Rollout, Task};
+use strata_api::rollout::rollout_name;
+use strata_api::{AppStatus, Rollout, Task};
+use strata_controllers::marathon::actions::fixtures::rollout;
 use tower::ServiceExt;
 
 fn running(id: &str, running: u32, healthy: u32, phase: AppPhase) -> Option<AppStatus> {
@@ -593,28 +594,11 @@ async fn rollback_restores_an_earlier_revisions_spec() {
     .await;
     let rollouts: Api<Rollout> = Api::namespaced(h.admin.clone(), "default");
     for (revision, version, cmd) in [(1, "v1", "serve v1"), (2, "v2", "sleep 1000")] {
-        let rollout = Rollout::new(
-            &rollout_name("web", revision),
-            RolloutSpec {
-                app: "web".into(),
-                revision,
-                change: if revision == 1 {
-                    Change::Start
-                } else {
-                    Change::Upgrade
-                },
-                generation: 1,
-                version: version.into(),
-                restart: None,
-                from_version: None,
-                target: AppSpec {
-                    cmd: Some(cmd.into()),
-                    ..AppSpec::default()
-                },
-            },
-        );
         rollouts
-            .create(&PostParams::default(), &rollout)
+            .create(
+                &PostParams::default(),
+                &rollout("web", revision, version, cmd),
+            )
             .await
             .expect("rollout created");
     }
