@@ -139,8 +139,9 @@ pub fn assess(app: &App, rollout: Option<&Rollout>, generation: i64) -> Verdict 
     }
     let available = find_condition(&status.conditions, types::AVAILABLE)
         .is_some_and(|c| c.is_true() && c.observed_generation.unwrap_or(observed) >= generation);
-    let Some(rollout_name) = status.rollout.clone() else {
-        // No rollout named: judge by the app alone.
+    // No rollout named, or one from before this generation (the controller makes one per
+    // generation, so this is only a guard): judge by the app alone.
+    let by_app = || {
         let settled = !matches!(
             status.phase,
             Some(AppPhase::Deploying | AppPhase::Waiting | AppPhase::Delayed)
@@ -154,11 +155,14 @@ pub fn assess(app: &App, rollout: Option<&Rollout>, generation: i64) -> Verdict 
             progress.waiting = Some((p.reason.clone(), p.message.clone()));
         }
         progress.stuck = stuck(app, &progress);
-        return if available && settled {
+        if available && settled {
             Verdict::Done(progress)
         } else {
             Verdict::Pending(progress)
-        };
+        }
+    };
+    let Some(rollout_name) = status.rollout.clone() else {
+        return by_app();
     };
     let Some(rollout) = rollout.filter(|r| r.metadata.name.as_deref() == Some(&*rollout_name))
     else {
@@ -177,6 +181,9 @@ pub fn assess(app: &App, rollout: Option<&Rollout>, generation: i64) -> Verdict 
         };
         return Verdict::Pending(progress);
     };
+    if rollout.spec.generation < generation {
+        return by_app();
+    }
     if rollout.spec.generation > generation {
         return Verdict::Failed(format!(
             "app {name} was changed again (rollout {rollout_name} brings generation {}) after \
@@ -405,6 +412,27 @@ mod tests {
             assess(&catching_up, Some(&done), 3),
             Verdict::Pending(_)
         ));
+    }
+
+    #[test]
+    fn without_a_rollout_of_its_generation_the_app_alone_decides() {
+        let old_rollout = rollout(2, "  phase: Succeeded\n  newHealthy: 2\n");
+        let deploying = app(&format!(
+            "  observedGeneration: 3\n  rollout: web-3\n  phase: Deploying\n  conditions:\n{AVAILABLE}"
+        ));
+        let mut named_old = old_rollout.clone();
+        named_old.metadata.name = Some("web-3".into());
+        assert!(matches!(
+            assess(&deploying, Some(&named_old), 3),
+            Verdict::Pending(_)
+        ));
+        let running = app(&format!(
+            "  observedGeneration: 3\n  phase: Running\n  instances: 2\n  conditions:\n{AVAILABLE}"
+        ));
+        let Verdict::Done(p) = assess(&running, None, 3) else {
+            panic!("done")
+        };
+        assert_eq!((p.healthy, p.target, p.rollout), (2, 2, None));
     }
 
     #[test]
