@@ -223,7 +223,11 @@ const LIVE_JS: &str = r#"
   var source = new EventSource(live.getAttribute('data-events'));
   source.onmessage = function () {
     fetch(location.pathname, {credentials: 'same-origin'})
-      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (r) {
+        // Signed out meanwhile: the login page is what the whole window should show.
+        if (r.redirected) { location.reload(); return null; }
+        return r.ok ? r.text() : null;
+      })
       .then(function (html) {
         if (html === null) return;
         var fresh = new DOMParser().parseFromString(html, 'text/html').getElementById('app-live');

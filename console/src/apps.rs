@@ -435,7 +435,11 @@ const LIVE_JS: &str = r#"
   var source = new EventSource('/apps/events' + (query ? '?' + query : ''));
   source.onmessage = function () {
     fetch('/apps/rows' + (query ? '?' + query : ''), {credentials: 'same-origin'})
-      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (r) {
+        // Signed out meanwhile: the login page is what the whole window should show.
+        if (r.redirected) { location.reload(); return null; }
+        return r.ok ? r.text() : null;
+      })
       .then(function (html) { if (html !== null) body.innerHTML = html; });
   };
 })();
