@@ -127,6 +127,11 @@ fn apps_prints_the_marathon_table() {
     let json: Value = serde_json::from_str(&strata_ok(s, &["apps", "-o", "json"])).unwrap();
     assert_eq!(json["items"].as_array().unwrap().len(), 2);
     assert_eq!(json["items"][1]["status"]["tasks"], "2 / 2");
+    let yaml = strata_ok(s, &["apps", "-o", "yaml", "web"]);
+    assert!(
+        yaml.contains("kind: List") && yaml.contains("  name: web"),
+        "{yaml}"
+    );
 }
 
 #[test]
