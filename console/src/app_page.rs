@@ -44,6 +44,14 @@ pub fn routes() -> Router<Console> {
         .route("/apps/{namespace}/{name}/suspend", post(suspend))
         .route("/apps/{namespace}/{name}/resume", post(resume))
         .route("/apps/{namespace}/{name}/restart", post(restart))
+        .route(
+            "/apps/{namespace}/{name}/stop-launches",
+            post(stop_launches),
+        )
+        .route(
+            "/apps/{namespace}/{name}/resume-launches",
+            post(resume_launches),
+        )
         .route("/apps/{namespace}/{name}/rollback", post(rollback))
         .route("/apps/{namespace}/{name}/destroy", post(destroy))
         .route("/apps/{namespace}/{name}/tasks/{task}/kill", post(kill))
@@ -79,6 +87,10 @@ impl From<ActionError> for AppError {
                  down."
             )),
             ActionError::NotKilled { source, .. } => AppError::from(*source),
+            ActionError::NoVersion { namespace, app } => AppError::BadRequest(format!(
+                "App {namespace}/{app} has no version yet (the Marathon controller has not seen \
+                 it), so there are no launches to stop."
+            )),
             other => AppError::BadRequest(format!("{other}.")),
         }
     }
@@ -126,7 +138,7 @@ async fn app_page(
         (header(app, &namespace, &name))
         div #app-live data-events={(page_url(&namespace, &name)) "/events"} {
         (summary(app, &namespace, &name))
-        (waiting(app, loaded.history.as_ref().ok().map(Vec::as_slice)))
+        (waiting(app, loaded.history.as_ref().ok().map(Vec::as_slice), &namespace, &name))
         h2 { "Tasks" }
         @match &loaded.tasks {
             Ok(tasks) => (tasks_table(tasks, &namespace, &name)),
@@ -274,10 +286,12 @@ async fn app_events(
 
 /// Why the app is not where it was asked to be: the crash-loop delay, the launch queue and the
 /// offers that did not fit, the last failure, the Progressing condition.
-fn waiting(app: &App, history: Option<&[Rollout]>) -> Markup {
+fn waiting(app: &App, history: Option<&[Rollout]>, namespace: &str, name: &str) -> Markup {
     let Some(status) = &app.status else {
         return html! {};
     };
+    let url = page_url(namespace, name);
+    let stopped = app.annotations().get(labels::LAUNCHES_STOPPED);
     let progressing = status
         .conditions
         .iter()
@@ -291,6 +305,7 @@ fn waiting(app: &App, history: Option<&[Rollout]>) -> Markup {
             .and_then(|s| s.message.clone().or_else(|| s.reason.clone()))
     });
     let anything = status.launch_delay.is_some()
+        || stopped.is_some()
         || status.queue.as_ref().is_some_and(|q| q.count > 0)
         || status.last_task_failure.is_some()
         || progressing.is_some()
@@ -302,11 +317,22 @@ fn waiting(app: &App, history: Option<&[Rollout]>) -> Markup {
         section #waiting .card {
             h2 { "Why it is waiting" }
             ul {
-                @if let Some(delay) = &status.launch_delay {
+                @if let Some(version) = stopped {
+                    li.launches-stopped {
+                        "Launches of version " code { (version) } " are stopped. "
+                        form.inline method="post" action={(url) "/resume-launches"} {
+                            button #resume-launches type="submit" { "Resume launches" }
+                        }
+                    }
+                } @else if let Some(delay) = &status.launch_delay {
                     li.delay {
                         "Launches are delayed by the crash-loop backoff after " (delay.failures)
                         " failures in a row: the next launch in " (delay.seconds) "s (not before "
-                        (delay.launch_after.0.to_string()) ")."
+                        (delay.launch_after.0.to_string()) "). "
+                        form.inline method="post" action={(url) "/stop-launches"}
+                            onsubmit=(confirm_js("Stop relaunching this version until a new version or Resume launches?")) {
+                            button #stop-launches type="submit" { "Stop launches" }
+                        }
                     }
                 }
                 @if let Some(queue) = status.queue.as_ref().filter(|q| q.count > 0) {
@@ -523,6 +549,26 @@ async fn restart(
 ) -> Result<Response, AppError> {
     Actions::new(user.client, &namespace, MANAGER)
         .restart(&name)
+        .await?;
+    Ok(back(&namespace, &name))
+}
+
+async fn stop_launches(
+    user: User,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    Actions::new(user.client, &namespace, MANAGER)
+        .stop_launches(&name)
+        .await?;
+    Ok(back(&namespace, &name))
+}
+
+async fn resume_launches(
+    user: User,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    Actions::new(user.client, &namespace, MANAGER)
+        .resume_launches(&name)
         .await?;
     Ok(back(&namespace, &name))
 }

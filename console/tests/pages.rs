@@ -644,3 +644,51 @@ async fn signing_out_clears_the_cookie() {
     assert!(cookie.starts_with("strata_token=;"), "{cookie}");
     assert!(cookie.contains("Max-Age=0"), "{cookie}");
 }
+
+#[tokio::test]
+async fn a_crash_looping_version_can_be_stopped_and_resumed() {
+    let h = Harness::start().await;
+    let status: AppStatus = serde_json::from_value(json!({
+        "id": "/web",
+        "version": "3f2a9c",
+        "phase": "Delayed",
+        "launchDelay": {"failures": 4, "seconds": 8, "launchAfter": "2030-01-01T00:00:00Z"},
+    }))
+    .unwrap();
+    h.app("default", "web", 2, Some(status)).await;
+    let page = h.get("/apps/default/web", &h.admin_token).await;
+    assert!(page.body.contains(r#"id="waiting""#), "{}", page.body);
+    assert!(
+        page.body.contains("after 4 failures in a row"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(r#"id="stop-launches""#));
+
+    let page = h
+        .post("/apps/default/web/stop-launches", &h.admin_token, &[])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let stopped = |app: strata_api::App| {
+        app.metadata
+            .annotations
+            .unwrap_or_default()
+            .get("strata.io/launches-stopped")
+            .cloned()
+    };
+    let app = h.stored_app("default", "web").await.unwrap();
+    assert_eq!(stopped(app).as_deref(), Some("3f2a9c"));
+    let page = h.get("/apps/default/web", &h.admin_token).await;
+    assert!(
+        page.body.contains(r#"id="resume-launches""#),
+        "{}",
+        page.body
+    );
+
+    let page = h
+        .post("/apps/default/web/resume-launches", &h.admin_token, &[])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let app = h.stored_app("default", "web").await.unwrap();
+    assert_eq!(stopped(app), None);
+}
