@@ -22,6 +22,8 @@ enum Command {
     Up(commands::up::Args),
     /// Run the embedded Kubernetes-compatible API server.
     Server(commands::server::Args),
+    /// Serve the web console for a strata API elsewhere (`strata up` serves its own).
+    Console(commands::console::Args),
     /// Print strata's CustomResourceDefinitions as YAML (or write one file per CRD).
     Crds(commands::crds::Args),
     /// Measure strata: the store, the agent, the allocator, task launches and Marathon end to
@@ -66,6 +68,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => commands::up::run(args),
         Command::Server(args) => commands::server::run(args),
+        Command::Console(args) => commands::console::run(args),
         Command::Crds(args) => commands::crds::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::AgentToken(args) => commands::agent_token::run(args),

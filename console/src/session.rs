@@ -153,9 +153,10 @@ pub fn request_token(headers: &HeaderMap) -> Option<String> {
 }
 
 /// What a request without a valid token gets: a browser's GET goes to the login page (and
-/// comes back after), anything else a 401.
+/// comes back after), anything else a 401 — as does a script whose `Authorization` header the
+/// API server refused (it has no login page to go to).
 fn sign_in_first(parts: &Parts) -> Response {
-    if parts.method == Method::GET {
+    if parts.method == Method::GET && !parts.headers.contains_key(AUTHORIZATION) {
         let path = parts
             .uri
             .path_and_query()

@@ -6,6 +6,7 @@ pub mod app;
 pub mod apps;
 pub mod bench;
 pub mod completions;
+pub mod console;
 pub mod controllers;
 pub mod crds;
 pub mod deploy;
