@@ -8,7 +8,8 @@
 //! Shape: [`router`] builds the whole site over a [`Console`] state. [`session`] signs users in
 //! and gives handlers a [`session::User`] (a store client acting as them); [`layout`] renders the
 //! page frame and the pieces pages share; [`error::AppError`] turns a failed call into a page.
-//! Each group of pages is a module with `routes() -> Router<Console>`.
+//! Each group of pages is a module with `routes() -> Router<Console>`. docs/console.md lists
+//! the routes and the element ids browser tests rely on.
 
 pub mod app_page;
 pub mod apps;
@@ -56,6 +57,9 @@ pub fn router(connect: Connect) -> Router {
         .merge(deployments::routes())
         .merge(cluster::routes())
         .merge(sandbox::routes())
+        .fallback(|| async {
+            error::error_page(http::StatusCode::NOT_FOUND, "There is no such page here.")
+        })
         .layer(axum::middleware::from_fn(session::same_origin))
         .with_state(Console::new(connect))
 }

@@ -108,6 +108,10 @@ async fn pages_need_a_sign_in() {
         .await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
 
+    let page = h.get("/no/such/page", &h.admin_token).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.body.contains("no such page"), "{}", page.body);
+
     let page = h.get("/", &h.admin_token).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     assert_eq!(page.location(), "/apps");
