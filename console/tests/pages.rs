@@ -107,6 +107,19 @@ async fn pages_need_a_sign_in() {
         )
         .await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
+    // From the console itself it goes through.
+    let page = h
+        .send(
+            Request::builder()
+                .method(Method::POST)
+                .uri("/logout")
+                .header("host", "console.example:8080")
+                .header("origin", "http://console.example:8080")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
 
     let page = h.get("/no/such/page", &h.admin_token).await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
