@@ -179,6 +179,7 @@ fn header(app: &App, namespace: &str, name: &str) -> Markup {
                 " "
                 button #scale type="submit" { "Scale" }
             }
+            a.button #edit href={(url) "/edit"} { "Edit" }
             form.inline method="post" action={(url) "/restart"}
                 onsubmit=(confirm_js(&format!("Restart every instance of {}?", app_id(app)))) {
                 button #restart type="submit" { "Restart" }

@@ -15,6 +15,7 @@ pub mod app_page;
 pub mod apps;
 pub mod cluster;
 pub mod deployments;
+pub mod edit_app;
 pub mod error;
 pub mod layout;
 pub mod new_app;
@@ -54,6 +55,7 @@ pub fn router(connect: Connect) -> Router {
         .merge(apps::routes())
         .merge(app_page::routes())
         .merge(new_app::routes())
+        .merge(edit_app::routes())
         .merge(deployments::routes())
         .merge(cluster::routes())
         .merge(sandbox::routes())

@@ -236,14 +236,27 @@ async fn create(user: User, Form(form): Form<NewAppForm>) -> Response {
             let name = created.metadata.name.unwrap_or_default();
             Redirect::to(&format!("/apps/{namespace}/{name}")).into_response()
         }
-        Err(kube::Error::Api(status)) if status.code == 422 || status.code == 400 => {
-            let causes = status
+        Err(e) => match problems_of(e) {
+            Ok((code, problems)) => {
+                let mut response = invalid(&user, &form, &problems, editor);
+                *response.status_mut() = code;
+                response
+            }
+            Err(error) => error.into_response(),
+        },
+    }
+}
+
+/// What the store's refusal of a write says, problem by problem: a 422 (or 400) has a cause per
+/// field; another refusal (403, 404, 409) is one problem with the store's message. The code is
+/// the one to answer with; internal errors are not the user's to read (`Err`).
+pub fn problems_of(error: kube::Error) -> Result<(StatusCode, Vec<Problem>), AppError> {
+    match error {
+        kube::Error::Api(status) if status.code == 422 || status.code == 400 => {
+            let mut problems: Vec<Problem> = status
                 .details
-                .as_ref()
-                .map(|d| d.causes.clone())
-                .unwrap_or_default();
-            let mut problems: Vec<Problem> = causes
                 .iter()
+                .flat_map(|d| &d.causes)
                 .map(|c| Problem {
                     field: Some(c.field.clone()).filter(|f| !f.is_empty()),
                     message: c.message.clone(),
@@ -255,21 +268,18 @@ async fn create(user: User, Form(form): Form<NewAppForm>) -> Response {
                     message: status.message.clone(),
                 });
             }
-            invalid(&user, &form, &problems, editor)
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, problems))
         }
-        Err(e) => {
-            let error = AppError::from(e);
+        other => {
+            let error = AppError::from(other);
             if matches!(error, AppError::Internal(_)) {
-                return error.into_response();
+                return Err(error);
             }
             let problem = Problem {
                 field: None,
                 message: error.message(),
             };
-            let code = error.status_code();
-            let mut response = invalid(&user, &form, &[problem], editor);
-            *response.status_mut() = code;
-            response
+            Ok((error.status_code(), vec![problem]))
         }
     }
 }
@@ -283,10 +293,9 @@ fn invalid(user: &User, form: &NewAppForm, problems: &[Problem], editor: Option<
         .into_response()
 }
 
-/// The manifest in the editor: JSON when it starts with `{`, else YAML; an App when
-/// apiVersion and kind are left out.
-pub fn parse_manifest(text: &str) -> Result<Value, Problem> {
-    let mut manifest: Value = if text.trim_start().starts_with('{') {
+/// `text` as JSON when it starts with `{`, else as YAML; a parse error names the line.
+pub fn parse_yaml_or_json(text: &str) -> Result<Value, Problem> {
+    if text.trim_start().starts_with('{') {
         serde_json::from_str(text).map_err(|e| Problem {
             field: None,
             message: format!(
@@ -294,13 +303,19 @@ pub fn parse_manifest(text: &str) -> Result<Value, Problem> {
                 e.line(),
                 e.column()
             ),
-        })?
+        })
     } else {
         serde_saphyr::from_str(text).map_err(|e| Problem {
             field: None,
             message: format!("The YAML does not parse: {e}"),
-        })?
-    };
+        })
+    }
+}
+
+/// The manifest in the editor: JSON when it starts with `{`, else YAML; an App when
+/// apiVersion and kind are left out.
+pub fn parse_manifest(text: &str) -> Result<Value, Problem> {
+    let mut manifest = parse_yaml_or_json(text)?;
     let Some(object) = manifest.as_object_mut() else {
         return Err(Problem {
             field: None,

@@ -709,3 +709,82 @@ async fn a_crash_looping_version_can_be_stopped_and_resumed() {
     let app = h.stored_app("default", "web").await.unwrap();
     assert_eq!(stopped(app), None);
 }
+
+#[tokio::test]
+async fn editing_the_configuration_saves_a_new_spec_or_shows_what_is_wrong() {
+    let h = Harness::start().await;
+    h.app("default", "web", 2, None).await;
+    let page = h.get("/apps/default/web", &h.admin_token).await;
+    assert!(page.body.contains(r#"href="/apps/default/web/edit""#));
+    let page = h.get("/apps/default/web/edit", &h.admin_token).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("sleep 1000"), "{}", page.body);
+    let version = common::between(&page.body, r#"name="resource_version" value=""#, "\"");
+    assert!(!version.is_empty());
+
+    let bad = "cmd: sleep 2000\ncpus: -3\ninstances: 2\n";
+    let page = h
+        .post(
+            "/apps/default/web/edit",
+            &h.admin_token,
+            &[("spec", bad), ("resource_version", &version)],
+        )
+        .await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(r#"data-field="spec.cpus""#),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("cpus: -3"), "what was typed is kept");
+    assert_eq!(
+        h.stored_app("default", "web")
+            .await
+            .unwrap()
+            .spec
+            .cmd
+            .as_deref(),
+        Some("sleep 1000")
+    );
+
+    let good = "cmd: sleep 2000\ncpus: 0.25\ninstances: 2\n";
+    let page = h
+        .post(
+            "/apps/default/web/edit",
+            &h.admin_token,
+            &[("spec", good), ("resource_version", &version)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let app = h.stored_app("default", "web").await.unwrap();
+    assert_eq!(app.spec.cmd.as_deref(), Some("sleep 2000"));
+    assert_eq!(app.spec.cpus.to_string(), "0.25");
+
+    // The editor opened before that save is stale now: nothing is overwritten.
+    let page = h
+        .post(
+            "/apps/default/web/edit",
+            &h.admin_token,
+            &[
+                ("spec", "cmd: sleep 3000\n"),
+                ("resource_version", &version),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::CONFLICT, "{}", page.body);
+    assert!(page.body.contains("changed since this editor was opened"));
+    assert_eq!(
+        h.stored_app("default", "web")
+            .await
+            .unwrap()
+            .spec
+            .cmd
+            .as_deref(),
+        Some("sleep 2000")
+    );
+}
