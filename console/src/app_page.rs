@@ -12,11 +12,12 @@ use axum::Form;
 use std::convert::Infallible;
 
 use axum::Router;
-use axum::extract::Path;
+use axum::extract::{FromRequestParts, Path};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use futures::{StreamExt, stream};
+use http::request::Parts;
 use kube::api::{DeleteParams, ListParams};
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
@@ -507,71 +508,40 @@ struct ScaleForm {
     instances: String,
 }
 
-async fn scale(
-    user: User,
-    Path((namespace, name)): Path<(String, String)>,
-    Form(form): Form<ScaleForm>,
-) -> Result<Response, AppError> {
+async fn scale(target: Target, Form(form): Form<ScaleForm>) -> Result<Response, AppError> {
     let instances: u32 = form.instances.trim().parse().map_err(|_| {
         AppError::BadRequest(format!(
             "Instances must be a whole number of 0 or more, not {:?}.",
             form.instances
         ))
     })?;
-    Actions::new(user.client, &namespace, MANAGER)
-        .scale(&name, instances)
-        .await?;
-    Ok(back(&namespace, &name))
+    target.actions.scale(&target.name, instances).await?;
+    Ok(target.back())
 }
 
-async fn suspend(
-    user: User,
-    Path((namespace, name)): Path<(String, String)>,
-) -> Result<Response, AppError> {
-    Actions::new(user.client, &namespace, MANAGER)
-        .suspend(&name)
-        .await?;
-    Ok(back(&namespace, &name))
+async fn suspend(app: Target) -> Result<Response, AppError> {
+    app.actions.suspend(&app.name).await?;
+    Ok(app.back())
 }
 
-async fn resume(
-    user: User,
-    Path((namespace, name)): Path<(String, String)>,
-) -> Result<Response, AppError> {
-    Actions::new(user.client, &namespace, MANAGER)
-        .resume(&name)
-        .await?;
-    Ok(back(&namespace, &name))
+async fn resume(app: Target) -> Result<Response, AppError> {
+    app.actions.resume(&app.name).await?;
+    Ok(app.back())
 }
 
-async fn restart(
-    user: User,
-    Path((namespace, name)): Path<(String, String)>,
-) -> Result<Response, AppError> {
-    Actions::new(user.client, &namespace, MANAGER)
-        .restart(&name)
-        .await?;
-    Ok(back(&namespace, &name))
+async fn restart(app: Target) -> Result<Response, AppError> {
+    app.actions.restart(&app.name).await?;
+    Ok(app.back())
 }
 
-async fn stop_launches(
-    user: User,
-    Path((namespace, name)): Path<(String, String)>,
-) -> Result<Response, AppError> {
-    Actions::new(user.client, &namespace, MANAGER)
-        .stop_launches(&name)
-        .await?;
-    Ok(back(&namespace, &name))
+async fn stop_launches(app: Target) -> Result<Response, AppError> {
+    app.actions.stop_launches(&app.name).await?;
+    Ok(app.back())
 }
 
-async fn resume_launches(
-    user: User,
-    Path((namespace, name)): Path<(String, String)>,
-) -> Result<Response, AppError> {
-    Actions::new(user.client, &namespace, MANAGER)
-        .resume_launches(&name)
-        .await?;
-    Ok(back(&namespace, &name))
+async fn resume_launches(app: Target) -> Result<Response, AppError> {
+    app.actions.resume_launches(&app.name).await?;
+    Ok(app.back())
 }
 
 /// The rollback form: the revision to go back to (the default one when absent).
@@ -581,14 +551,10 @@ struct RollbackForm {
     revision: Option<u64>,
 }
 
-async fn rollback(
-    user: User,
-    Path((namespace, name)): Path<(String, String)>,
-    Form(form): Form<RollbackForm>,
-) -> Result<Response, AppError> {
-    let actions = Actions::new(user.client, &namespace, MANAGER);
-    let app = actions.app(&name).await?;
-    let history = actions.history(&name).await?;
+async fn rollback(target: Target, Form(form): Form<RollbackForm>) -> Result<Response, AppError> {
+    let actions = &target.actions;
+    let app = actions.app(&target.name).await?;
+    let history = actions.history(&target.name).await?;
     let chosen =
         actions::choose_rollback(&history, app.status.as_ref(), form.revision).map_err(|why| {
             AppError::BadRequest(match why {
@@ -608,7 +574,7 @@ async fn rollback(
             })
         })?;
     actions.rollback(&app, chosen).await?;
-    Ok(back(&namespace, &name))
+    Ok(target.back())
 }
 
 async fn destroy(
@@ -649,6 +615,37 @@ async fn kill(
     }
     actions.kill(&task, scale_down).await?;
     Ok(back(&namespace, &name))
+}
+
+/// The app an action's URL (`/apps/{namespace}/{name}/...`) names, and the shared actions
+/// acting there as the signed-in user.
+struct Target {
+    actions: Actions,
+    namespace: String,
+    name: String,
+}
+
+impl Target {
+    /// Back to the app's page after the action (303).
+    fn back(&self) -> Response {
+        back(&self.namespace, &self.name)
+    }
+}
+
+impl FromRequestParts<Console> for Target {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Target, Response> {
+        let user = User::from_request_parts(parts, console).await?;
+        let Path((namespace, name)) = Path::<(String, String)>::from_request_parts(parts, console)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Target {
+            actions: Actions::new(user.client, &namespace, MANAGER),
+            namespace,
+            name,
+        })
+    }
 }
 
 /// Back to the app's page after an action (303).
