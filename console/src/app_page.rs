@@ -298,20 +298,15 @@ fn waiting(app: &App, history: Option<&[Rollout]>, namespace: &str, name: &str) 
         .conditions
         .iter()
         .find(|c| c.type_ == "Progressing" && !c.message.is_empty());
-    let rollout_reason = history.and_then(|h| {
-        h.iter()
-            .rev()
-            .find(|r| Some(r.name_any()) == status.rollout)
-            .and_then(|r| r.status.as_ref())
-            .filter(|s| s.phase == RolloutPhase::InProgress)
-            .and_then(|s| s.message.clone().or_else(|| s.reason.clone()))
-    });
+    // A rollout under way says why it waits in its own section; the condition says it
+    // otherwise (e.g. when the user may not list rollouts).
+    let rollout_shown = history.is_some_and(|h| in_progress(app, h).is_some());
+    let progressing = progressing.filter(|_| !rollout_shown);
     let anything = status.launch_delay.is_some()
         || stopped.is_some()
         || status.queue.as_ref().is_some_and(|q| q.count > 0)
         || status.last_task_failure.is_some()
-        || progressing.is_some()
-        || rollout_reason.is_some();
+        || progressing.is_some();
     if !anything {
         return html! {};
     }
@@ -353,9 +348,7 @@ fn waiting(app: &App, history: Option<&[Rollout]>, namespace: &str, name: &str) 
                         }
                     }
                 }
-                @if let Some(reason) = &rollout_reason {
-                    li.rollout-reason { "The rollout: " (reason) }
-                } @else if let Some(c) = progressing {
+                @if let Some(c) = progressing {
                     li.progressing { (c.reason) ": " (c.message) }
                 }
                 @if let Some(failure) = &status.last_task_failure {
@@ -431,14 +424,19 @@ fn task_row(task: &Task, namespace: &str, app: &str) -> Markup {
 }
 
 /// The rollout under way, with its steps, progress and reason; nothing when none is.
-fn active_rollout(app: &App, history: &[Rollout]) -> Markup {
-    let current = app.status.as_ref().and_then(|s| s.rollout.clone());
-    let Some(rollout) = history.iter().rev().find(|r| {
-        Some(r.name_any()) == current
+/// The app's current rollout while it is under way.
+fn in_progress<'a>(app: &App, history: &'a [Rollout]) -> Option<&'a Rollout> {
+    let current = app.status.as_ref().and_then(|s| s.rollout.as_deref())?;
+    history.iter().rev().find(|r| {
+        r.name_any() == current
             && r.status
                 .as_ref()
                 .is_none_or(|s| s.phase == RolloutPhase::InProgress)
-    }) else {
+    })
+}
+
+fn active_rollout(app: &App, history: &[Rollout]) -> Markup {
+    let Some(rollout) = in_progress(app, history) else {
         return html! {};
     };
     let status = rollout.status.clone().unwrap_or_default();

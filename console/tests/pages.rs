@@ -619,7 +619,37 @@ async fn rollback_restores_an_earlier_revisions_spec() {
             .await
             .expect("rollout created");
     }
+    let status = json!({"status": {
+        "phase": "InProgress",
+        "steps": [
+            {"action": "StartApplication", "instances": 4, "done": true},
+            {"action": "KillAllOldTasksOf", "instances": 0, "done": false},
+        ],
+        "progress": "1/2",
+        "reason": "WaitingForOffers",
+        "message": "2 instance(s) wait for offers",
+    }});
+    rollouts
+        .patch_status(
+            &rollout_name("web", 2),
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&status),
+        )
+        .await
+        .expect("rollout status");
     let page = h.get("/apps/default/web", &h.admin_token).await;
+    assert!(page.body.contains(r#"id="rollout""#), "{}", page.body);
+    assert!(
+        page.body
+            .contains(r#"<li class="step done">StartApplication to 4"#),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains(r#"<li class="step pending">KillAllOldTasksOf to 0"#)
+    );
+    assert!(page.body.contains("Waiting: 2 instance(s) wait for offers"));
     assert!(
         page.body
             .contains(r#"<tr class="version" data-revision="1">"#),
