@@ -57,6 +57,10 @@ pub struct AppsQuery {
     /// The namespace shown when the user may not list apps of all namespaces.
     #[serde(default)]
     pub namespace: Option<String>,
+    /// The column the apps are sorted by (id, mem, cpus, tasks, health, status); a leading
+    /// `-` sorts descending. By id when unset.
+    #[serde(default)]
+    pub sort: Option<String>,
 }
 
 impl AppsQuery {
@@ -106,6 +110,9 @@ impl AppsQuery {
         }
         if let Some(ns) = self.namespace.as_deref().filter(|n| !n.is_empty()) {
             pairs.push(("namespace", ns.to_string()));
+        }
+        if let Some(sort) = self.sort.as_deref().filter(|s| !s.is_empty()) {
+            pairs.push(("sort", sort.to_string()));
         }
         pairs
             .iter()
@@ -227,6 +234,11 @@ fn rows<'a>(apps: &'a [App], query: &AppsQuery) -> Vec<Row<'a>> {
         .filter(|(id, _)| id.starts_with(&prefix))
         .collect();
     in_group.sort_by(|a, b| a.0.cmp(&b.0));
+    let (column, descending) = query.sort_column();
+    in_group.sort_by(|a, b| {
+        let order = compare(column, a.1, b.1).then_with(|| a.0.cmp(&b.0));
+        if descending { order.reverse() } else { order }
+    });
     if query.filtering() {
         return in_group
             .into_iter()
@@ -256,6 +268,66 @@ fn rows<'a>(apps: &'a [App], query: &AppsQuery) -> Vec<Row<'a>> {
         .map(|(path, apps)| Row::Folder { path, apps })
         .chain(direct.into_iter().map(Row::App))
         .collect()
+}
+
+/// The columns the table sorts by: (query value, header, numeric).
+const COLUMNS: [(&str, &str, bool); 6] = [
+    ("id", "ID", false),
+    ("mem", "Memory (MB)", true),
+    ("cpus", "CPUs", true),
+    ("tasks", "Tasks / Instances", true),
+    ("health", "Health", false),
+    ("status", "Status", false),
+];
+
+impl AppsQuery {
+    /// The sort column and whether it is descending.
+    fn sort_column(&self) -> (&str, bool) {
+        let sort = self.sort.as_deref().unwrap_or("id");
+        match sort.strip_prefix('-') {
+            Some(column) => (column, true),
+            None => (sort, false),
+        }
+    }
+}
+
+/// How apps `a` and `b` compare in `column`.
+fn compare(column: &str, a: &App, b: &App) -> std::cmp::Ordering {
+    let running = |app: &App| app.status.as_ref().map_or(0, |s| s.tasks_running);
+    let healthy = |app: &App| {
+        let counts = HealthCounts::of_app(app);
+        (counts.healthy, std::cmp::Reverse(counts.unhealthy))
+    };
+    match column {
+        "mem" => a.spec.mem.cmp(&b.spec.mem),
+        "cpus" => a.spec.cpus.cmp(&b.spec.cpus),
+        "tasks" => (running(a), a.spec.instances).cmp(&(running(b), b.spec.instances)),
+        "health" => healthy(a).cmp(&healthy(b)),
+        "status" => phase_text(app_phase(a)).cmp(&phase_text(app_phase(b))),
+        _ => std::cmp::Ordering::Equal,
+    }
+}
+
+/// The table's header: each column a link sorting by it (again: the other way), the current
+/// one marked with an arrow.
+fn header(query: &AppsQuery) -> Markup {
+    let (current, descending) = query.sort_column();
+    html! {
+        thead { tr {
+            @for (column, label, numeric) in COLUMNS {
+                @let active = current == column;
+                @let next = if active && !descending { format!("-{column}") } else { column.to_string() };
+                @let link = AppsQuery { sort: Some(next), ..query.clone() };
+                th class=[numeric.then_some("num")] data-sort=(column)
+                    aria-sort=[active.then_some(if descending { "descending" } else { "ascending" })] {
+                    a href={"/apps?" (link.to_query_string(None))} {
+                        (label)
+                        @if active { (if descending { " ▼" } else { " ▲" }) }
+                    }
+                }
+            }
+        } }
+    }
 }
 
 /// The table body for `apps` under `query`.
@@ -385,14 +457,7 @@ async fn apps_page(user: User, Query(query): Query<AppsQuery>) -> Result<Respons
         }
         (breadcrumb(&group, &query))
         table #apps data-live=(live) {
-            thead { tr {
-                th { "ID" }
-                th.num { "Memory (MB)" }
-                th.num { "CPUs" }
-                th.num { "Tasks / Instances" }
-                th { "Health" }
-                th { "Status" }
-            } }
+            (header(&query))
             tbody #apps-body { (table_body(&apps, &query)) }
         }
         script { (PreEscaped(LIVE_JS)) }
@@ -415,6 +480,9 @@ fn filters(query: &AppsQuery, scope: &Scope) -> Markup {
             }
             @if query.group() != "/" {
                 input type="hidden" name="group" value=(query.group());
+            }
+            @if let Some(sort) = query.sort.as_deref().filter(|s| !s.is_empty()) {
+                input type="hidden" name="sort" value=(sort);
             }
             @if let Scope::Namespace(ns) = scope {
                 label for="filter-namespace" { "Namespace" }
@@ -583,6 +651,34 @@ mod tests {
             ..AppsQuery::default()
         };
         assert_eq!(shown(&rows(&apps, &query)), ["/idle"]);
+    }
+
+    #[test]
+    fn sorting_by_a_column_keeps_folders_first() {
+        let mut big = app("default", "big", "/big");
+        big.spec.mem = 4096;
+        let mut small = app("default", "small", "/small");
+        small.spec.mem = 64;
+        let apps = vec![app("prod", "kibana", "/prod/kibana"), small, big];
+        let by_mem = AppsQuery {
+            sort: Some("-mem".into()),
+            ..AppsQuery::default()
+        };
+        assert_eq!(
+            shown(&rows(&apps, &by_mem)),
+            ["folder /prod (1)", "/big", "/small"]
+        );
+        let by_mem = AppsQuery {
+            sort: Some("mem".into()),
+            ..AppsQuery::default()
+        };
+        assert_eq!(
+            shown(&rows(&apps, &by_mem)),
+            ["folder /prod (1)", "/small", "/big"]
+        );
+        let html = header(&by_mem).into_string();
+        assert!(html.contains(r#"href="/apps?sort=-mem""#), "{html}");
+        assert!(html.contains(r#"aria-sort="ascending""#), "{html}");
     }
 
     #[test]

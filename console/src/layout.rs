@@ -232,6 +232,7 @@ main{padding:20px 24px;max-width:1400px}
 h1{font-size:22px;font-weight:600;margin:4px 0 14px}h2{font-size:16px;margin:24px 0 8px}
 table{width:100%;border-collapse:collapse;background:#fff;border:1px solid #dfe1e5}
 th{text-align:left;font-weight:600;font-size:12px;text-transform:uppercase;color:#6a707a;background:#fafbfc;padding:8px 10px;border-bottom:1px solid #dfe1e5}
+th a{color:inherit}th[aria-sort] a{color:#1f2328}
 td{padding:8px 10px;border-bottom:1px solid #eef0f2;vertical-align:middle}
 tr:hover td{background:#f7f9fc}
 td.mem,td.cpus,td.tasks,th.num{text-align:right;font-variant-numeric:tabular-nums}
