@@ -432,7 +432,7 @@ async fn apps_page(user: User, Query(query): Query<AppsQuery>) -> Result<Respons
             // Not even this namespace: say so on the page, with the field to pick another.
             let body = html! {
                 h1 { "Applications" }
-                (filters(&query, &Scope::Namespace(query.namespace(&user))))
+                (filters(&query, &Scope::Namespace(query.namespace(&user)), &[]))
                 (layout::inline_error(&e))
             };
             let page = layout::page("Applications", Nav::Apps, &user, body);
@@ -448,7 +448,7 @@ async fn apps_page(user: User, Query(query): Query<AppsQuery>) -> Result<Respons
             span.spacer {}
             a.button.primary #new-app href="/apps/new" { "Create Application" }
         }
-        (filters(&query, &scope))
+        (filters(&query, &scope, &apps))
         @if let Scope::Namespace(ns) = &scope {
             (layout::notice(&format!(
                 "You may not list apps in all namespaces, so this shows namespace {ns} only \
@@ -465,9 +465,11 @@ async fn apps_page(user: User, Query(query): Query<AppsQuery>) -> Result<Respons
     Ok(layout::page("Applications", Nav::Apps, &user, body).into_response())
 }
 
-/// The filter form: name, status, and the namespace when the user sees only one.
-fn filters(query: &AppsQuery, scope: &Scope) -> Markup {
+/// The filter form: name, status (with how many apps are in each), and the namespace when the
+/// user sees only one.
+fn filters(query: &AppsQuery, scope: &Scope, apps: &[App]) -> Markup {
     let status = query.status().unwrap_or("");
+    let count = |phase: AppPhase| apps.iter().filter(|a| app_phase(a) == phase).count();
     html! {
         form.toolbar #filters method="get" action="/apps" {
             input #filter-q type="search" name="q" placeholder="Filter by name"
@@ -475,7 +477,9 @@ fn filters(query: &AppsQuery, scope: &Scope) -> Markup {
             select #filter-status name="status" {
                 option value="" selected[status.is_empty()] { "All statuses" }
                 @for phase in AppPhase::ALL {
-                    option value=(phase.as_str()) selected[status == phase.as_str()] { (phase.as_str()) }
+                    option value=(phase.as_str()) selected[status == phase.as_str()] {
+                        (phase.as_str()) " (" (count(phase)) ")"
+                    }
                 }
             }
             @if query.group() != "/" {

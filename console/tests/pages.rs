@@ -186,6 +186,18 @@ async fn the_apps_table_shows_numbers_status_and_health() {
     assert!(web.contains(r#"<td class="mem">128</td>"#), "{web}");
     assert!(web.contains(r#"<td class="cpus">1</td>"#), "{web}");
 
+    // The status filter says how many apps are in each status.
+    assert!(
+        page.body
+            .contains(r#"<option value="Suspended">Suspended (1)</option>"#),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains(r#"<option value="Running">Running (1)</option>"#)
+    );
+
     // Into the folder, with a breadcrumb back.
     let page = h.get("/apps?group=/prod", &h.admin_token).await;
     let rows = app_rows(&page.body);
