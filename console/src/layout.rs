@@ -239,7 +239,7 @@ td.mem,td.cpus,td.tasks,th.num{text-align:right;font-variant-numeric:tabular-num
 .folder td.id a::before{content:"\1F4C1  "}
 .status{font-weight:600}
 .status-Running{color:#1e9e5a}.status-Deploying{color:#1a6fd1}.status-Suspended{color:#7b8089}
-.status-Waiting{color:#d98b00}.status-Delayed{color:#d2382f}
+.status-Waiting{color:#d98b00}.status-Delayed{color:#d2382f}.status-Stopped{color:#a8452f}
 .health-bar{display:flex;width:140px;height:10px;border-radius:2px;overflow:hidden;background:#eceef1}
 .health-bar .segment{display:block;height:100%}
 .segment.healthy{background:#27c97b}.segment.unhealthy{background:#f24c3d}.segment.unknown{background:#a6abb3}

@@ -235,8 +235,13 @@ fn safe_next(next: Option<&str>) -> &str {
     }
 }
 
-async fn login_page(Query(query): Query<NextQuery>) -> Markup {
-    login_document(safe_next(query.next.as_deref()), None)
+/// The login form; someone already signed in goes straight on to `next`.
+async fn login_page(user: Option<User>, Query(query): Query<NextQuery>) -> Response {
+    let next = safe_next(query.next.as_deref());
+    match user {
+        Some(_) => Redirect::to(next).into_response(),
+        None => login_document(next, None).into_response(),
+    }
 }
 
 fn login_document(next: &str, error: Option<&str>) -> Markup {

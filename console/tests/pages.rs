@@ -121,6 +121,11 @@ async fn pages_need_a_sign_in() {
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
 
+    // Signed in already: the login page goes on to where the user was going.
+    let page = h.get("/login?next=/apps/new", &h.admin_token).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.location(), "/apps/new");
+
     let page = h.get("/no/such/page", &h.admin_token).await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
     assert!(page.body.contains("no such page"), "{}", page.body);
