@@ -8,9 +8,9 @@
 //! changes. The actions themselves are `strata_controllers::marathon::actions`, shared with the
 //! CLI so both mean the same thing; destructive ones ask for confirmation in the browser.
 
-use axum::Form;
 use std::convert::Infallible;
 
+use axum::Form;
 use axum::Router;
 use axum::extract::{FromRequestParts, Path};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -25,7 +25,7 @@ use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 use strata_api::rollout::RolloutPhase;
 use strata_api::{App, Rollout, Task, labels};
-use strata_controllers::marathon::actions::{self, ActionError, Actions};
+use strata_controllers::marathon::actions::{self, Actions};
 
 use crate::Console;
 use crate::apps::{DEBOUNCE, app_id, app_phase, debounced, phase_text, watcher_changes};
@@ -61,40 +61,6 @@ pub fn routes() -> Router<Console> {
 /// The URL of app `namespace/name`'s page.
 fn page_url(namespace: &str, name: &str) -> String {
     format!("/apps/{namespace}/{name}")
-}
-
-impl From<ActionError> for AppError {
-    fn from(error: ActionError) -> AppError {
-        match error {
-            ActionError::Api { source, .. } => source.into(),
-            ActionError::NoApp { namespace, name } => {
-                AppError::NotFound(format!("App {namespace}/{name} does not exist."))
-            }
-            ActionError::NoTask { namespace, name } => {
-                AppError::NotFound(format!("Task {namespace}/{name} does not exist."))
-            }
-            ActionError::AppChanged {
-                namespace, name, ..
-            } => AppError::BadRequest(format!(
-                "App {namespace}/{name} changed while this was being done (someone else updated \
-                 it); nothing was changed: try again."
-            )),
-            ActionError::TaskWithoutApp { namespace, task } => AppError::BadRequest(format!(
-                "Task {namespace}/{task} belongs to no app, so there is no app to scale down: \
-                 kill it without scaling down."
-            )),
-            ActionError::NoInstances { namespace, app } => AppError::BadRequest(format!(
-                "App {namespace}/{app} already runs 0 instances: kill the task without scaling \
-                 down."
-            )),
-            ActionError::NotKilled { source, .. } => AppError::from(*source),
-            ActionError::NoVersion { namespace, app } => AppError::BadRequest(format!(
-                "App {namespace}/{app} has no version yet (the Marathon controller has not seen \
-                 it), so there are no launches to stop."
-            )),
-            other => AppError::BadRequest(format!("{other}.")),
-        }
-    }
 }
 
 /// Everything the page shows about one app.

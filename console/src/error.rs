@@ -9,6 +9,7 @@
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use maud::html;
+use strata_controllers::marathon::actions::ActionError;
 
 use crate::layout;
 
@@ -96,6 +97,41 @@ impl From<anyhow::Error> for AppError {
         match error.downcast::<kube::Error>() {
             Ok(kube) => kube.into(),
             Err(other) => AppError::Internal(other),
+        }
+    }
+}
+
+/// A shared app action's failure (`marathon::actions`), worded for the console's user.
+impl From<ActionError> for AppError {
+    fn from(error: ActionError) -> AppError {
+        match error {
+            ActionError::Api { source, .. } => source.into(),
+            ActionError::NoApp { namespace, name } => {
+                AppError::NotFound(format!("App {namespace}/{name} does not exist."))
+            }
+            ActionError::NoTask { namespace, name } => {
+                AppError::NotFound(format!("Task {namespace}/{name} does not exist."))
+            }
+            ActionError::AppChanged {
+                namespace, name, ..
+            } => AppError::BadRequest(format!(
+                "App {namespace}/{name} changed while this was being done (someone else updated \
+                 it); nothing was changed: try again."
+            )),
+            ActionError::TaskWithoutApp { namespace, task } => AppError::BadRequest(format!(
+                "Task {namespace}/{task} belongs to no app, so there is no app to scale down: \
+                 kill it without scaling down."
+            )),
+            ActionError::NoInstances { namespace, app } => AppError::BadRequest(format!(
+                "App {namespace}/{app} already runs 0 instances: kill the task without scaling \
+                 down."
+            )),
+            ActionError::NotKilled { source, .. } => AppError::from(*source),
+            ActionError::NoVersion { namespace, app } => AppError::BadRequest(format!(
+                "App {namespace}/{app} has no version yet (the Marathon controller has not seen \
+                 it), so there are no launches to stop."
+            )),
+            other => AppError::BadRequest(format!("{other}.")),
         }
     }
 }
