@@ -91,6 +91,18 @@ impl AppsQuery {
             .map_or_else(|| home_namespace(user), str::to_string)
     }
 
+    /// This query as the page opens it in `scope`: one namespace other than `default` (whose
+    /// apps all are in its group) opens at its group rather than at a root with one folder.
+    fn opening(&self, scope: &Scope) -> AppsQuery {
+        let mut query = self.clone();
+        if let (None, Scope::Namespace(ns)) = (&self.group, scope)
+            && ns != "default"
+        {
+            query.group = Some(format!("/{ns}"));
+        }
+        query
+    }
+
     fn filtering(&self) -> bool {
         self.q().is_some() || self.status().is_some()
     }
@@ -440,6 +452,7 @@ async fn apps_page(user: User, Query(query): Query<AppsQuery>) -> Result<Respons
         }
         Err(e) => return Err(e),
     };
+    let query = query.opening(&scope);
     let group = query.group();
     let live = query.to_query_string(None);
     let body = html! {
@@ -449,7 +462,8 @@ async fn apps_page(user: User, Query(query): Query<AppsQuery>) -> Result<Respons
             a.button.primary #new-app href="/apps/new" { "Create Application" }
         }
         (filters(&query, &scope, &apps))
-        @if let Scope::Namespace(ns) = &scope {
+        // Without a namespace asked for, one namespace means the store refused the list of all.
+        @if let (Scope::Namespace(ns), None) = (&scope, &query.namespace) {
             (layout::notice(&format!(
                 "You may not list apps in all namespaces, so this shows namespace {ns} only \
                  (pick another above)."
@@ -518,8 +532,8 @@ const LIVE_JS: &str = r#"
 "#;
 
 async fn apps_rows(user: User, Query(query): Query<AppsQuery>) -> Result<Markup, AppError> {
-    let (_, apps) = list_apps(&user, &query).await?;
-    Ok(table_body(&apps, &query))
+    let (scope, apps) = list_apps(&user, &query).await?;
+    Ok(table_body(&apps, &query.opening(&scope)))
 }
 
 /// Server-sent events: one `changed` message (data `apps`) whenever an App or a Task of an

@@ -203,6 +203,15 @@ async fn the_apps_table_shows_numbers_status_and_health() {
             .contains(r#"<option value="Running">Running (1)</option>"#)
     );
 
+    // The admin may look at one namespace; nothing says they were refused.
+    let page = h.get("/apps?namespace=prod", &h.admin_token).await;
+    assert_eq!(
+        app_rows(&page.body).keys().collect::<Vec<_>>(),
+        ["/prod/kibana"],
+        "one namespace opens at its group"
+    );
+    assert!(!page.body.contains("You may not"), "{}", page.body);
+
     // Into the folder, with a breadcrumb back.
     let page = h.get("/apps?group=/prod", &h.admin_token).await;
     let rows = app_rows(&page.body);
@@ -436,6 +445,11 @@ async fn a_user_bound_to_one_namespace_sees_only_it_and_is_told_no_elsewhere() {
     assert!(
         page.body
             .contains(r#"id="filter-namespace" type="text" name="namespace" value="team-a""#)
+    );
+    assert_eq!(
+        app_rows(&page.body).keys().collect::<Vec<_>>(),
+        ["/team-a/mine"],
+        "a namespace's apps are shown at once"
     );
     let page = h.get("/apps?namespace=team-a&group=/team-a", &alice).await;
     assert_eq!(
