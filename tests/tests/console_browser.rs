@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 use strata_e2e::agent::{busybox_image, free_port_range};
-use strata_e2e::examples::{COLUMNS, EXPECTED, wait_for_table};
+use strata_e2e::examples::{EXPECTED, columns, wait_for_table};
 use strata_e2e::python::{self, SELENIUM, target_dir};
 use strata_e2e::{Server, repo_root};
 
@@ -27,8 +27,7 @@ fn expected_rows() -> String {
     let rows: Vec<Value> = EXPECTED
         .iter()
         .map(|row| {
-            let cells: Map<String, Value> = COLUMNS
-                .iter()
+            let cells: Map<String, Value> = columns()
                 .zip(row)
                 .map(|(column, cell)| (column.to_string(), Value::from(*cell)))
                 .collect();
