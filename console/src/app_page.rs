@@ -23,6 +23,7 @@ use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
+use strata_api::conditions::{ConditionStatus, find_condition, types};
 use strata_api::rollout::RolloutPhase;
 use strata_api::{App, Rollout, Task, labels};
 use strata_controllers::marathon::actions::{self, Actions};
@@ -31,6 +32,7 @@ use crate::Console;
 use crate::apps::{DEBOUNCE, app_id, app_phase, debounced, phase_text, watcher_changes};
 use crate::error::AppError;
 use crate::layout::{self, HealthCounts, Nav, confirm_js};
+use crate::listing::empty_row;
 use crate::session::User;
 
 /// The field manager of the console's writes.
@@ -174,9 +176,8 @@ fn summary(app: &App, namespace: &str, name: &str) -> Markup {
     let status = app.status.clone().unwrap_or_default();
     let instances = app.spec.instances;
     html! {
-        div.grid {
-            div.card {
-                dl.props {
+        div.card.summary {
+                dl.props.columns {
                     dt { "Namespace / name" } dd { (namespace) " / " (name) }
                     dt { "Instances" } dd #app-instances { (status.tasks_running) " running / " (instances) " requested" }
                     dt { "Health" } dd { (layout::health_bar(&HealthCounts::of_app(app))) }
@@ -189,7 +190,6 @@ fn summary(app: &App, namespace: &str, name: &str) -> Markup {
                     }
                 }
             }
-        }
     }
 }
 
@@ -202,17 +202,11 @@ const LIVE_JS: &str = r#"
   if (!live || !window.EventSource) return;
   var source = new EventSource(live.getAttribute('data-events'));
   source.onmessage = function () {
-    fetch(location.pathname, {credentials: 'same-origin'})
-      .then(function (r) {
-        // Signed out meanwhile: the login page is what the whole window should show.
-        if (r.redirected) { location.reload(); return null; }
-        return r.ok ? r.text() : null;
-      })
-      .then(function (html) {
-        if (html === null) return;
-        var fresh = new DOMParser().parseFromString(html, 'text/html').getElementById('app-live');
+    strataRefetch(location.pathname, function (html) {
+        var doc = new DOMParser().parseFromString(html, 'text/html');
+        var fresh = doc.getElementById('app-live');
         if (fresh) live.innerHTML = fresh.innerHTML;
-        var status = new DOMParser().parseFromString(html, 'text/html').getElementById('app-status');
+        var status = doc.getElementById('app-status');
         var current = document.getElementById('app-status');
         if (status && current) { current.textContent = status.textContent; current.className = status.className; }
       });
@@ -253,28 +247,48 @@ async fn app_events(
 }
 
 /// Why the app is not where it was asked to be: the crash-loop delay, the launch queue and the
-/// offers that did not fit, the last failure, the Progressing condition.
+/// offers that did not fit, a Progressing=False condition (waiting for offers, backoff, stuck),
+/// with the last failure. When nothing waits, the outcome of the latest rollout (the
+/// Progressing condition, e.g. DeploymentComplete) and the last failure under a neutral
+/// "Rollout" heading instead.
 fn waiting(app: &App, history: Option<&[Rollout]>, namespace: &str, name: &str) -> Markup {
     let Some(status) = &app.status else {
         return html! {};
     };
     let url = page_url(namespace, name);
     let stopped = app.annotations().get(labels::LAUNCHES_STOPPED);
-    let progressing = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Progressing" && !c.message.is_empty());
+    let progressing =
+        find_condition(&status.conditions, types::PROGRESSING).filter(|c| !c.message.is_empty());
     // A rollout under way says why it waits in its own section; the condition says it
     // otherwise (e.g. when the user may not list rollouts).
     let rollout_shown = history.is_some_and(|h| in_progress(app, h).is_some());
     let progressing = progressing.filter(|_| !rollout_shown);
-    let anything = status.launch_delay.is_some()
+    let queued = status.queue.as_ref().filter(|q| q.count > 0);
+    let is_waiting = status.launch_delay.is_some()
         || stopped.is_some()
-        || status.queue.as_ref().is_some_and(|q| q.count > 0)
-        || status.last_task_failure.is_some()
-        || progressing.is_some();
-    if !anything {
-        return html! {};
+        || queued.is_some()
+        || progressing.is_some_and(|c| c.status == ConditionStatus::False);
+    let last_failure = status.last_task_failure.as_ref().map(|failure| {
+        html! {
+            li.last-failure {
+                "Last failure: task " (failure.task) " " (failure.state)
+                @if let Some(m) = &failure.message { " (" (m) ")" }
+                @if let Some(a) = &failure.agent { " on " (a) }
+                ", " (layout::age(&failure.at)) " ago."
+            }
+        }
+    });
+    let progressing = progressing.map(|c| html! { li.progressing { (c.reason) ": " (c.message) } });
+    if !is_waiting {
+        if progressing.is_none() && last_failure.is_none() {
+            return html! {};
+        }
+        return html! {
+            section #outcome .card {
+                h2 { "Rollout" }
+                ul { (progressing.unwrap_or_default()) (last_failure.unwrap_or_default()) }
+            }
+        };
     }
     html! {
         section #waiting .card {
@@ -298,7 +312,7 @@ fn waiting(app: &App, history: Option<&[Rollout]>, namespace: &str, name: &str) 
                         }
                     }
                 }
-                @if let Some(queue) = status.queue.as_ref().filter(|q| q.count > 0) {
+                @if let Some(queue) = queued {
                     li.queue {
                         (queue.count) " instances wait for an offer that fits ("
                         (queue.offers_processed) " offers looked at"
@@ -314,17 +328,8 @@ fn waiting(app: &App, history: Option<&[Rollout]>, namespace: &str, name: &str) 
                         }
                     }
                 }
-                @if let Some(c) = progressing {
-                    li.progressing { (c.reason) ": " (c.message) }
-                }
-                @if let Some(failure) = &status.last_task_failure {
-                    li.last-failure {
-                        "Last failure: task " (failure.task) " " (failure.state)
-                        @if let Some(m) = &failure.message { " (" (m) ")" }
-                        @if let Some(a) = &failure.agent { " on " (a) }
-                        ", " (layout::age(&failure.at)) " ago."
-                    }
-                }
+                (progressing.unwrap_or_default())
+                (last_failure.unwrap_or_default())
             }
         }
     }
@@ -338,9 +343,7 @@ fn tasks_table(tasks: &[Task], namespace: &str, name: &str) -> Markup {
                 th { "Started" } th { "Version" } th { }
             } }
             tbody {
-                @if tasks.is_empty() {
-                    tr.empty { td colspan="8" .muted { "No tasks." } }
-                }
+                @if tasks.is_empty() { (empty_row(8, "No tasks.")) }
                 @for task in tasks { (task_row(task, namespace, name)) }
             }
         }
@@ -439,7 +442,7 @@ fn versions(app: &App, history: &[Rollout], namespace: &str, name: &str) -> Mark
             } }
             tbody {
                 @if history.is_empty() {
-                    tr.empty { td colspan="6" .muted { "No rollouts yet." } }
+                    (empty_row(6, "No rollouts yet."))
                 }
                 @for rollout in history.iter().rev() {
                     @let revision = rollout.spec.revision;

@@ -29,6 +29,7 @@ use strata_controllers::marathon::ids;
 use crate::Console;
 use crate::error::AppError;
 use crate::layout::{self, HealthCounts, Nav};
+use crate::listing::empty_row;
 use crate::session::User;
 
 /// How long the events stream waits for more changes before it tells the page.
@@ -347,9 +348,7 @@ pub fn table_body(apps: &[App], query: &AppsQuery) -> Markup {
     let rows = rows(apps, query);
     html! {
         @if rows.is_empty() {
-            tr.empty { td colspan="6" .muted {
-                @if query.filtering() { "No app matches." } @else { "No apps here yet." }
-            } }
+            (empty_row(6, if query.filtering() { "No app matches." } else { "No apps here yet." }))
         }
         @for row in &rows {
             @match row {
@@ -520,13 +519,7 @@ const LIVE_JS: &str = r#"
   var body = document.getElementById('apps-body');
   var source = new EventSource('/apps/events' + (query ? '?' + query : ''));
   source.onmessage = function () {
-    fetch('/apps/rows' + (query ? '?' + query : ''), {credentials: 'same-origin'})
-      .then(function (r) {
-        // Signed out meanwhile: the login page is what the whole window should show.
-        if (r.redirected) { location.reload(); return null; }
-        return r.ok ? r.text() : null;
-      })
-      .then(function (html) { if (html !== null) body.innerHTML = html; });
+    strataRefetch('/apps/rows' + (query ? '?' + query : ''), function (html) { body.innerHTML = html; });
   };
 })();
 "#;

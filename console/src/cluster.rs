@@ -17,9 +17,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::ListParams;
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 use maud::{Markup, PreEscaped, html};
-use serde::Deserialize;
 use strata_api::conditions::{ConditionStatus, find_condition, types};
 use strata_api::offer::OfferPhase;
 use strata_api::{Agent, Framework, Offer, Resources, Task};
@@ -27,9 +26,12 @@ use strata_api::{Agent, Framework, Offer, Resources, Task};
 use strata_agent::registration::LEASE_NAMESPACE;
 
 use crate::Console;
-use crate::apps::home_namespace;
 use crate::error::AppError;
 use crate::layout::{self, Nav};
+use crate::listing::{
+    Listed, NamespaceQuery, Scope, empty_row, forbidden_or, list_namespaced, namespace_form,
+    qualified, scope_note, with_namespace,
+};
 use crate::session::User;
 
 /// The most tasks the page lists (the newest).
@@ -42,86 +44,9 @@ pub fn routes() -> Router<Console> {
         .route("/cluster/sections", get(cluster_sections))
 }
 
-/// `?namespace=`: the namespace to show when the user may not list across namespaces.
-#[derive(Debug, Default, Deserialize)]
-pub struct NamespaceQuery {
-    #[serde(default)]
-    pub namespace: Option<String>,
-}
-
-/// What a section could list: its objects, or why the user may not list them.
-pub enum Listed<K> {
-    /// The objects, and where they were listed ("all namespaces" or a namespace).
-    Items { items: Vec<K>, scope: Scope },
-    /// The store refused (403) with this message.
-    Forbidden(String),
-}
-
-/// Where a namespaced list was made.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Scope {
-    Cluster,
-    AllNamespaces,
-    Namespace(String),
-}
-
-/// Lists `K` across namespaces, or (when that is forbidden, or a namespace was asked for) in
-/// `namespace`, else the user's own ([`home_namespace`], as the Apps page does). A 403 becomes
-/// [`Listed::Forbidden`]; other errors fail the page.
-pub async fn list_namespaced<K>(user: &User, namespace: Option<&str>) -> Result<Listed<K>, AppError>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-    K::DynamicType: Default,
-{
-    let client = &user.client;
-    let params = ListParams::default();
-    let in_namespace = |ns: &str| {
-        let api: Api<K> = Api::namespaced(client.clone(), ns);
-        let scope = Scope::Namespace(ns.to_string());
-        async move {
-            match api.list(&params).await {
-                Ok(list) => Ok(Listed::Items {
-                    items: list.items,
-                    scope,
-                }),
-                Err(e) => forbidden_or(e),
-            }
-        }
-    };
-    if let Some(ns) = namespace.filter(|ns| !ns.is_empty()) {
-        return in_namespace(ns).await;
-    }
-    let api: Api<K> = Api::all(client.clone());
-    match api.list(&ListParams::default()).await {
-        Ok(list) => Ok(Listed::Items {
-            items: list.items,
-            scope: Scope::AllNamespaces,
-        }),
-        Err(kube::Error::Api(status)) if status.code == 403 => {
-            in_namespace(&home_namespace(user)).await
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn forbidden_or<K>(error: kube::Error) -> Result<Listed<K>, AppError> {
-    match error {
-        kube::Error::Api(status) if status.code == 403 => {
-            Ok(Listed::Forbidden(crate::error::api_message(&status)))
-        }
-        other => Err(other.into()),
-    }
-}
-
 async fn cluster_page(user: User, Query(query): Query<NamespaceQuery>) -> Result<Markup, AppError> {
     let namespace = query.namespace.as_deref().filter(|ns| !ns.is_empty());
-    let refresh = match namespace {
-        Some(ns) => format!("/cluster/sections?namespace={}", layout::encode(ns)),
-        None => "/cluster/sections".to_string(),
-    };
+    let refresh = with_namespace("/cluster/sections", namespace);
     let body = html! {
         h1 { "Cluster" }
         (namespace_form("/cluster", namespace))
@@ -153,10 +78,7 @@ const REFRESH_JS: &str = r#"
   if (!box) { return; }
   setInterval(function () {
     if (document.hidden) { return; }
-    fetch(box.dataset.refresh, {credentials: 'same-origin'})
-      .then(function (r) { return r.ok ? r.text() : null; })
-      .then(function (html) { if (html !== null) { box.innerHTML = html; } })
-      .catch(function () {});
+    strataRefetch(box.dataset.refresh, function (html) { box.innerHTML = html; });
   }, 5000);
 })();
 "#;
@@ -189,37 +111,6 @@ async fn sections(user: &User, namespace: Option<&str>) -> Result<Markup, AppErr
             (tasks_section(tasks))
         }
     })
-}
-
-/// The form that picks the namespace a page shows (`?namespace=`), for users who may not list
-/// across namespaces.
-pub fn namespace_form(action: &str, namespace: Option<&str>) -> Markup {
-    html! {
-        form.namespace-form.toolbar method="get" action=(action) {
-            label { "Namespace "
-                input type="text" name="namespace" value=(namespace.unwrap_or(""))
-                    placeholder="all you may list";
-            }
-            " " button type="submit" { "Show" }
-        }
-    }
-}
-
-/// The note a section shows instead of its table when the user may not list its objects.
-fn forbidden_note(what: &str, message: &str) -> Markup {
-    html! {
-        p.notice.forbidden { "You may not list " (what) "." }
-        p.muted.detail { (message) }
-    }
-}
-
-fn scope_note(scope: &Scope) -> Markup {
-    match scope {
-        Scope::Cluster | Scope::AllNamespaces => html! {},
-        Scope::Namespace(ns) => html! {
-            p.notice.scope { "In namespace " code { (ns) } " (you may not list all namespaces)." }
-        },
-    }
 }
 
 /// An agent's state as a Mesos operator reads it: Ready, Unreachable, Gone, or not yet known;
@@ -309,9 +200,9 @@ async fn heartbeats(client: &kube::Client) -> Result<BTreeMap<String, Time>, App
 }
 
 fn agents_section(agents: Listed<Agent>, heartbeats: &BTreeMap<String, Time>) -> Markup {
-    let mut agents = match agents {
-        Listed::Forbidden(message) => return forbidden_note("agents", &message),
-        Listed::Items { items, .. } => items,
+    let (mut agents, _) = match agents.or_note("agents") {
+        Ok(listed) => listed,
+        Err(note) => return note,
     };
     agents.sort_by_key(|a| a.name_any());
     html! {
@@ -351,9 +242,9 @@ fn agents_section(agents: Listed<Agent>, heartbeats: &BTreeMap<String, Time>) ->
 }
 
 fn frameworks_section(frameworks: Listed<Framework>) -> Markup {
-    let (mut frameworks, scope) = match frameworks {
-        Listed::Forbidden(message) => return forbidden_note("frameworks", &message),
-        Listed::Items { items, scope } => (items, scope),
+    let (mut frameworks, scope) = match frameworks.or_note("frameworks") {
+        Ok(listed) => listed,
+        Err(note) => return note,
     };
     frameworks.sort_by_key(|f| (f.namespace().unwrap_or_default(), f.name_any()));
     html! {
@@ -384,9 +275,9 @@ fn frameworks_section(frameworks: Listed<Framework>) -> Markup {
 }
 
 fn offers_section(offers: Listed<Offer>, now: jiff::Timestamp) -> Markup {
-    let (offers, scope) = match offers {
-        Listed::Forbidden(message) => return forbidden_note("offers", &message),
-        Listed::Items { items, scope } => (items, scope),
+    let (offers, scope) = match offers.or_note("offers") {
+        Ok(listed) => listed,
+        Err(note) => return note,
     };
     let mut pending: Vec<Offer> = offers
         .into_iter()
@@ -421,9 +312,9 @@ fn offers_section(offers: Listed<Offer>, now: jiff::Timestamp) -> Markup {
 }
 
 fn tasks_section(tasks: Listed<Task>) -> Markup {
-    let (mut tasks, scope) = match tasks {
-        Listed::Forbidden(message) => return forbidden_note("tasks", &message),
-        Listed::Items { items, scope } => (items, scope),
+    let (mut tasks, scope) = match tasks.or_note("tasks") {
+        Ok(listed) => listed,
+        Err(note) => return note,
     };
     let total = tasks.len();
     // Newest first.
@@ -463,18 +354,6 @@ fn tasks_section(tasks: Listed<Task>) -> Markup {
                     }
                 }
             }
-    }
-}
-
-/// The row an empty table shows (class `empty`, so row counts of the real rows stay exact).
-pub fn empty_row(columns: u32, text: &str) -> Markup {
-    html! { tr.empty { td.muted colspan=(columns) { (text) } } }
-}
-
-fn qualified<K: ResourceExt>(object: &K) -> String {
-    match object.namespace() {
-        Some(ns) => format!("{ns}/{}", object.name_any()),
-        None => object.name_any(),
     }
 }
 

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use futures::{Stream, StreamExt};
 use kube::api::ListParams;
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
@@ -27,14 +27,17 @@ use strata_api::Rollout;
 use strata_api::conditions::{ConditionStatus, find_condition, types};
 use strata_api::rollout::{Change, RolloutPhase};
 use strata_controllers::marathon::actions::{
-    ActionError, Actions, NoRevision, RolledBack, choose_rollback, revisions,
+    Actions, NoRevision, RolledBack, choose_rollback, revisions,
 };
 
 use crate::Console;
-use crate::apps::home_namespace;
-use crate::cluster::{Listed, NamespaceQuery, Scope, empty_row, list_namespaced, namespace_form};
+use crate::apps::{home_namespace, watcher_changes};
 use crate::error::AppError;
 use crate::layout::{self, Nav};
+use crate::listing::{
+    Listed, NamespaceQuery, Scope, empty_row, list_namespaced, namespace_form, qualified,
+    with_namespace,
+};
 use crate::session::User;
 
 /// How many finished rollouts the page lists below the active ones (the newest).
@@ -69,14 +72,8 @@ struct PageQuery {
 async fn deployments_page(user: User, Query(query): Query<PageQuery>) -> Result<Markup, AppError> {
     let namespace = query.namespace.as_deref();
     let listed = list_namespaced::<Rollout>(&user, namespace).await?;
-    let events = match namespace {
-        Some(ns) => format!("/deployments/events?namespace={}", layout::encode(ns)),
-        None => "/deployments/events".to_string(),
-    };
-    let table = match namespace {
-        Some(ns) => format!("/deployments/table?namespace={}", layout::encode(ns)),
-        None => "/deployments/table".to_string(),
-    };
+    let events = with_namespace("/deployments/events", namespace);
+    let table = with_namespace("/deployments/table", namespace);
     let body = html! {
         style { (PreEscaped(STYLE)) }
         h1 { "Deployments" }
@@ -126,9 +123,7 @@ const LIVE_JS: &str = r#"
   if (!box || !window.EventSource) { return; }
   var timer = null;
   var refresh = function () {
-    fetch(box.dataset.table, {credentials: 'same-origin'})
-      .then(function (r) { return r.ok ? r.text() : null; })
-      .then(function (html) { if (html !== null) { box.innerHTML = html; } });
+    strataRefetch(box.dataset.table, function (html) { box.innerHTML = html; });
   };
   var source = new EventSource(box.dataset.events);
   source.addEventListener('changed', function () {
@@ -139,14 +134,9 @@ const LIVE_JS: &str = r#"
 "#;
 
 fn tables(listed: Listed<Rollout>) -> Markup {
-    let (rollouts, scope) = match listed {
-        Listed::Forbidden(message) => {
-            return html! {
-                p.notice.forbidden { "You may not list rollouts here." }
-                p.error-message { (message) }
-            };
-        }
-        Listed::Items { items, scope } => (items, scope),
+    let (rollouts, scope) = match listed.or_note("rollouts") {
+        Ok(listed) => listed,
+        Err(note) => return note,
     };
     let (mut active, mut finished): (Vec<Rollout>, Vec<Rollout>) =
         rollouts.into_iter().partition(|r| !phase(r).is_finished());
@@ -208,14 +198,6 @@ fn finished_at(rollout: &Rollout) -> Option<jiff::Timestamp> {
         .and_then(|s| s.finished_at.as_ref())
         .map(|t| t.0)
         .or_else(|| rollout.creation_timestamp().map(|t| t.0))
-}
-
-fn qualified(rollout: &Rollout) -> String {
-    format!(
-        "{}/{}",
-        rollout.namespace().unwrap_or_default(),
-        rollout.name_any()
-    )
 }
 
 fn change_name(change: Change) -> &'static str {
@@ -348,20 +330,8 @@ async fn deployments_events(
         }
     };
     // Errors (the user may not watch, the store restarting) are retried with backoff, quietly.
-    let events = watcher::watcher(api, watcher::Config::default())
-        .default_backoff()
-        .filter_map(|event| async move {
-            match event {
-                Ok(
-                    watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone,
-                ) => Some(Ok(Event::default().event("changed").data("rollouts"))),
-                Ok(_) => None,
-                Err(e) => {
-                    tracing::debug!(error = %e, "deployments page watch failed; retrying");
-                    None
-                }
-            }
-        });
+    let events = watcher_changes(watcher::watcher(api, watcher::Config::default()))
+        .map(|()| Ok(Event::default().event("changed").data("rollouts")));
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
@@ -377,11 +347,13 @@ async fn rollback(
     let actions = Actions::new(user.client.clone(), &namespace, MANAGER);
     let rollout = actions.rollouts.get(&name).await?;
     let app_name = &rollout.spec.app;
-    let app = actions.app(app_name).await.map_err(action_error)?;
-    let history = actions.history(app_name).await.map_err(action_error)?;
+    let (app, history) = (
+        actions.app(app_name).await?,
+        actions.history(app_name).await?,
+    );
     let chosen = choose_rollback(&history, app.status.as_ref(), None)
         .map_err(|why| no_revision(&namespace, app_name, &history, &why))?;
-    let done = actions.rollback(&app, chosen).await.map_err(action_error)?;
+    let done = actions.rollback(&app, chosen).await?;
     Ok(back_to_page(
         &namespace,
         app_name,
@@ -413,8 +385,10 @@ async fn cancel(
              version to go back to. Suspend or destroy the app on its page instead."
         )));
     };
-    let app = actions.app(app_name).await.map_err(action_error)?;
-    let history = actions.history(app_name).await.map_err(action_error)?;
+    let (app, history) = (
+        actions.app(app_name).await?,
+        actions.history(app_name).await?,
+    );
     let before = history
         .iter()
         .filter(|r| r.spec.revision < rollout.spec.revision && r.spec.version == from)
@@ -426,7 +400,7 @@ async fn cancel(
                 revisions(&history)
             ))
         })?;
-    let done = actions.rollback(&app, before).await.map_err(action_error)?;
+    let done = actions.rollback(&app, before).await?;
     Ok(back_to_page(
         &namespace,
         app_name,
@@ -447,20 +421,6 @@ fn back_to_page(namespace: &str, app: &str, revision: u64, done: &RolledBack) ->
         layout::encode(app)
     ))
     .into_response()
-}
-
-/// A failed action as a page: the store's answer as it is, the rest said plainly.
-fn action_error(error: ActionError) -> AppError {
-    if let Some(status) = error.status() {
-        return AppError::Api(Box::new(status.clone()));
-    }
-    match error {
-        ActionError::NoApp { .. } | ActionError::NoTask { .. } => {
-            AppError::NotFound(error.to_string())
-        }
-        ActionError::Api { .. } => AppError::Internal(error.into()),
-        other => AppError::BadRequest(format!("{other}; try again.")),
-    }
 }
 
 /// Why there is no previous version, in words.

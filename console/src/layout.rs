@@ -36,8 +36,37 @@ pub fn page(title: &str, nav: Nav, user: &User, body: Markup) -> Markup {
     document(title, Some(nav), Some(&user.name), body)
 }
 
-/// A full HTML page; without `user` the bar has no name or sign-out (the login and error pages).
+/// A full HTML page; without `user` the bar has no name or sign-out (the error pages).
 pub fn document(title: &str, nav: Option<Nav>, user: Option<&str>, body: Markup) -> Markup {
+    let bar = html! {
+        nav {
+            @for (item, href, label) in NAV_LINKS {
+                @if nav == Some(item) {
+                    a.active href=(href) aria-current="page" { (label) }
+                } @else {
+                    a href=(href) { (label) }
+                }
+            }
+        }
+        @if let Some(name) = user {
+            div.user {
+                span #user-name { (name) }
+                form method="post" action="/logout" {
+                    button #logout type="submit" { "Sign out" }
+                }
+            }
+        }
+    };
+    frame(title, bar, body)
+}
+
+/// A full HTML page whose bar is just the brand: the login page, before anyone has signed in.
+pub fn signed_out_document(title: &str, body: Markup) -> Markup {
+    frame(title, html! {}, body)
+}
+
+/// The page around `body`, with the brand and `bar` on top.
+fn frame(title: &str, bar: Markup, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -46,27 +75,12 @@ pub fn document(title: &str, nav: Option<Nav>, user: Option<&str>, body: Markup)
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · strata" }
                 style { (PreEscaped(STYLESHEET)) }
+                script { (PreEscaped(REFETCH_JS)) }
             }
             body {
                 header.topbar {
                     a.brand href="/apps" { "strata" }
-                    nav {
-                        @for (item, href, label) in NAV_LINKS {
-                            @if nav == Some(item) {
-                                a.active href=(href) aria-current="page" { (label) }
-                            } @else {
-                                a href=(href) { (label) }
-                            }
-                        }
-                    }
-                    @if let Some(name) = user {
-                        div.user {
-                            span #user-name { (name) }
-                            form method="post" action="/logout" {
-                                button #logout type="submit" { "Sign out" }
-                            }
-                        }
-                    }
+                    (bar)
                 }
                 main { (body) }
             }
@@ -215,6 +229,22 @@ pub fn inline_error(error: &AppError) -> Markup {
     html! { p.error-message role="alert" { (error.message()) } }
 }
 
+/// `strataRefetch(url, then)`: what every live part of a page uses to fetch its fresh HTML as
+/// the signed-in user. `then` gets the text of an OK answer; when the user signed out meanwhile
+/// (the request was redirected to the login page), the whole window reloads to show that page
+/// instead of pasting it into a table.
+const REFETCH_JS: &str = r#"
+function strataRefetch(url, then) {
+  return fetch(url, {credentials: 'same-origin'})
+    .then(function (r) {
+      if (r.redirected) { location.reload(); return null; }
+      return r.ok ? r.text() : null;
+    })
+    .then(function (html) { if (html !== null) { then(html); } })
+    .catch(function () {});
+}
+"#;
+
 /// The one stylesheet: a dark top bar and a light table like Marathon's UI.
 const STYLESHEET: &str = r#"
 *{box-sizing:border-box}
@@ -235,7 +265,7 @@ th{text-align:left;font-weight:600;font-size:12px;text-transform:uppercase;color
 th a{color:inherit}th[aria-sort] a{color:#1f2328}
 td{padding:8px 10px;border-bottom:1px solid #eef0f2;vertical-align:middle}
 tr:hover td{background:#f7f9fc}
-td.mem,td.cpus,td.tasks,th.num{text-align:right;font-variant-numeric:tabular-nums}
+td.mem,td.cpus,td.tasks,th.num,td.num{text-align:right;font-variant-numeric:tabular-nums}
 .folder td.id a::before{content:"\1F4C1  "}
 .status{font-weight:600}
 .status-Running{color:#1e9e5a}.status-Deploying{color:#1a6fd1}.status-Suspended{color:#7b8089}
@@ -268,6 +298,8 @@ form.inline{display:inline}
 .card h2:first-child{margin-top:0}section.card,.grid{margin-top:16px}
 dl.props{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0}
 dl.props dt{color:#6a707a}dl.props dd{margin:0}
+dl.props.columns{grid-template-columns:repeat(2,max-content minmax(0,1fr))}
+.card.summary{margin-top:16px}
 pre{background:#fff;border:1px solid #dfe1e5;padding:10px;overflow:auto;font-size:13px}
 .muted{color:#7b8089}
 "#;

@@ -18,6 +18,7 @@ pub mod deployments;
 pub mod edit_app;
 pub mod error;
 pub mod layout;
+pub mod listing;
 pub mod new_app;
 pub mod sandbox;
 pub mod session;

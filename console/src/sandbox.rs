@@ -17,8 +17,6 @@
 //!   string saying why) when the agent cannot be read.
 //! - `download?path=FILE` — the raw file.
 
-pub mod agent;
-
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -36,9 +34,9 @@ use kube::Api;
 use kube::ResourceExt;
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
+use strata_agent::sandbox_client::{AgentError, AgentSandbox, Entry, Tail};
 use strata_api::{Agent, Task, labels};
 
-use self::agent::{AgentError, AgentSandbox, Entry, Tail};
 use crate::Console;
 use crate::error::{AppError, error_page};
 use crate::layout::{self, Nav};
@@ -108,7 +106,7 @@ async fn task_sandbox(
         return Ok((task, None));
     };
     check_endpoint(user, &task, &url).await?;
-    let sandbox = AgentSandbox::new(&url, namespace, name, &token);
+    let sandbox = AgentSandbox::new(&url, namespace, name, Some(&token));
     Ok((task, Some(sandbox)))
 }
 
@@ -134,19 +132,32 @@ async fn check_endpoint(user: &User, task: &Task, url: &str) -> Result<(), AppEr
     }
 }
 
+/// The checked file of `query` and the task's sandbox, for follow and download.
+async fn file_sandbox(
+    user: &User,
+    headers: &HeaderMap,
+    namespace: &str,
+    name: &str,
+    query: &FileQuery,
+) -> Result<(String, Option<AgentSandbox>), AppError> {
+    let file = checked_path(&query.path)?.to_string();
+    let (_, sandbox) = task_sandbox(user, headers, namespace, name).await?;
+    Ok((file, sandbox))
+}
+
 /// `/sandbox/{namespace}/{task}/...` with `path` (and offset) as a query.
 fn route(namespace: &str, task: &str, action: &str, path: &str) -> String {
     let base = format!(
         "/sandbox/{}/{}",
-        agent::encode(namespace),
-        agent::encode(task)
+        layout::encode(namespace),
+        layout::encode(task)
     );
     let action = if action.is_empty() {
         String::new()
     } else {
         format!("/{action}")
     };
-    format!("{base}{action}?path={}", agent::encode(path))
+    format!("{base}{action}?path={}", layout::encode(path))
 }
 
 /// `dir/name`, without a leading `./`.
@@ -219,7 +230,7 @@ async fn sandbox_page(
         },
     );
     // When the agent cannot be reached or refuses, the listing says so once for the whole page.
-    let listing = match listing {
+    let mut listing = match listing {
         Ok(entries) => entries,
         Err(error) => {
             let status = match &error {
@@ -234,6 +245,8 @@ async fn sandbox_page(
             return Ok((status, page).into_response());
         }
     };
+    // The agent's own bookkeeping (`.strata/`) is served but not listed.
+    listing.retain(|entry| !entry.name().starts_with(".strata"));
     let body = html! {
         (header)
         section #files-section {
@@ -313,7 +326,7 @@ fn files_table(namespace: &str, task: &str, dir: &str, entries: &[Entry]) -> Mar
                             td.name { a href=(route(namespace, task, "", &path)) { (entry.name()) "/" } }
                         } @else {
                             td.name {
-                                a href=(format!("{}&view={}", route(namespace, task, "", dir), agent::encode(&path))) {
+                                a href=(format!("{}&view={}", route(namespace, task, "", dir), layout::encode(&path))) {
                                     (entry.name())
                                 }
                             }
@@ -507,8 +520,7 @@ async fn follow(
     Path((namespace, name)): Path<(String, String)>,
     Query(query): Query<FileQuery>,
 ) -> Result<Response, AppError> {
-    let file = checked_path(&query.path)?.to_string();
-    let (_, sandbox) = task_sandbox(&user, &headers, &namespace, &name).await?;
+    let (file, sandbox) = file_sandbox(&user, &headers, &namespace, &name, &query).await?;
     // A reconnecting EventSource says where it got to.
     let offset = headers
         .get("last-event-id")
@@ -528,8 +540,7 @@ async fn download(
     Path((namespace, name)): Path<(String, String)>,
     Query(query): Query<FileQuery>,
 ) -> Result<Response, AppError> {
-    let file = checked_path(&query.path)?.to_string();
-    let (_, sandbox) = task_sandbox(&user, &headers, &namespace, &name).await?;
+    let (file, sandbox) = file_sandbox(&user, &headers, &namespace, &name, &query).await?;
     let Some(sandbox) = sandbox else {
         return Err(AppError::NotFound(format!(
             "task {namespace}/{name} has no sandbox yet"

@@ -262,7 +262,7 @@ fn login_document(next: &str, error: Option<&str>) -> Markup {
             }
         }
     };
-    layout::document("Sign in", None, None, body)
+    layout::signed_out_document("Sign in", body)
 }
 
 async fn login(State(console): State<Console>, Form(form): Form<LoginForm>) -> Response {

@@ -97,7 +97,8 @@ async fn the_page_shows_files_stdout_and_stderr() {
             &row[start..start + row[start..].find('"').unwrap()]
         })
         .collect();
-    assert_eq!(names, [".strata", "logs", "stderr", "stdout"], "{files}");
+    // The agent's own `.strata/` is not listed.
+    assert_eq!(names, ["logs", "stderr", "stdout"], "{files}");
 
     // A directory is navigable, and its files open in a viewer.
     let logs = h
