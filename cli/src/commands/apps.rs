@@ -11,6 +11,7 @@ use anyhow::bail;
 use kube::Api;
 use kube::api::ListParams;
 use strata_api::App;
+use strata_api::app::AppPhase;
 
 use super::store_client::StoreArgs;
 use super::table::{Table, age};
@@ -42,16 +43,6 @@ enum Format {
     Yaml,
 }
 
-/// The statuses an app can be in (the Status column).
-const STATUSES: [&str; 6] = [
-    "Running",
-    "Deploying",
-    "Suspended",
-    "Waiting",
-    "Delayed",
-    "Stopped",
-];
-
 pub fn run(args: Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -61,11 +52,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 async fn apps(args: Args) -> anyhow::Result<()> {
     let status = match &args.status {
-        Some(s) => match STATUSES.iter().find(|known| known.eq_ignore_ascii_case(s)) {
-            Some(known) => Some(*known),
+        Some(s) => match AppPhase::ALL
+            .iter()
+            .find(|known| known.as_str().eq_ignore_ascii_case(s))
+        {
+            Some(known) => Some(known.as_str()),
             None => bail!(
                 "--status {s:?} is not a status: use one of {}",
-                STATUSES.join(", ")
+                AppPhase::ALL.map(AppPhase::as_str).join(", ")
             ),
         },
         None => None,
