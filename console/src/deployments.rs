@@ -23,9 +23,9 @@ use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
-use strata_api::Rollout;
 use strata_api::conditions::{ConditionStatus, find_condition, types};
 use strata_api::rollout::{Change, RolloutPhase};
+use strata_api::{App, Rollout};
 use strata_controllers::marathon::actions::{
     Actions, NoRevision, RolledBack, choose_rollback, revisions,
 };
@@ -344,8 +344,7 @@ async fn rollback(
     user: User,
     Path((namespace, name)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
-    let actions = Actions::new(user.client.clone(), &namespace, MANAGER);
-    let rollout = actions.rollouts.get(&name).await?;
+    let (actions, rollout) = rollout_actions(&user, &namespace, &name).await?;
     let app_name = &rollout.spec.app;
     let (app, history) = (
         actions.app(app_name).await?,
@@ -353,13 +352,7 @@ async fn rollback(
     );
     let chosen = choose_rollback(&history, app.status.as_ref(), None)
         .map_err(|why| no_revision(&namespace, app_name, &history, &why))?;
-    let done = actions.rollback(&app, chosen).await?;
-    Ok(back_to_page(
-        &namespace,
-        app_name,
-        chosen.spec.revision,
-        &done,
-    ))
+    restore(&actions, &app, chosen).await
 }
 
 /// `POST /deployments/{namespace}/{name}/cancel`: Marathon's cancel — the app back to the
@@ -369,8 +362,7 @@ async fn cancel(
     user: User,
     Path((namespace, name)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
-    let actions = Actions::new(user.client.clone(), &namespace, MANAGER);
-    let rollout = actions.rollouts.get(&name).await?;
+    let (actions, rollout) = rollout_actions(&user, &namespace, &name).await?;
     let app_name = &rollout.spec.app;
     let phase = phase(&rollout);
     if phase.is_finished() {
@@ -400,27 +392,35 @@ async fn cancel(
                 revisions(&history)
             ))
         })?;
-    let done = actions.rollback(&app, before).await?;
-    Ok(back_to_page(
-        &namespace,
-        app_name,
-        before.spec.revision,
-        &done,
-    ))
+    restore(&actions, &app, before).await
 }
 
-/// Back to the Deployments page, saying what was done.
-fn back_to_page(namespace: &str, app: &str, revision: u64, done: &RolledBack) -> Response {
+/// The rollout `namespace/name`, read as the user, and the actions on its namespace.
+async fn rollout_actions(
+    user: &User,
+    namespace: &str,
+    name: &str,
+) -> Result<(Actions, Rollout), AppError> {
+    let actions = Actions::new(user.client.clone(), namespace, MANAGER);
+    let rollout = actions.rollouts.get(name).await?;
+    Ok((actions, rollout))
+}
+
+/// Writes `revision`'s spec back into `app`, then back to the Deployments page, saying what
+/// was done.
+async fn restore(actions: &Actions, app: &App, revision: &Rollout) -> Result<Response, AppError> {
+    let done = actions.rollback(app, revision).await?;
     let result = match done {
         RolledBack::Restored { .. } => "rolled_back",
         RolledBack::Unchanged => "unchanged",
     };
-    Redirect::to(&format!(
-        "/deployments?{result}={}/{}&revision={revision}",
-        layout::encode(namespace),
-        layout::encode(app)
+    Ok(Redirect::to(&format!(
+        "/deployments?{result}={}/{}&revision={}",
+        layout::encode(&app.namespace().unwrap_or_default()),
+        layout::encode(&app.name_any()),
+        revision.spec.revision
     ))
-    .into_response()
+    .into_response())
 }
 
 /// Why there is no previous version, in words.

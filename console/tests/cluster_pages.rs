@@ -2,12 +2,12 @@
 //! the allocator and the agents write them, shown with their numbers; and a user without
 //! cluster-wide rights sees a note where the agents would be, not an error page.
 
-mod pages_support;
+mod common;
 
+use common::{Harness, element, rows};
 use http::StatusCode;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
-use pages_support::{Harness, element, rows};
 use serde_json::json;
 use strata_api::{Agent, AgentSpec, Framework, FrameworkSpec, Offer, OfferSpec, Task, TaskSpec};
 
@@ -130,8 +130,8 @@ async fn the_admin_sees_agents_frameworks_offers_and_tasks_with_their_numbers() 
     let h = Harness::start().await;
     cluster(&h).await;
 
-    let page = h.get("/cluster", &h.admin_token).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let page = h.admin_get("/cluster").await;
+    page.is(StatusCode::OK);
 
     let agents = element(&page.body, "table", "agents");
     let agent_rows = rows(agents, "agent");
@@ -213,15 +213,10 @@ async fn the_admin_sees_agents_frameworks_offers_and_tasks_with_their_numbers() 
 async fn the_sections_alone_refresh_the_page() {
     let h = Harness::start().await;
     cluster(&h).await;
-    let page = h.get("/cluster", &h.admin_token).await;
-    assert!(
-        page.body
-            .contains("id=\"cluster-sections\" data-refresh=\"/cluster/sections\""),
-        "{}",
-        page.body
-    );
-    let sections = h.get("/cluster/sections", &h.admin_token).await;
-    assert_eq!(sections.status, StatusCode::OK, "{}", sections.body);
+    let page = h.admin_get("/cluster").await;
+    page.has("id=\"cluster-sections\" data-refresh=\"/cluster/sections\"");
+    let sections = h.admin_get("/cluster/sections").await;
+    sections.is(StatusCode::OK);
     assert!(
         !sections.body.contains("<html"),
         "a fragment: {}",
@@ -246,17 +241,13 @@ async fn a_tenant_sees_a_note_instead_of_agents_and_their_own_namespace() {
         .await;
 
     let page = h.get("/cluster?namespace=team-a", &alice).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    page.is(StatusCode::OK);
     assert!(
         !page.body.contains("id=\"agents\""),
         "alice may not list agents: {}",
         page.body
     );
-    assert!(
-        page.body.contains("You may not list agents"),
-        "{}",
-        page.body
-    );
+    page.has("You may not list agents");
     let tasks = element(&page.body, "table", "tasks");
     assert_eq!(rows(tasks, "task").len(), 1, "{tasks}");
     let frameworks = element(&page.body, "table", "frameworks");
@@ -264,7 +255,7 @@ async fn a_tenant_sees_a_note_instead_of_agents_and_their_own_namespace() {
 
     // Across namespaces she may list nothing: each section says so, and the page still renders.
     let page = h.get("/cluster", &alice).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    page.is(StatusCode::OK);
     for what in ["agents", "frameworks", "offers", "tasks"] {
         assert!(
             page.body.contains(&format!("You may not list {what}")),
@@ -277,13 +268,11 @@ async fn a_tenant_sees_a_note_instead_of_agents_and_their_own_namespace() {
 #[tokio::test]
 async fn without_a_token_the_page_asks_to_sign_in() {
     let h = Harness::start().await;
-    let answer = h
-        .send(
-            http::Request::get("/cluster")
-                .body(axum::body::Body::empty())
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER);
-    assert_eq!(answer.location.as_deref(), Some("/login?next=/cluster"));
+    h.send(
+        http::Request::get("/cluster")
+            .body(Default::default())
+            .unwrap(),
+    )
+    .await
+    .redirects_to("/login?next=/cluster");
 }

@@ -3,20 +3,14 @@
 //! revision's spec back into the App (through the actions shared with the CLI); the events
 //! stream tells the page when a rollout changes; and users see only what they may list.
 
-mod pages_support;
+mod common;
 
-use std::time::Duration;
-
-use axum::body::Body;
+use common::{Harness, element, rows};
 use http::StatusCode;
-use http::header::AUTHORIZATION;
-use http_body_util::BodyExt;
 use kube::api::{Patch, PatchParams};
-use pages_support::{Harness, element, rows};
 use serde_json::json;
 use strata_api::rollout::{Change, RolloutSpec, rollout_name};
 use strata_api::{App, AppSpec, Rollout};
-use tower::ServiceExt;
 
 fn spec(cmd: &str, instances: u32) -> AppSpec {
     AppSpec {
@@ -95,8 +89,8 @@ async fn a_rollout_in_progress_shows_its_step_progress_and_why_it_waits() {
     let h = Harness::start().await;
     upgrading(&h).await;
 
-    let page = h.get("/deployments", &h.admin_token).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let page = h.admin_get("/deployments").await;
+    page.is(StatusCode::OK);
     let active = element(&page.body, "table", "active-rollouts");
     let rollouts = rows(active, "rollout");
     assert_eq!(rollouts.len(), 1, "only the rollout in progress: {active}");
@@ -140,14 +134,14 @@ async fn rollback_writes_the_previous_versions_spec_back_keeping_the_instances()
     upgrading(&h).await;
 
     let answer = h
-        .post("/deployments/team-a/web-2/rollback", &h.admin_token)
+        .admin_post("/deployments/team-a/web-2/rollback", &[])
         .await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
-    let back = answer.location.expect("back to the page");
+    answer.is(StatusCode::SEE_OTHER);
+    let back = answer.location().to_string();
     assert_eq!(back, "/deployments?rolled_back=team-a/web&revision=1");
     assert_eq!(app_cmd(&h).await, (Some("one".into()), 3));
 
-    let page = h.get(&back, &h.admin_token).await;
+    let page = h.admin_get(&back).await;
     let notice = element(&page.body, "p", "action-done");
     assert!(notice.contains("revision 1"), "{notice}");
 }
@@ -157,18 +151,14 @@ async fn cancel_goes_back_to_the_version_before_the_rollout() {
     let h = Harness::start().await;
     upgrading(&h).await;
 
-    let answer = h
-        .post("/deployments/team-a/web-2/cancel", &h.admin_token)
-        .await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    let answer = h.admin_post("/deployments/team-a/web-2/cancel", &[]).await;
+    answer.is(StatusCode::SEE_OTHER);
     assert_eq!(app_cmd(&h).await, (Some("one".into()), 3));
 
     // A finished rollout has nothing to cancel.
-    let answer = h
-        .post("/deployments/team-a/web-1/cancel", &h.admin_token)
-        .await;
-    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
-    assert!(answer.body.contains("already finished"), "{}", answer.body);
+    let answer = h.admin_post("/deployments/team-a/web-1/cancel", &[]).await;
+    answer.is(StatusCode::BAD_REQUEST);
+    answer.has("already finished");
 
     // Nor has a first rollout anything before it.
     h.create(
@@ -183,15 +173,9 @@ async fn cancel_goes_back_to_the_version_before_the_rollout() {
         json!({"phase": "InProgress"}),
     )
     .await;
-    let answer = h
-        .post("/deployments/team-a/api-1/cancel", &h.admin_token)
-        .await;
-    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
-    assert!(
-        answer.body.contains("no earlier version"),
-        "{}",
-        answer.body
-    );
+    let answer = h.admin_post("/deployments/team-a/api-1/cancel", &[]).await;
+    answer.is(StatusCode::BAD_REQUEST);
+    answer.has("no earlier version");
 }
 
 #[tokio::test]
@@ -210,21 +194,19 @@ async fn users_see_and_change_only_what_rbac_allows() {
 
     // Across namespaces she may list nothing: the page says so, and offers the namespace field.
     let page = h.get("/deployments", &dana).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    assert!(
-        page.body.contains("You may not list rollouts"),
-        "{}",
-        page.body
-    );
+    page.is(StatusCode::OK);
+    page.has("You may not list rollouts");
 
     let page = h.get("/deployments?namespace=team-a", &dana).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    page.is(StatusCode::OK);
     let active = element(&page.body, "table", "active-rollouts");
     assert_eq!(rows(active, "rollout").len(), 1, "{active}");
 
-    let answer = h.post("/deployments/team-a/web-2/rollback", &dana).await;
-    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
-    assert!(answer.body.contains("You may not"), "{}", answer.body);
+    let answer = h
+        .post("/deployments/team-a/web-2/rollback", &dana, &[])
+        .await;
+    answer.is(StatusCode::FORBIDDEN);
+    answer.has("You may not");
     assert_eq!(
         app_cmd(&h).await,
         (Some("two".into()), 3),
@@ -236,35 +218,8 @@ async fn users_see_and_change_only_what_rbac_allows() {
 async fn the_events_stream_says_when_a_rollout_changes() {
     let h = Harness::start().await;
     upgrading(&h).await;
-    let response = h
-        .console
-        .clone()
-        .oneshot(
-            http::Request::get("/deployments/events")
-                .header(AUTHORIZATION, format!("Bearer {}", h.admin_token))
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers()["content-type"], "text/event-stream");
-    let mut body = response.into_body();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let mut next_change = async || {
-        let mut text = String::new();
-        while !text.contains("event: changed") {
-            let frame = tokio::time::timeout_at(deadline, body.frame())
-                .await
-                .expect("an event in time")
-                .expect("the stream goes on")
-                .unwrap();
-            if let Ok(data) = frame.into_data() {
-                text.push_str(&String::from_utf8_lossy(&data));
-            }
-        }
-    };
-    next_change().await; // the initial list
+    let mut events = h.events("/deployments/events").await;
+    events.until("event: changed").await; // the initial list
     h.namespaced::<Rollout>("team-a")
         .patch_status(
             "web-2",
@@ -273,11 +228,11 @@ async fn the_events_stream_says_when_a_rollout_changes() {
         )
         .await
         .unwrap();
-    next_change().await;
+    events.until("event: changed").await;
 
     // The table the script fetches then shows the new progress.
-    let table = h.get("/deployments/table", &h.admin_token).await;
-    assert_eq!(table.status, StatusCode::OK);
+    let table = h.admin_get("/deployments/table").await;
+    table.is(StatusCode::OK);
     let active = element(&table.body, "table", "active-rollouts");
     assert!(
         active.contains("width:100%") && active.contains("2/2"),

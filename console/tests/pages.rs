@@ -3,13 +3,10 @@
 
 mod common;
 
-use std::time::Duration;
-
 use axum::body::Body;
 use common::{Harness, app_rows, form};
 use http::header::{CONTENT_TYPE, SET_COOKIE};
 use http::{Method, Request, StatusCode};
-use http_body_util::BodyExt;
 use kube::Api;
 use kube::api::PostParams;
 use serde_json::json;
@@ -17,7 +14,6 @@ use strata_api::app::AppPhase;
 use strata_api::rollout::rollout_name;
 use strata_api::{AppStatus, Rollout, Task};
 use strata_controllers::marathon::actions::fixtures::rollout;
-use tower::ServiceExt;
 
 fn running(id: &str, running: u32, healthy: u32, phase: AppPhase) -> Option<AppStatus> {
     Some(AppStatus {
@@ -30,6 +26,29 @@ fn running(id: &str, running: u32, healthy: u32, phase: AppPhase) -> Option<AppS
     })
 }
 
+/// App `namespace/name` of `instances`, with `running` tasks of which `healthy` are healthy,
+/// in `phase`, as the Marathon controller would write it.
+async fn running_app(
+    h: &Harness,
+    namespace: &str,
+    name: &str,
+    instances: u32,
+    (running_now, healthy): (u32, u32),
+    phase: AppPhase,
+) {
+    let id = match namespace {
+        "default" => format!("/{name}"),
+        ns => format!("/{ns}/{name}"),
+    };
+    h.app(
+        namespace,
+        name,
+        instances,
+        running(&id, running_now, healthy, phase),
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn login_with_the_admin_token_sets_the_cookie_and_a_wrong_one_is_refused() {
     let h = Harness::start().await;
@@ -40,8 +59,12 @@ async fn login_with_the_admin_token_sets_the_cookie_and_a_wrong_one_is_refused()
                 .unwrap(),
         )
         .await;
-    assert_eq!(page.status, StatusCode::OK);
-    assert!(page.body.contains(r#"id="token""#), "{}", page.body);
+    page.is(StatusCode::OK);
+    page.has(r#"id="token""#);
+    // Before anyone has signed in, the bar is just the brand.
+    page.has(r#"class="brand""#)
+        .lacks(r#"href="/deployments""#)
+        .lacks(r#"id="logout""#);
 
     let login = |token: &str| {
         Request::builder()
@@ -55,8 +78,7 @@ async fn login_with_the_admin_token_sets_the_cookie_and_a_wrong_one_is_refused()
             .unwrap()
     };
     let page = h.send(login(&h.admin_token)).await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER);
-    assert_eq!(page.location(), "/apps?group=/prod");
+    page.redirects_to("/apps?group=/prod");
     let cookie = page.headers.get(SET_COOKIE).unwrap().to_str().unwrap();
     assert!(
         cookie.starts_with(&format!("strata_token={};", h.admin_token)),
@@ -67,13 +89,9 @@ async fn login_with_the_admin_token_sets_the_cookie_and_a_wrong_one_is_refused()
     }
 
     let page = h.send(login("not-a-token")).await;
-    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
-    assert!(
-        page.body.contains("The API server refused that token"),
-        "{}",
-        page.body
-    );
-    assert!(page.body.contains(r#"id="token""#));
+    page.is(StatusCode::UNAUTHORIZED);
+    page.has("The API server refused that token");
+    page.has(r#"id="token""#);
     assert!(page.headers.get(SET_COOKIE).is_none());
 }
 
@@ -83,87 +101,53 @@ async fn pages_need_a_sign_in() {
     let page = h
         .send(Request::get("/apps?q=web").body(Body::empty()).unwrap())
         .await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER);
-    assert_eq!(page.location(), "/login?next=/apps%3Fq%3Dweb");
+    page.redirects_to("/login?next=/apps%3Fq%3Dweb");
 
     let page = h.get("/apps", "expired-or-wrong").await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    page.is(StatusCode::SEE_OTHER);
 
     let page = h
         .post("/apps/default/web/scale", "wrong", &[("instances", "2")])
         .await;
-    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    page.is(StatusCode::UNAUTHORIZED);
 
-    // A form posted from another site is refused even with the cookie.
-    let page = h
-        .send(
-            Request::builder()
-                .method(Method::POST)
-                .uri("/logout")
-                .header("host", "console.example:8080")
-                .header("origin", "https://evil.example")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(page.status, StatusCode::FORBIDDEN);
-    // From the console itself it goes through.
-    let page = h
-        .send(
-            Request::builder()
-                .method(Method::POST)
-                .uri("/logout")
-                .header("host", "console.example:8080")
-                .header("origin", "http://console.example:8080")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    // A form posted from another site is refused even with the cookie, whichever page it
+    // posts to; from the console itself it goes through.
+    for path in [
+        "/logout",
+        "/apps/default/web/scale",
+        "/apps/new",
+        "/deployments/default/web-1/cancel",
+    ] {
+        let page = h.post_from(path, "https://evil.example").await;
+        page.is(StatusCode::FORBIDDEN).has("another site");
+    }
+    let page = h.post_from("/logout", "http://console.example:8080").await;
+    page.is(StatusCode::SEE_OTHER);
 
     // Signed in already: the login page goes on to where the user was going.
-    let page = h.get("/login?next=/apps/new", &h.admin_token).await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER);
-    assert_eq!(page.location(), "/apps/new");
+    let page = h.admin_get("/login?next=/apps/new").await;
+    page.redirects_to("/apps/new");
 
-    let page = h.get("/no/such/page", &h.admin_token).await;
-    assert_eq!(page.status, StatusCode::NOT_FOUND);
-    assert!(page.body.contains("no such page"), "{}", page.body);
+    let page = h.admin_get("/no/such/page").await;
+    page.is(StatusCode::NOT_FOUND);
+    page.has("no such page");
 
-    let page = h.get("/", &h.admin_token).await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER);
-    assert_eq!(page.location(), "/apps");
+    let page = h.admin_get("/").await;
+    page.redirects_to("/apps");
 }
 
 #[tokio::test]
 async fn the_apps_table_shows_numbers_status_and_health() {
     let h = Harness::start().await;
     h.namespace("prod").await;
-    h.app(
-        "default",
-        "web",
-        3,
-        running("/web", 2, 1, AppPhase::Deploying),
-    )
-    .await;
-    h.app(
-        "prod",
-        "kibana",
-        1,
-        running("/prod/kibana", 1, 1, AppPhase::Running),
-    )
-    .await;
-    h.app(
-        "default",
-        "idle",
-        0,
-        running("/idle", 0, 0, AppPhase::Suspended),
-    )
-    .await;
+    running_app(&h, "default", "web", 3, (2, 1), AppPhase::Deploying).await;
+    running_app(&h, "prod", "kibana", 1, (1, 1), AppPhase::Running).await;
+    running_app(&h, "default", "idle", 0, (0, 0), AppPhase::Suspended).await;
 
-    let page = h.get("/apps", &h.admin_token).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    assert!(page.body.contains(r#"<table id="apps""#), "{}", page.body);
+    let page = h.admin_get("/apps").await;
+    page.is(StatusCode::OK);
+    page.has(r#"<table id="apps""#);
     let rows = app_rows(&page.body);
     assert_eq!(rows["/web"], ("2 / 3".to_string(), "Deploying".to_string()));
     assert_eq!(
@@ -172,7 +156,7 @@ async fn the_apps_table_shows_numbers_status_and_health() {
     );
     // /prod is a folder at the root.
     assert!(!rows.contains_key("/prod/kibana"));
-    assert!(page.body.contains(r#"data-group="/prod""#), "{}", page.body);
+    page.has(r#"data-group="/prod""#);
     // web: 1 healthy, 1 running without a result, 1 not yet scheduled.
     let web = page.body.split(r#"data-id="/web""#).nth(1).unwrap();
     let web = web.split("</tr>").next().unwrap();
@@ -192,54 +176,46 @@ async fn the_apps_table_shows_numbers_status_and_health() {
     assert!(web.contains(r#"<td class="cpus">1</td>"#), "{web}");
 
     // The status filter says how many apps are in each status.
-    assert!(
-        page.body
-            .contains(r#"<option value="Suspended">Suspended (1)</option>"#),
-        "{}",
-        page.body
-    );
-    assert!(
-        page.body
-            .contains(r#"<option value="Running">Running (1)</option>"#)
-    );
+    page.has(r#"<option value="Suspended">Suspended (1)</option>"#);
+    page.has(r#"<option value="Running">Running (1)</option>"#);
 
     // The admin may look at one namespace; nothing says they were refused.
-    let page = h.get("/apps?namespace=prod", &h.admin_token).await;
+    let page = h.admin_get("/apps?namespace=prod").await;
     assert_eq!(
         app_rows(&page.body).keys().collect::<Vec<_>>(),
         ["/prod/kibana"],
         "one namespace opens at its group"
     );
-    assert!(!page.body.contains("You may not"), "{}", page.body);
+    page.lacks("You may not");
 
     // Into the folder, with a breadcrumb back.
-    let page = h.get("/apps?group=/prod", &h.admin_token).await;
+    let page = h.admin_get("/apps?group=/prod").await;
     let rows = app_rows(&page.body);
     assert_eq!(rows.keys().collect::<Vec<_>>(), ["/prod/kibana"]);
-    assert!(page.body.contains(r#"id="breadcrumb""#));
+    page.has(r#"id="breadcrumb""#);
 
     // Filters flatten the groups.
-    let page = h.get("/apps?q=KIB", &h.admin_token).await;
+    let page = h.admin_get("/apps?q=KIB").await;
     assert_eq!(
         app_rows(&page.body).keys().collect::<Vec<_>>(),
         ["/prod/kibana"]
     );
-    let page = h.get("/apps?status=Suspended", &h.admin_token).await;
+    let page = h.admin_get("/apps?status=Suspended").await;
     assert_eq!(app_rows(&page.body).keys().collect::<Vec<_>>(), ["/idle"]);
 
     // The live-update body is the same rows.
-    let page = h.get("/apps/rows?status=Deploying", &h.admin_token).await;
-    assert_eq!(page.status, StatusCode::OK);
-    assert!(!page.body.contains("<html"));
+    let page = h.admin_get("/apps/rows?status=Deploying").await;
+    page.is(StatusCode::OK);
+    page.lacks("<html");
     assert_eq!(app_rows(&page.body).keys().collect::<Vec<_>>(), ["/web"]);
 }
 
 #[tokio::test]
 async fn a_new_app_is_created_and_the_stores_refusal_shows_beside_the_field() {
     let h = Harness::start().await;
-    let page = h.get("/apps/new", &h.admin_token).await;
-    assert_eq!(page.status, StatusCode::OK);
-    assert!(page.body.contains(r#"id="manifest""#));
+    let page = h.admin_get("/apps/new").await;
+    page.is(StatusCode::OK);
+    page.has(r#"id="manifest""#);
 
     let mut fields = vec![
         ("namespace", "default"),
@@ -251,13 +227,8 @@ async fn a_new_app_is_created_and_the_stores_refusal_shows_beside_the_field() {
         ("ports", "0"),
         ("env", "A=1"),
     ];
-    let page = h.post("/apps/new", &h.admin_token, &fields).await;
-    assert_eq!(
-        page.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        page.body
-    );
+    let page = h.admin_post("/apps/new", &fields).await;
+    page.is(StatusCode::UNPROCESSABLE_ENTITY);
     let cpus_field = page.body.split(r#"id="app-cpus""#).nth(1).unwrap();
     let next_field = cpus_field.split(r#"class="field""#).next().unwrap();
     assert!(
@@ -266,13 +237,12 @@ async fn a_new_app_is_created_and_the_stores_refusal_shows_beside_the_field() {
         page.body
     );
     // What was typed is kept.
-    assert!(page.body.contains(r#"value="-1""#));
+    page.has(r#"value="-1""#);
     assert!(h.stored_app("default", "web").await.is_none());
 
     fields[3] = ("cpus", "0.5");
-    let page = h.post("/apps/new", &h.admin_token, &fields).await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-    assert_eq!(page.location(), "/apps/default/web");
+    let page = h.admin_post("/apps/new", &fields).await;
+    page.redirects_to("/apps/default/web");
     let app = h.stored_app("default", "web").await.unwrap();
     assert_eq!(app.spec.instances, 2);
     assert_eq!(app.spec.mem, 64);
@@ -283,38 +253,21 @@ async fn a_new_app_is_created_and_the_stores_refusal_shows_beside_the_field() {
 async fn the_manifest_editor_creates_an_app_or_says_what_is_wrong() {
     let h = Harness::start().await;
     let yaml = "metadata:\n  name: api\nspec:\n  cmd: sleep 100\n  mem: -5\n";
-    let page = h
-        .post("/apps/new", &h.admin_token, &[("manifest", yaml)])
-        .await;
-    assert_eq!(
-        page.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        page.body
-    );
-    assert!(
-        page.body.contains(r#"id="manifest-errors""#),
-        "{}",
-        page.body
-    );
-    assert!(page.body.contains("spec.mem"), "{}", page.body);
+    let page = h.admin_post("/apps/new", &[("manifest", yaml)]).await;
+    page.is(StatusCode::UNPROCESSABLE_ENTITY);
+    page.has(r#"id="manifest-errors""#);
+    page.has("spec.mem");
     assert!(h.stored_app("default", "api").await.is_none());
 
     let page = h
-        .post(
-            "/apps/new",
-            &h.admin_token,
-            &[("manifest", "metadata:\n  name: [\n")],
-        )
+        .admin_post("/apps/new", &[("manifest", "metadata:\n  name: [\n")])
         .await;
-    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(page.body.contains("line"), "{}", page.body);
+    page.is(StatusCode::UNPROCESSABLE_ENTITY);
+    page.has("line");
 
     let yaml = "metadata:\n  name: api\nspec:\n  cmd: sleep 100\n  instances: 3\n";
-    let page = h
-        .post("/apps/new", &h.admin_token, &[("manifest", yaml)])
-        .await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = h.admin_post("/apps/new", &[("manifest", yaml)]).await;
+    page.is(StatusCode::SEE_OTHER);
     assert_eq!(
         h.stored_app("default", "api").await.unwrap().spec.instances,
         3
@@ -324,15 +277,9 @@ async fn the_manifest_editor_creates_an_app_or_says_what_is_wrong() {
 #[tokio::test]
 async fn scale_suspend_resume_and_destroy_change_the_app() {
     let h = Harness::start().await;
-    h.app(
-        "default",
-        "web",
-        3,
-        running("/web", 3, 3, AppPhase::Running),
-    )
-    .await;
-    let page = h.get("/apps/default/web", &h.admin_token).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    running_app(&h, "default", "web", 3, (3, 3), AppPhase::Running).await;
+    let page = h.admin_get("/apps/default/web").await;
+    page.is(StatusCode::OK);
     for id in [
         r#"id="scale-instances""#,
         r#"id="scale""#,
@@ -343,31 +290,22 @@ async fn scale_suspend_resume_and_destroy_change_the_app() {
     ] {
         assert!(page.body.contains(id), "{id} in {}", page.body);
     }
-    assert!(page.body.contains("return confirm("));
+    page.has("return confirm(");
 
     let page = h
-        .post(
-            "/apps/default/web/scale",
-            &h.admin_token,
-            &[("instances", "5")],
-        )
+        .admin_post("/apps/default/web/scale", &[("instances", "5")])
         .await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-    assert_eq!(page.location(), "/apps/default/web");
+    page.redirects_to("/apps/default/web");
     assert_eq!(instances_of(&h, "default", "web").await, 5);
 
-    let page = h
-        .post("/apps/default/web/suspend", &h.admin_token, &[])
-        .await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = h.admin_post("/apps/default/web/suspend", &[]).await;
+    page.is(StatusCode::SEE_OTHER);
     assert_eq!(instances_of(&h, "default", "web").await, 0);
-    let page = h.get("/apps/default/web", &h.admin_token).await;
-    assert!(page.body.contains(r#"id="resume""#));
+    let page = h.admin_get("/apps/default/web").await;
+    page.has(r#"id="resume""#);
 
-    let page = h
-        .post("/apps/default/web/resume", &h.admin_token, &[])
-        .await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = h.admin_post("/apps/default/web/resume", &[]).await;
+    page.is(StatusCode::SEE_OTHER);
     assert_eq!(
         instances_of(&h, "default", "web").await,
         5,
@@ -375,29 +313,18 @@ async fn scale_suspend_resume_and_destroy_change_the_app() {
     );
 
     // Resuming an app suspended by a plain scale to 0 starts one instance.
-    h.post(
-        "/apps/default/web/scale",
-        &h.admin_token,
-        &[("instances", "0")],
-    )
-    .await;
-    h.post("/apps/default/web/resume", &h.admin_token, &[])
+    h.admin_post("/apps/default/web/scale", &[("instances", "0")])
         .await;
+    h.admin_post("/apps/default/web/resume", &[]).await;
     assert_eq!(instances_of(&h, "default", "web").await, 1);
 
     let page = h
-        .post(
-            "/apps/default/web/scale",
-            &h.admin_token,
-            &[("instances", "-2")],
-        )
+        .admin_post("/apps/default/web/scale", &[("instances", "-2")])
         .await;
-    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    page.is(StatusCode::BAD_REQUEST);
 
-    let page = h
-        .post("/apps/default/web/restart", &h.admin_token, &[])
-        .await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = h.admin_post("/apps/default/web/restart", &[]).await;
+    page.is(StatusCode::SEE_OTHER);
     let app = h.stored_app("default", "web").await.unwrap();
     assert!(
         app.metadata
@@ -406,11 +333,8 @@ async fn scale_suspend_resume_and_destroy_change_the_app() {
             .contains_key("strata.io/restart")
     );
 
-    let page = h
-        .post("/apps/default/web/destroy", &h.admin_token, &[])
-        .await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-    assert_eq!(page.location(), "/apps");
+    let page = h.admin_post("/apps/default/web/destroy", &[]).await;
+    page.redirects_to("/apps");
     assert!(h.stored_app("default", "web").await.is_none());
 }
 
@@ -419,33 +343,15 @@ async fn a_user_bound_to_one_namespace_sees_only_it_and_is_told_no_elsewhere() {
     let h = Harness::start().await;
     h.namespace("team-a").await;
     h.namespace("team-b").await;
-    h.app(
-        "team-a",
-        "mine",
-        1,
-        running("/team-a/mine", 1, 0, AppPhase::Running),
-    )
-    .await;
-    h.app(
-        "team-b",
-        "theirs",
-        1,
-        running("/team-b/theirs", 1, 0, AppPhase::Running),
-    )
-    .await;
-    let alice = h.namespace_user("team-a", "alice").await;
+    running_app(&h, "team-a", "mine", 1, (1, 0), AppPhase::Running).await;
+    running_app(&h, "team-b", "theirs", 1, (1, 0), AppPhase::Running).await;
+    let alice = h.service_account("team-a", "alice").await;
 
     // Not allowed to list all namespaces: the page says so and shows the one asked for.
     let page = h.get("/apps", &alice).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    assert!(
-        page.body
-            .contains("You may not list apps in all namespaces")
-    );
-    assert!(
-        page.body
-            .contains(r#"id="filter-namespace" type="text" name="namespace" value="team-a""#)
-    );
+    page.is(StatusCode::OK);
+    page.has("You may not list apps in all namespaces");
+    page.has(r#"id="filter-namespace" type="text" name="namespace" value="team-a""#);
     assert_eq!(
         app_rows(&page.body).keys().collect::<Vec<_>>(),
         ["/team-a/mine"],
@@ -456,20 +362,20 @@ async fn a_user_bound_to_one_namespace_sees_only_it_and_is_told_no_elsewhere() {
         app_rows(&page.body).keys().collect::<Vec<_>>(),
         ["/team-a/mine"]
     );
-    assert!(page.body.contains("system:serviceaccount:team-a:alice"));
+    page.has("system:serviceaccount:team-a:alice");
 
     let page = h.get("/apps?namespace=team-b", &alice).await;
-    assert_eq!(page.status, StatusCode::FORBIDDEN);
-    assert!(page.body.contains("You may not"), "{}", page.body);
-    assert!(!page.body.contains("theirs"));
+    page.is(StatusCode::FORBIDDEN);
+    page.has("You may not");
+    page.lacks("theirs");
 
     let page = h.get("/apps/team-b/theirs", &alice).await;
-    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    page.is(StatusCode::FORBIDDEN);
     let page = h
         .post("/apps/team-b/theirs/scale", &alice, &[("instances", "9")])
         .await;
-    assert_eq!(page.status, StatusCode::FORBIDDEN);
-    assert!(page.body.contains("You may not"), "{}", page.body);
+    page.is(StatusCode::FORBIDDEN);
+    page.has("You may not");
     assert_eq!(
         h.stored_app("team-b", "theirs")
             .await
@@ -482,7 +388,7 @@ async fn a_user_bound_to_one_namespace_sees_only_it_and_is_told_no_elsewhere() {
     let page = h
         .post("/apps/team-a/mine/scale", &alice, &[("instances", "2")])
         .await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    page.is(StatusCode::SEE_OTHER);
     assert_eq!(
         h.stored_app("team-a", "mine").await.unwrap().spec.instances,
         2
@@ -493,86 +399,36 @@ async fn instances_of(h: &Harness, namespace: &str, name: &str) -> u32 {
     h.stored_app(namespace, name).await.unwrap().spec.instances
 }
 
-/// The body of the events stream at `path`, as the admin.
-async fn events(h: &Harness, path: &str) -> axum::body::Body {
-    let response = h
-        .console
-        .clone()
-        .oneshot(
-            Request::get(path)
-                .header(
-                    http::header::AUTHORIZATION,
-                    format!("Bearer {}", h.admin_token),
-                )
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers()["content-type"], "text/event-stream");
-    response.into_body()
-}
-
-/// Reads `body` until an event whose data is `data` (within 20 s).
-async fn next_event(body: &mut axum::body::Body, data: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let mut text = String::new();
-    while !text.contains(&format!("data: {data}")) {
-        let frame = tokio::time::timeout_at(deadline, body.frame())
-            .await
-            .expect("an event in time")
-            .expect("the stream goes on")
-            .unwrap();
-        if let Ok(bytes) = frame.into_data() {
-            text.push_str(&String::from_utf8_lossy(&bytes));
-        }
-    }
-}
-
 #[tokio::test]
 async fn the_apps_events_stream_fires_when_an_app_changes() {
     let h = Harness::start().await;
-    let mut body = events(&h, "/apps/events").await;
-    next_event(&mut body, "apps").await; // the watches' first listing
+    let mut events = h.events("/apps/events").await;
+    events.until("data: apps").await; // the watches' first listing
     h.app("default", "web", 1, None).await;
-    next_event(&mut body, "apps").await;
+    events.until("data: apps").await;
     // The page going away drops the stream and its watches.
-    drop(body);
+    drop(events);
 }
 
 #[tokio::test]
 async fn the_app_pages_events_stream_fires_when_the_app_changes() {
     let h = Harness::start().await;
     h.app("default", "web", 1, None).await;
-    let page = h.get("/apps/default/web", &h.admin_token).await;
-    assert!(
-        page.body
-            .contains(r#"data-events="/apps/default/web/events""#)
-    );
-    let mut body = events(&h, "/apps/default/web/events").await;
-    next_event(&mut body, "app").await;
-    h.post(
-        "/apps/default/web/scale",
-        &h.admin_token,
-        &[("instances", "3")],
-    )
-    .await;
-    next_event(&mut body, "app").await;
-    let missing = h.get("/apps/default/nope/events", &h.admin_token).await;
-    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let page = h.admin_get("/apps/default/web").await;
+    page.has(r#"data-events="/apps/default/web/events""#);
+    let mut events = h.events("/apps/default/web/events").await;
+    events.until("data: app").await;
+    h.admin_post("/apps/default/web/scale", &[("instances", "3")])
+        .await;
+    events.until("data: app").await;
+    let missing = h.admin_get("/apps/default/nope/events").await;
+    missing.is(StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn a_task_is_listed_and_killed_with_or_without_scaling_down() {
     let h = Harness::start().await;
-    h.app(
-        "default",
-        "web",
-        3,
-        running("/web", 2, 0, AppPhase::Running),
-    )
-    .await;
+    running_app(&h, "default", "web", 3, (2, 0), AppPhase::Running).await;
     for name in ["web-aaaa1", "web-bbbb2"] {
         let task: Task = serde_json::from_value(json!({
             "apiVersion": "strata.io/v1alpha1",
@@ -586,26 +442,17 @@ async fn a_task_is_listed_and_killed_with_or_without_scaling_down() {
             .await
             .expect("task created");
     }
-    let page = h.get("/apps/default/web", &h.admin_token).await;
-    assert!(
-        page.body
-            .contains(r#"<tr class="task" data-name="web-aaaa1">"#),
-        "{}",
-        page.body
-    );
-    assert!(page.body.contains(r#"href="/sandbox/default/web-aaaa1""#));
-    assert!(page.body.contains(r#"<td class="agent">node-1</td>"#));
-    assert!(page.body.contains(r#"<td class="ports">31001</td>"#));
+    let page = h.admin_get("/apps/default/web").await;
+    page.has(r#"<tr class="task" data-name="web-aaaa1">"#);
+    page.has(r#"href="/sandbox/default/web-aaaa1""#);
+    page.has(r#"<td class="agent">node-1</td>"#);
+    page.has(r#"<td class="ports">31001</td>"#);
 
     let tasks: Api<Task> = Api::namespaced(h.admin.clone(), "default");
     let page = h
-        .post(
-            "/apps/default/web/tasks/web-aaaa1/kill",
-            &h.admin_token,
-            &[],
-        )
+        .admin_post("/apps/default/web/tasks/web-aaaa1/kill", &[])
         .await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    page.is(StatusCode::SEE_OTHER);
     assert!(tasks.get_opt("web-aaaa1").await.unwrap().is_none());
     assert_eq!(
         instances_of(&h, "default", "web").await,
@@ -614,13 +461,12 @@ async fn a_task_is_listed_and_killed_with_or_without_scaling_down() {
     );
 
     let page = h
-        .post(
+        .admin_post(
             "/apps/default/web/tasks/web-bbbb2/kill",
-            &h.admin_token,
             &[("scale", "true")],
         )
         .await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    page.is(StatusCode::SEE_OTHER);
     assert!(tasks.get_opt("web-bbbb2").await.unwrap().is_none());
     assert_eq!(instances_of(&h, "default", "web").await, 2);
 }
@@ -668,59 +514,71 @@ async fn rollback_restores_an_earlier_revisions_spec() {
         )
         .await
         .expect("rollout status");
-    let page = h.get("/apps/default/web", &h.admin_token).await;
-    assert!(page.body.contains(r#"id="rollout""#), "{}", page.body);
-    assert!(
-        page.body
-            .contains(r#"<li class="step done">StartApplication to 4"#),
-        "{}",
-        page.body
-    );
-    assert!(
-        page.body
-            .contains(r#"<li class="step pending">KillAllOldTasksOf to 0"#)
-    );
-    assert!(page.body.contains("Waiting: 2 instance(s) wait for offers"));
-    assert!(
-        page.body
-            .contains(r#"<tr class="version" data-revision="1">"#),
-        "{}",
-        page.body
-    );
-    assert!(page.body.contains("Rollback"));
+    let page = h.admin_get("/apps/default/web").await;
+    page.has(r#"id="rollout""#);
+    page.has(r#"<li class="step done">StartApplication to 4"#);
+    page.has(r#"<li class="step pending">KillAllOldTasksOf to 0"#);
+    page.has("Waiting: 2 instance(s) wait for offers");
+    page.has(r#"<tr class="version" data-revision="1">"#);
+    page.has("Rollback");
 
     let page = h
-        .post(
-            "/apps/default/web/rollback",
-            &h.admin_token,
-            &[("revision", "1")],
-        )
+        .admin_post("/apps/default/web/rollback", &[("revision", "1")])
         .await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    page.is(StatusCode::SEE_OTHER);
     let app = h.stored_app("default", "web").await.unwrap();
     assert_eq!(app.spec.cmd.as_deref(), Some("serve v1"));
     assert_eq!(app.spec.instances, 4, "the instances are kept");
 
     let page = h
-        .post(
-            "/apps/default/web/rollback",
-            &h.admin_token,
-            &[("revision", "9")],
-        )
+        .admin_post("/apps/default/web/rollback", &[("revision", "9")])
         .await;
-    assert_eq!(page.status, StatusCode::BAD_REQUEST);
-    assert!(page.body.contains("no revision 9"), "{}", page.body);
+    page.is(StatusCode::BAD_REQUEST);
+    page.has("no revision 9");
 }
 
 #[tokio::test]
 async fn signing_out_clears_the_cookie() {
     let h = Harness::start().await;
-    let page = h.post("/logout", &h.admin_token, &[]).await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER);
-    assert_eq!(page.location(), "/login");
+    let page = h.admin_post("/logout", &[]).await;
+    page.redirects_to("/login");
     let cookie = page.headers.get(SET_COOKIE).unwrap().to_str().unwrap();
     assert!(cookie.starts_with("strata_token=;"), "{cookie}");
     assert!(cookie.contains("Max-Age=0"), "{cookie}");
+}
+
+#[tokio::test]
+async fn an_app_that_waits_for_nothing_shows_its_last_rollouts_outcome_not_why_it_waits() {
+    let h = Harness::start().await;
+    let status: AppStatus = serde_json::from_value(json!({
+        "id": "/web",
+        "phase": "Running",
+        "conditions": [{
+            "type": "Progressing", "status": "True", "reason": "DeploymentComplete",
+            "message": "rollout web-1 complete", "lastTransitionTime": "2030-01-01T00:00:00Z",
+        }],
+    }))
+    .unwrap();
+    h.app("default", "web", 1, Some(status)).await;
+    let page = h.admin_get("/apps/default/web").await;
+    page.is(StatusCode::OK)
+        .lacks(r#"id="waiting""#)
+        .lacks("Why it is waiting")
+        .has(r#"id="outcome""#)
+        .has("DeploymentComplete: rollout web-1 complete");
+
+    // Waiting for offers is waiting.
+    let waiting: AppStatus = serde_json::from_value(json!({
+        "id": "/api",
+        "phase": "Waiting",
+        "queue": {"count": 2, "offersProcessed": 7},
+    }))
+    .unwrap();
+    h.app("default", "api", 2, Some(waiting)).await;
+    h.admin_get("/apps/default/api")
+        .await
+        .has(r#"id="waiting""#)
+        .has("2 instances wait for an offer");
 }
 
 #[tokio::test]
@@ -734,19 +592,13 @@ async fn a_crash_looping_version_can_be_stopped_and_resumed() {
     }))
     .unwrap();
     h.app("default", "web", 2, Some(status)).await;
-    let page = h.get("/apps/default/web", &h.admin_token).await;
-    assert!(page.body.contains(r#"id="waiting""#), "{}", page.body);
-    assert!(
-        page.body.contains("after 4 failures in a row"),
-        "{}",
-        page.body
-    );
-    assert!(page.body.contains(r#"id="stop-launches""#));
+    let page = h.admin_get("/apps/default/web").await;
+    page.has(r#"id="waiting""#);
+    page.has("after 4 failures in a row");
+    page.has(r#"id="stop-launches""#);
 
-    let page = h
-        .post("/apps/default/web/stop-launches", &h.admin_token, &[])
-        .await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = h.admin_post("/apps/default/web/stop-launches", &[]).await;
+    page.is(StatusCode::SEE_OTHER);
     let stopped = |app: strata_api::App| {
         app.metadata
             .annotations
@@ -756,17 +608,11 @@ async fn a_crash_looping_version_can_be_stopped_and_resumed() {
     };
     let app = h.stored_app("default", "web").await.unwrap();
     assert_eq!(stopped(app).as_deref(), Some("3f2a9c"));
-    let page = h.get("/apps/default/web", &h.admin_token).await;
-    assert!(
-        page.body.contains(r#"id="resume-launches""#),
-        "{}",
-        page.body
-    );
+    let page = h.admin_get("/apps/default/web").await;
+    page.has(r#"id="resume-launches""#);
 
-    let page = h
-        .post("/apps/default/web/resume-launches", &h.admin_token, &[])
-        .await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = h.admin_post("/apps/default/web/resume-launches", &[]).await;
+    page.is(StatusCode::SEE_OTHER);
     let app = h.stored_app("default", "web").await.unwrap();
     assert_eq!(stopped(app), None);
 }
@@ -775,33 +621,23 @@ async fn a_crash_looping_version_can_be_stopped_and_resumed() {
 async fn editing_the_configuration_saves_a_new_spec_or_shows_what_is_wrong() {
     let h = Harness::start().await;
     h.app("default", "web", 2, None).await;
-    let page = h.get("/apps/default/web", &h.admin_token).await;
-    assert!(page.body.contains(r#"href="/apps/default/web/edit""#));
-    let page = h.get("/apps/default/web/edit", &h.admin_token).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    assert!(page.body.contains("sleep 1000"), "{}", page.body);
+    let page = h.admin_get("/apps/default/web").await;
+    page.has(r#"href="/apps/default/web/edit""#);
+    let page = h.admin_get("/apps/default/web/edit").await;
+    page.is(StatusCode::OK);
+    page.has("sleep 1000");
     let version = common::between(&page.body, r#"name="resource_version" value=""#, "\"");
     assert!(!version.is_empty());
 
     let bad = "cmd: sleep 2000\ncpus: -3\ninstances: 2\n";
     let page = h
-        .post(
+        .admin_post(
             "/apps/default/web/edit",
-            &h.admin_token,
             &[("spec", bad), ("resource_version", &version)],
         )
         .await;
-    assert_eq!(
-        page.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        page.body
-    );
-    assert!(
-        page.body.contains(r#"data-field="spec.cpus""#),
-        "{}",
-        page.body
-    );
+    page.is(StatusCode::UNPROCESSABLE_ENTITY);
+    page.has(r#"data-field="spec.cpus""#);
     assert!(page.body.contains("cpus: -3"), "what was typed is kept");
     assert_eq!(
         h.stored_app("default", "web")
@@ -815,30 +651,28 @@ async fn editing_the_configuration_saves_a_new_spec_or_shows_what_is_wrong() {
 
     let good = "cmd: sleep 2000\ncpus: 0.25\ninstances: 2\n";
     let page = h
-        .post(
+        .admin_post(
             "/apps/default/web/edit",
-            &h.admin_token,
             &[("spec", good), ("resource_version", &version)],
         )
         .await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    page.is(StatusCode::SEE_OTHER);
     let app = h.stored_app("default", "web").await.unwrap();
     assert_eq!(app.spec.cmd.as_deref(), Some("sleep 2000"));
     assert_eq!(app.spec.cpus.to_string(), "0.25");
 
     // The editor opened before that save is stale now: nothing is overwritten.
     let page = h
-        .post(
+        .admin_post(
             "/apps/default/web/edit",
-            &h.admin_token,
             &[
                 ("spec", "cmd: sleep 3000\n"),
                 ("resource_version", &version),
             ],
         )
         .await;
-    assert_eq!(page.status, StatusCode::CONFLICT, "{}", page.body);
-    assert!(page.body.contains("changed since this editor was opened"));
+    page.is(StatusCode::CONFLICT);
+    page.has("changed since this editor was opened");
     assert_eq!(
         h.stored_app("default", "web")
             .await

@@ -3,21 +3,17 @@
 //! (escaped), the follow stream delivers bytes appended to stdout and ends with the task, the
 //! download is the raw file, and users who may not read the task are refused.
 
-mod pages_support;
+mod common;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use axum::body::Body;
+use common::{Harness, element, rows};
 use http::StatusCode;
-use http::header::AUTHORIZATION;
-use http_body_util::BodyExt;
-use pages_support::{Harness, element, rows};
 use serde_json::json;
 use strata_agent::files::Files;
 use strata_agent::workdir::WorkDir;
 use strata_api::{Agent, AgentSpec, Task, TaskSpec};
-use tower::ServiceExt;
 
 /// The harness, the agent's sandbox service URL, and the sandbox of task team-a/web.1.
 struct Setup {
@@ -36,6 +32,11 @@ fn task(name: &str) -> Task {
             ..TaskSpec::default()
         },
     )
+}
+
+/// Task `team-a/name` (on node-1) with `status`.
+async fn task_with(h: &Harness, name: &str, status: serde_json::Value) -> Task {
+    h.create(&h.namespaced("team-a"), &task(name), status).await
 }
 
 async fn setup() -> Setup {
@@ -74,8 +75,8 @@ async fn setup() -> Setup {
 #[tokio::test]
 async fn the_page_shows_files_stdout_and_stderr() {
     let Setup { h, .. } = setup().await;
-    let page = h.get("/sandbox/team-a/web.1", &h.admin_token).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let page = h.admin_get("/sandbox/team-a/web.1").await;
+    page.is(StatusCode::OK);
 
     let stdout = element(&page.body, "pre", "stdout");
     assert!(stdout.contains("hello from the task"), "{stdout}");
@@ -101,17 +102,12 @@ async fn the_page_shows_files_stdout_and_stderr() {
     assert_eq!(names, ["logs", "stderr", "stdout"], "{files}");
 
     // A directory is navigable, and its files open in a viewer.
-    let logs = h
-        .get("/sandbox/team-a/web.1?path=logs", &h.admin_token)
-        .await;
-    assert_eq!(logs.status, StatusCode::OK, "{}", logs.body);
+    let logs = h.admin_get("/sandbox/team-a/web.1?path=logs").await;
+    logs.is(StatusCode::OK);
     let files = element(&logs.body, "table", "files");
     assert!(files.contains("app.log"), "{files}");
     let viewed = h
-        .get(
-            "/sandbox/team-a/web.1?path=logs&view=logs/app.log",
-            &h.admin_token,
-        )
+        .admin_get("/sandbox/team-a/web.1?path=logs&view=logs/app.log")
         .await;
     let file = element(&viewed.body, "pre", "file");
     assert!(file.contains("line one\nline two"), "{file}");
@@ -122,18 +118,14 @@ async fn the_page_shows_files_stdout_and_stderr() {
         "/sandbox/team-a/web.1/download?path=logs/../../../etc/passwd",
         "/sandbox/team-a/web.1/follow?path=../stdout",
     ] {
-        let answer = h.get(bad, &h.admin_token).await;
+        let answer = h.admin_get(bad).await;
         assert_eq!(
             answer.status,
             StatusCode::BAD_REQUEST,
             "{bad}: {}",
             answer.body
         );
-        assert!(
-            answer.body.contains("paths with .. are refused"),
-            "{}",
-            answer.body
-        );
+        answer.has("paths with .. are refused");
     }
 }
 
@@ -143,7 +135,7 @@ async fn a_long_file_shows_its_last_64_kib_with_a_note() {
     let mut long = "x".repeat(100 * 1024);
     long.push_str("THE END\n");
     std::fs::write(sandbox.join("stdout"), &long).unwrap();
-    let page = h.get("/sandbox/team-a/web.1", &h.admin_token).await;
+    let page = h.admin_get("/sandbox/team-a/web.1").await;
     let stdout = element(&page.body, "pre", "stdout");
     assert!(stdout.contains("THE END"), "the end is shown");
     let shown = stdout.matches('x').count();
@@ -162,24 +154,9 @@ async fn a_long_file_shows_its_last_64_kib_with_a_note() {
 #[tokio::test]
 async fn follow_streams_appended_bytes_until_the_task_ends() {
     let Setup { h, sandbox, .. } = setup().await;
-    let response = h
-        .console
-        .clone()
-        .oneshot(
-            http::Request::get("/sandbox/team-a/web.1/follow?path=stdout&offset=20")
-                .header(AUTHORIZATION, format!("Bearer {}", h.admin_token))
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        response.headers()["content-type"],
-        "text/event-stream",
-        "server-sent events"
-    );
-    let mut body = response.into_body();
+    let mut events = h
+        .events("/sandbox/team-a/web.1/follow?path=stdout&offset=20")
+        .await;
 
     let appended = sandbox.clone();
     tokio::spawn(async move {
@@ -191,18 +168,7 @@ async fn follow_streams_appended_bytes_until_the_task_ends() {
         std::io::Write::write_all(&mut f, "more <output>\n".as_bytes()).unwrap();
     });
 
-    let mut received = String::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !received.contains("more <output>") {
-        let frame = tokio::time::timeout_at(deadline, body.frame())
-            .await
-            .expect("the appended bytes arrive in time")
-            .expect("the stream goes on")
-            .unwrap();
-        if let Ok(data) = frame.into_data() {
-            received.push_str(&String::from_utf8_lossy(&data));
-        }
-    }
+    let received = events.until("more <output>").await;
     // Each event's data is a JSON string; its id the offset reached.
     assert!(
         received.contains("data: \"more <output>\\n\""),
@@ -212,16 +178,7 @@ async fn follow_streams_appended_bytes_until_the_task_ends() {
 
     // The task ends: the stream says so and stops.
     std::fs::write(sandbox.join(".strata/finished"), "").unwrap();
-    let mut rest = String::new();
-    loop {
-        let frame = tokio::time::timeout_at(deadline, body.frame())
-            .await
-            .expect("the stream ends in time");
-        let Some(frame) = frame else { break };
-        if let Ok(data) = frame.unwrap().into_data() {
-            rest.push_str(&String::from_utf8_lossy(&data));
-        }
-    }
+    let rest = events.rest().await;
     assert!(rest.contains("event: end"), "{rest}");
 }
 
@@ -229,12 +186,9 @@ async fn follow_streams_appended_bytes_until_the_task_ends() {
 async fn download_is_the_raw_file() {
     let Setup { h, .. } = setup().await;
     let answer = h
-        .get(
-            "/sandbox/team-a/web.1/download?path=logs/app.log",
-            &h.admin_token,
-        )
+        .admin_get("/sandbox/team-a/web.1/download?path=logs/app.log")
         .await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    answer.is(StatusCode::OK);
     assert_eq!(answer.body, "line one\nline two\n");
 }
 
@@ -270,33 +224,28 @@ async fn users_who_may_not_read_the_task_are_refused() {
         .namespace_user("carol", "team-a", &["tasks"], &["get"])
         .await;
     let page = h.get("/sandbox/team-a/web.1", &carol).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    page.is(StatusCode::OK);
     assert!(element(&page.body, "pre", "stdout").contains("hello from the task"));
 }
 
 #[tokio::test]
 async fn no_sandbox_yet_or_an_unreachable_agent_get_a_message_not_an_error() {
     let Setup { h, .. } = setup().await;
-    h.create(
-        &h.namespaced("team-a"),
-        &task("web.2"),
-        json!({"state": "Staging"}),
-    )
-    .await;
-    let page = h.get("/sandbox/team-a/web.2", &h.admin_token).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    task_with(&h, "web.2", json!({"state": "Staging"})).await;
+    let page = h.admin_get("/sandbox/team-a/web.2").await;
+    page.is(StatusCode::OK);
     let note = element(&page.body, "p", "sandbox-unavailable");
     assert!(note.contains("no sandbox yet"), "{note}");
 
     // An agent that does not answer (nothing listens on port 9 of loopback).
-    h.create(
-        &h.namespaced("team-a"),
-        &task("web.3"),
+    task_with(
+        &h,
+        "web.3",
         json!({"state": "Running", "sandbox": {"url": "http://127.0.0.1:9", "path": "/nowhere"}}),
     )
     .await;
-    let page = h.get("/sandbox/team-a/web.3", &h.admin_token).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let page = h.admin_get("/sandbox/team-a/web.3").await;
+    page.is(StatusCode::OK);
     let note = element(&page.body, "p", "sandbox-unavailable");
     assert!(note.contains("does not answer"), "{note}");
     assert!(note.contains("http://127.0.0.1:9"), "{note}");
@@ -314,8 +263,8 @@ async fn a_task_on_another_agent_gets_the_agents_answer() {
         json!({"state": "Running", "sandbox": {"url": url, "path": "/x"}}),
     )
     .await;
-    let page = h.get("/sandbox/team-a/web.4", &h.admin_token).await;
-    assert_eq!(page.status, StatusCode::NOT_FOUND, "{}", page.body);
+    let page = h.admin_get("/sandbox/team-a/web.4").await;
+    page.is(StatusCode::NOT_FOUND);
     let refusal = element(&page.body, "p", "sandbox-refused");
     assert!(refusal.contains("runs on agent"), "{refusal}");
 }
@@ -323,12 +272,7 @@ async fn a_task_on_another_agent_gets_the_agents_answer() {
 #[tokio::test]
 async fn follow_says_why_it_cannot_follow() {
     let Setup { h, .. } = setup().await;
-    h.create(
-        &h.namespaced("team-a"),
-        &task("web.2"),
-        json!({"state": "Staging"}),
-    )
-    .await;
+    task_with(&h, "web.2", json!({"state": "Staging"})).await;
     for (path, why) in [
         (
             "/sandbox/team-a/web.2/follow?path=stdout",
@@ -336,7 +280,7 @@ async fn follow_says_why_it_cannot_follow() {
         ),
         ("/sandbox/team-a/web.1/follow?path=nothing-here", "no file"),
     ] {
-        let answer = h.get(path, &h.admin_token).await;
+        let answer = h.admin_get(path).await;
         assert_eq!(answer.status, StatusCode::OK, "{path}: {}", answer.body);
         assert!(
             answer.body.contains("event: refused"),
@@ -361,14 +305,14 @@ async fn a_sandbox_url_that_is_not_the_agents_endpoint_gets_no_token() {
     )
     .await;
     // The agent's own endpoint: read as before.
-    let page = h.get("/sandbox/team-a/web.1", &h.admin_token).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let page = h.admin_get("/sandbox/team-a/web.1").await;
+    page.is(StatusCode::OK);
     assert!(element(&page.body, "pre", "stdout").contains("hello from the task"));
 
     // Elsewhere: refused before anything is sent there.
-    h.create(
-        &h.namespaced("team-a"),
-        &task("web.6"),
+    task_with(
+        &h,
+        "web.6",
         json!({"state": "Running", "sandbox": {"url": "http://127.0.0.1:9", "path": "/x"}}),
     )
     .await;
@@ -377,7 +321,7 @@ async fn a_sandbox_url_that_is_not_the_agents_endpoint_gets_no_token() {
         "/sandbox/team-a/web.6/follow?path=stdout",
         "/sandbox/team-a/web.6/download?path=stdout",
     ] {
-        let answer = h.get(path, &h.admin_token).await;
+        let answer = h.admin_get(path).await;
         assert_eq!(
             answer.status,
             StatusCode::BAD_REQUEST,
