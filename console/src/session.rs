@@ -228,9 +228,18 @@ struct LoginForm {
 }
 
 /// `next` if it is a path of this site (never another site: no open redirect), else `/apps`.
+/// Only visible ASCII: browsers drop tabs and newlines from a `Location` (`/\t/evil` would
+/// become `//evil`), and a control character is no header value at all.
 fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && n.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            n
+        }
         _ => "/apps",
     }
 }
@@ -348,6 +357,8 @@ mod tests {
     fn next_stays_on_this_site() {
         assert_eq!(safe_next(Some("/apps?group=/prod")), "/apps?group=/prod");
         assert_eq!(safe_next(Some("//evil.example")), "/apps");
+        assert_eq!(safe_next(Some("/\t/evil.example")), "/apps");
+        assert_eq!(safe_next(Some("/apps\r\nSet-Cookie: x=y")), "/apps");
         assert_eq!(safe_next(Some("https://evil.example")), "/apps");
         assert_eq!(safe_next(None), "/apps");
     }
