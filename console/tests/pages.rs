@@ -268,10 +268,7 @@ async fn the_manifest_editor_creates_an_app_or_says_what_is_wrong() {
     let yaml = "metadata:\n  name: api\nspec:\n  cmd: sleep 100\n  instances: 3\n";
     let page = h.admin_post("/apps/new", &[("manifest", yaml)]).await;
     page.is(StatusCode::SEE_OTHER);
-    assert_eq!(
-        h.stored_app("default", "api").await.unwrap().spec.instances,
-        3
-    );
+    assert_eq!(instances_of(&h, "default", "api").await, 3);
 }
 
 #[tokio::test]
@@ -376,23 +373,13 @@ async fn a_user_bound_to_one_namespace_sees_only_it_and_is_told_no_elsewhere() {
         .await;
     page.is(StatusCode::FORBIDDEN);
     page.has("You may not");
-    assert_eq!(
-        h.stored_app("team-b", "theirs")
-            .await
-            .unwrap()
-            .spec
-            .instances,
-        1
-    );
+    assert_eq!(instances_of(&h, "team-b", "theirs").await, 1);
 
     let page = h
         .post("/apps/team-a/mine/scale", &alice, &[("instances", "2")])
         .await;
     page.is(StatusCode::SEE_OTHER);
-    assert_eq!(
-        h.stored_app("team-a", "mine").await.unwrap().spec.instances,
-        2
-    );
+    assert_eq!(instances_of(&h, "team-a", "mine").await, 2);
 }
 
 async fn instances_of(h: &Harness, namespace: &str, name: &str) -> u32 {
