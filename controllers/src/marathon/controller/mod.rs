@@ -21,10 +21,11 @@
 //! and revive) and `deletion` (stopping apps in reverse dependency order).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use futures::stream::{BoxStream, SelectAll};
+use futures::{FutureExt, StreamExt};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::DeleteParams;
@@ -62,6 +63,8 @@ pub const FINALIZER: &str = "strata.io/marathon";
 const MAX_WRITES: usize = 64;
 /// Shortest time between two passes triggered by changes.
 const MIN_PASS_GAP: Duration = Duration::from_millis(50);
+/// The most inputs taken in at once before a pass may run.
+const MAX_BATCH: usize = 10_000;
 /// How often the frameworks' Leases are renewed, and how long they last.
 const RENEW_EVERY: Duration = Duration::from_secs(4);
 const LEASE_SECONDS: i32 = 15;
@@ -162,7 +165,18 @@ pub async fn run(client: Client, settings: Settings) {
         let soon = marathon.last_pass + MIN_PASS_GAP;
         tokio::select! {
             input = inputs.next() => match input {
-                Some(input) => marathon.handle(input),
+                Some(input) => {
+                    marathon.handle(input);
+                    // Everything that already arrived, before the next pass: a pass on a
+                    // backlog half taken in sees stale objects and writes for nothing.
+                    for _ in 0..MAX_BATCH {
+                        match inputs.next().now_or_never() {
+                            Some(Some(input)) => marathon.handle(input),
+                            Some(None) => return,
+                            None => break,
+                        }
+                    }
+                }
                 None => return,
             },
             _ = ticker.tick() => marathon.pass_wanted = true,
@@ -189,9 +203,11 @@ struct Queue {
 /// What the controller keeps of one app.
 #[derive(Default)]
 struct Entry {
-    app: Option<App>,
+    /// Shared, not cloned, by each pass's outcome: a pass looks at every app.
+    app: Option<Arc<App>>,
     tasks: HashMap<String, Tracked>,
-    rollouts: BTreeMap<u64, Rollout>,
+    /// Copied on write: a pass reads the latest of every app's rollouts.
+    rollouts: BTreeMap<u64, Arc<Rollout>>,
     /// The backoff of `delay_version`.
     delay: Option<LaunchDelay>,
     delay_version: Option<String>,
@@ -233,7 +249,7 @@ impl Entry {
 /// What a pass decided for one app, kept until its status is written.
 struct Outcome {
     /// The app as the pass saw it.
-    app: App,
+    app: Arc<App>,
     decision: Decision,
     hold: Option<Hold>,
     version: String,
@@ -315,7 +331,7 @@ impl Marathon {
                         if entry.app.is_none() {
                             restore(entry, &app);
                         }
-                        entry.app = Some(app);
+                        entry.app = Some(Arc::new(app));
                     }
                 }
             }
@@ -350,7 +366,7 @@ impl Marathon {
                             .entry(k)
                             .or_default()
                             .rollouts
-                            .insert(revision, rollout);
+                            .insert(revision, Arc::new(rollout));
                     }
                 }
             }
@@ -528,6 +544,7 @@ impl Marathon {
         for (k, outcome) in outcomes {
             self.write_status(&k, outcome, now);
         }
+        tracing::debug!(apps = keys.len(), took = ?self.last_pass.elapsed(), "pass");
     }
 
     /// Decides for one app: its rollout, its kills, how many to launch and what holds them.
@@ -651,7 +668,7 @@ impl Marathon {
             .as_ref()
             .map(|h| status::hold_reason(h, queue.as_ref(), outcome.decision.launch, now));
         // A rollout only just created gets its status when it is seen (see roll).
-        let seen = |r: &&Rollout| r.metadata.resource_version.is_some();
+        let seen = |r: &&Arc<Rollout>| r.metadata.resource_version.is_some();
         if let Some(rollout) = latest.as_ref().filter(seen).filter(|_| outcome.rolling) {
             let previous = rollout.status.clone().unwrap_or_default();
             let updated = status::rollout_status(
@@ -670,7 +687,7 @@ impl Marathon {
                 }
                 entry.rollouts_written.insert(revision, value.clone());
                 if let Some(r) = entry.rollouts.get_mut(&revision) {
-                    r.status = Some(updated);
+                    Arc::make_mut(r).status = Some(updated);
                 }
                 let api: Api<Rollout> = Api::namespaced(self.client.clone(), namespace);
                 self.writer

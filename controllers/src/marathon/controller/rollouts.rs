@@ -4,6 +4,8 @@
 //! Why it exists: the rollouts are both Marathon's deployments and the app's version history, and
 //! this is the one place that creates, supersedes and deletes them.
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
@@ -61,7 +63,7 @@ impl Marathon {
                     status.reason = Some("Superseded".to_string());
                     status.message = Some(format!("{new_name} took over"));
                     status.finished_at = Some(Time(now));
-                    r.status = Some(status.clone());
+                    Arc::make_mut(r).status = Some(status.clone());
                     let value = serde_json::to_value(&status).expect("status serializes");
                     entry.rollouts_written.insert(*rev, value.clone());
                     self.writer
@@ -94,7 +96,7 @@ impl Marathon {
                 }),
             };
             tracing::info!(app = %k, rollout = %new_name, ?change, %version, "rollout started");
-            entry.rollouts.insert(revision, rollout.clone());
+            entry.rollouts.insert(revision, Arc::new(rollout.clone()));
             // The status (its plan) is written once the object exists.
             let create_api = api.clone();
             let status = json!({
