@@ -63,55 +63,62 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let settings = args.flags.settings()?;
     rt.block_on(async {
         let config = args.store.config().await?;
         let client = kube::Client::try_from(config)?;
         tokio::select! {
-            ran = run_with(client, args.flags) => ran,
+            ran = run_with(client, args.flags, settings) => ran,
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     })
 }
 
-/// Runs every controller with `client` until one of them stops (which only serving metrics
-/// can, with an error).
-pub async fn run_with(client: kube::Client, args: Flags) -> anyhow::Result<()> {
-    for (flag, value, example) in [
-        ("--allocation-interval", args.allocation_interval, "1s"),
-        (
-            "--agent-unreachable-timeout",
-            args.agent_unreachable_timeout,
-            "75s",
-        ),
-        (
-            "--agent-reregister-timeout",
-            args.agent_reregister_timeout,
-            "10m",
-        ),
-    ] {
-        anyhow::ensure!(
-            !value.is_zero(),
-            "{flag} must be longer than 0s, e.g. {example}"
-        );
-    }
-    let min_allocatable = args
-        .min_allocatable_resources
-        .split('|')
-        .map(|alt| {
-            alt.trim().parse::<Resources>().with_context(|| {
-                format!("--min-allocatable-resources: {alt:?} is not like cpus:0.01;mem:32")
+impl Flags {
+    /// The allocator's settings these flags give, or what is wrong with them.
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        for (flag, value, example) in [
+            ("--allocation-interval", self.allocation_interval, "1s"),
+            (
+                "--agent-unreachable-timeout",
+                self.agent_unreachable_timeout,
+                "75s",
+            ),
+            (
+                "--agent-reregister-timeout",
+                self.agent_reregister_timeout,
+                "10m",
+            ),
+        ] {
+            anyhow::ensure!(
+                !value.is_zero(),
+                "{flag} must be longer than 0s, e.g. {example}"
+            );
+        }
+        let min_allocatable = args
+            .min_allocatable_resources
+            .split('|')
+            .map(|alt| {
+                alt.trim().parse::<Resources>().with_context(|| {
+                    format!("--min-allocatable-resources: {alt:?} is not like cpus:0.01;mem:32")
+                })
             })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Settings {
+            model: Config {
+                min_allocatable,
+                offer_timeout: (!self.offer_timeout.is_zero()).then_some(self.offer_timeout),
+                epoch: epoch(),
+            },
+            interval: self.allocation_interval,
+            agent_timeout: self.agent_unreachable_timeout,
         })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let settings = Settings {
-        model: Config {
-            min_allocatable,
-            offer_timeout: (!args.offer_timeout.is_zero()).then_some(args.offer_timeout),
-            epoch: epoch(),
-        },
-        interval: args.allocation_interval,
-        agent_timeout: args.agent_unreachable_timeout,
-    };
+    }
+}
+
+/// Runs every controller with `client` until one of them stops (which only serving metrics
+/// can, with an error); `settings` are [`Flags::settings`].
+pub async fn run_with(client: kube::Client, args: Flags, settings: Settings) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.metrics_listen)
         .await
         .with_context(|| {

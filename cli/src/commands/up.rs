@@ -54,6 +54,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn up(args: Args) -> anyhow::Result<()> {
+    let settings = args.controllers.settings()?;
     let api = server::listen(&args.api).await?;
     let store = api.server.clone();
     let admin = in_process::client(store.clone(), store.auth.admin_token())?;
@@ -105,7 +106,7 @@ async fn up(args: Args) -> anyhow::Result<()> {
     let console_serves = axum::serve(console, strata_console::router(connect));
     tokio::select! {
         () = api.serve(server::shutdown()) => {}
-        ran = controllers::run_with(admin, args.controllers) => ran?,
+        ran = controllers::run_with(admin, args.controllers, settings) => ran?,
         () = agent_runs => {}
         served = console_serves => served.context("serving the console")?,
     }
