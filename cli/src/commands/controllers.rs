@@ -95,7 +95,7 @@ impl Flags {
                 "{flag} must be longer than 0s, e.g. {example}"
             );
         }
-        let min_allocatable = args
+        let min_allocatable = self
             .min_allocatable_resources
             .split('|')
             .map(|alt| {
