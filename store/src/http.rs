@@ -25,7 +25,7 @@ use crate::request::{Query, Target, parse_path};
 use crate::server::Shared;
 use crate::watch::{self, Render};
 use crate::write::{Admit, DeleteOptions, PatchType, Written};
-use crate::{admission, body, discovery, openapi, table};
+use crate::{admission, body, discovery, openapi, openapi_v2, table};
 
 pub fn router(server: Shared) -> Router {
     Router::new()
@@ -36,6 +36,7 @@ pub fn router(server: Shared) -> Router {
             "/version",
             get(|| async { json_response(StatusCode::OK, &discovery::version()) }),
         )
+        .route("/openapi/v2", get(openapi_v2))
         .route("/openapi/v3", get(openapi_index))
         .route("/openapi/v3/{*path}", get(openapi_doc))
         .fallback(api)
@@ -73,6 +74,14 @@ fn json_response(code: StatusCode, v: &Value) -> Response {
         code,
         [(header::CONTENT_TYPE, "application/json")],
         v.to_string(),
+    )
+        .into_response()
+}
+
+async fn openapi_v2() -> Response {
+    (
+        [(header::CONTENT_TYPE, openapi_v2::PROTOBUF)],
+        openapi_v2::document(),
     )
         .into_response()
 }

@@ -22,6 +22,7 @@ pub mod http;
 pub mod jsonpath;
 pub mod kubeconfig;
 pub mod openapi;
+pub mod openapi_v2;
 pub mod patch;
 pub mod protobuf;
 pub mod rbac;

@@ -405,3 +405,29 @@ spec:
         "widgets survived their namespace: {out}"
     );
 }
+
+#[test]
+fn a_list_file_applies_and_its_items_are_still_validated() {
+    // `kind: List` is what `kubectl get -o yaml` writes for several objects; kubectl checks such
+    // files against /openapi/v2 before sending the items.
+    let s = Server::start();
+    let list = format!(
+        "apiVersion: v1\nkind: List\nitems:\n- {}\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {{name: settings}}\n  data: {{a: \"1\"}}\n",
+        APP.trim().replace('\n', "\n  ")
+    );
+    let out = s.kubectl_ok_stdin(&["apply", "-f", "-"], Some(&list));
+    assert!(
+        out.contains("app.strata.io/web created") && out.contains("configmap/settings created"),
+        "{out}"
+    );
+    let renamed = list
+        .replace("name: web", "name: web2")
+        .replace("settings", "settings2");
+    let out = s.kubectl_ok_stdin(&["create", "-f", "-"], Some(&renamed));
+    assert!(out.contains("app.strata.io/web2 created"), "{out}");
+    let bad = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: strata.io/v1alpha1\n  kind: App\n  metadata: {name: bad}\n  spec: {cmd: sleep 1, cpus: -1}\n";
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], Some(bad));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "cpus -1 is refused");
+    assert!(stderr.contains("spec.cpus"), "the field is named: {stderr}");
+}
