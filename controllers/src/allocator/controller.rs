@@ -38,7 +38,7 @@ use super::model::{
 };
 use crate::heartbeats::Heartbeats;
 use crate::metrics::Metrics;
-use crate::watches::{framework_beat, instant_of, object, watch};
+use crate::watches::{framework_beat, instant_of, object, take_ready, watch};
 use crate::writer::Writer;
 
 /// Field manager of everything the allocator writes.
@@ -130,7 +130,11 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
         let soon = allocator.next_pass();
         tokio::select! {
             input = inputs.next() => match input {
-                Some(input) => allocator.handle(input),
+                Some(input) => {
+                    if !take_ready(input, &mut inputs, |input| allocator.handle(input)) {
+                        return;
+                    }
+                }
                 None => return,
             },
             _ = ticker.tick() => allocator.tick(),

@@ -24,8 +24,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use futures::stream::{BoxStream, SelectAll};
-use futures::{FutureExt, StreamExt};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::DeleteParams;
@@ -52,7 +52,7 @@ mod registration;
 mod rollouts;
 
 use crate::allocator::model::key;
-use crate::watches::{object, watch};
+use crate::watches::{object, take_ready, watch};
 use crate::writer::Writer;
 
 /// Field manager of everything the Marathon controller writes.
@@ -63,8 +63,6 @@ pub const FINALIZER: &str = "strata.io/marathon";
 const MAX_WRITES: usize = 64;
 /// Shortest time between two passes triggered by changes.
 const MIN_PASS_GAP: Duration = Duration::from_millis(50);
-/// The most inputs taken in at once before a pass may run.
-const MAX_BATCH: usize = 10_000;
 /// How often the frameworks' Leases are renewed, and how long they last.
 const RENEW_EVERY: Duration = Duration::from_secs(4);
 const LEASE_SECONDS: i32 = 15;
@@ -166,15 +164,8 @@ pub async fn run(client: Client, settings: Settings) {
         tokio::select! {
             input = inputs.next() => match input {
                 Some(input) => {
-                    marathon.handle(input);
-                    // Everything that already arrived, before the next pass: a pass on a
-                    // backlog half taken in sees stale objects and writes for nothing.
-                    for _ in 0..MAX_BATCH {
-                        match inputs.next().now_or_never() {
-                            Some(Some(input)) => marathon.handle(input),
-                            Some(None) => return,
-                            None => break,
-                        }
+                    if !take_ready(input, &mut inputs, |input| marathon.handle(input)) {
+                        return;
                     }
                 }
                 None => return,
