@@ -9,6 +9,8 @@
 //! for any kind v2 does not know, and the server validates each item as it is created. The
 //! document is constant: swagger "2.0", an info block and empty paths.
 
+use crate::protobuf::length_delimited;
+
 /// The media type of the answer: kubectl asks for `...spec.v2@v1.0+protobuf`, but parses the
 /// answer's Content-Type as a MIME type, where `@` is not allowed; kube-apiserver answers with
 /// this spelling.
@@ -17,29 +19,13 @@ pub const PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+pr
 /// The document, encoded.
 pub fn document() -> Vec<u8> {
     let mut info = Vec::new();
-    field(1, b"strata", &mut info); // title
-    field(2, b"v1alpha1", &mut info); // version
+    length_delimited(1, b"strata", &mut info); // title
+    length_delimited(2, b"v1alpha1", &mut info); // version
     let mut doc = Vec::new();
-    field(1, b"2.0", &mut doc); // swagger
-    field(2, &info, &mut doc); // info
-    field(8, &[], &mut doc); // paths, empty
+    length_delimited(1, b"2.0", &mut doc); // swagger
+    length_delimited(2, &info, &mut doc); // info
+    length_delimited(8, &[], &mut doc); // paths, empty
     doc
-}
-
-/// Appends a length-delimited protobuf field.
-fn field(number: u8, payload: &[u8], out: &mut Vec<u8>) {
-    out.push((number << 3) | 2);
-    let mut len = payload.len();
-    loop {
-        let byte = (len & 0x7f) as u8;
-        len >>= 7;
-        if len == 0 {
-            out.push(byte);
-            break;
-        }
-        out.push(byte | 0x80);
-    }
-    out.extend_from_slice(payload);
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! `application/vnd.kubernetes.protobuf` for built-in kinds and does not fall back to JSON on 415, so
 //! the server reads those bodies: the `k8s\0` envelope (`runtime.Unknown`), then the object by a small
 //! field table per message. Untrusted input: every length is bounds-checked, nesting is shallow by
-//! construction (tables only), nothing panics.
+//! construction (tables only), nothing panics. The one thing the store writes in protobuf, the
+//! /openapi/v2 document, is built with [`length_delimited`].
 
 use base64::Engine;
 use serde_json::{Map, Value, json};
@@ -413,27 +414,34 @@ pub fn decode(body: &[u8]) -> Result<Value, ProtobufError> {
     Ok(Value::Object(object))
 }
 
+/// Appends `v` as a protobuf varint.
+fn varint(mut v: u64, out: &mut Vec<u8>) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+/// Appends a length-delimited field (a string, bytes or an embedded message): what the store
+/// writes in protobuf (the /openapi/v2 document) is made of these alone.
+pub fn length_delimited(field: u64, payload: &[u8], out: &mut Vec<u8>) {
+    varint(field << 3 | 2, out);
+    varint(payload.len() as u64, out);
+    out.extend_from_slice(payload);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn varint(mut v: u64, out: &mut Vec<u8>) {
-        loop {
-            let b = (v & 0x7f) as u8;
-            v >>= 7;
-            if v == 0 {
-                out.push(b);
-                return;
-            }
-            out.push(b | 0x80);
-        }
-    }
-
     fn bytes(field: u64, payload: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        varint(field << 3 | 2, &mut out);
-        varint(payload.len() as u64, &mut out);
-        out.extend_from_slice(payload);
+        length_delimited(field, payload, &mut out);
         out
     }
 
