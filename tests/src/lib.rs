@@ -65,6 +65,8 @@ pub struct Server {
     child: Option<Child>,
     /// The subcommand and its arguments, without --data-dir and --listen.
     args: Vec<String>,
+    /// Environment variables it is started with, beside the test's.
+    env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -76,12 +78,17 @@ impl Server {
     pub fn start_with(extra: &[&str]) -> Server {
         let mut args = vec!["server".to_string()];
         args.extend(extra.iter().map(|s| s.to_string()));
-        Server::spawn_new(args, None)
+        Server::spawn_new(args, Vec::new(), None)
     }
 
     /// Starts `strata up` (store, controllers, a local agent and the console in one process) on
     /// a new data directory, every port free, with `extra` arguments.
     pub fn up(extra: &[&str]) -> Server {
+        Server::up_with_env(extra, &[])
+    }
+
+    /// [`Server::up`] with environment variables, e.g. a `DOCKER_HOST` where no engine is.
+    pub fn up_with_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
         let console = free_port();
         let mut args: Vec<String> = [
             "up",
@@ -96,16 +103,25 @@ impl Server {
         .map(|s| s.to_string())
         .collect();
         args.extend(extra.iter().map(|s| s.to_string()));
-        Server::spawn_new(args, Some(console))
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Server::spawn_new(args, env, Some(console))
     }
 
-    fn spawn_new(args: Vec<String>, console_port: Option<u16>) -> Server {
+    fn spawn_new(
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+        console_port: Option<u16>,
+    ) -> Server {
         let mut s = Server {
             dir: tempfile::tempdir().expect("temp dir"),
             port: free_port(),
             console_port,
             child: None,
             args,
+            env,
         };
         s.spawn()
             .unwrap_or_else(|e| panic!("strata {} starts: {e:#}", s.args[0]));
@@ -135,6 +151,7 @@ impl Server {
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
             .args(&self.args[1..])
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(out)
             .stderr(log)
             .spawn()

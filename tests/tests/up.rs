@@ -165,3 +165,31 @@ fn ctrl_c_then_strata_up_again_keeps_the_apps_and_adopts_their_tasks() {
         "the same processes: adopted, not relaunched"
     );
 }
+
+#[test]
+fn without_a_docker_engine_strata_up_says_so_and_runs_processes() {
+    let server = Server::up_with_env(
+        &[
+            "--agent-name",
+            "no-docker-up",
+            "--resources",
+            "cpus:2;mem:1024",
+        ],
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    );
+    let printed = server.output();
+    assert!(
+        printed.contains("docker    NOT available") && printed.contains("start Docker"),
+        "said plainly, with what to do:\n{printed}"
+    );
+    server.kubectl_ok_stdin(&["apply", "-f", "-"], Some(&sleeper("plain", 1, "")));
+    let running = eventually(Duration::from_secs(60), || {
+        let app = json(&server, &["get", "app", "plain"]);
+        tasks_column("1 / 1")(&app["status"]).then_some(())
+    });
+    assert!(
+        running.is_some(),
+        "an app without a container runs:\n{}",
+        server.log()
+    );
+}
