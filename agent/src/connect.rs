@@ -2,12 +2,15 @@
 //!
 //! Why it exists: the sandbox service and the web console act with each caller's own token, so
 //! the store's RBAC decides what that caller may read. Over the network that is the store's URL
-//! and CA with the token put in; in `strata up` it is the store's router in the same process.
+//! and CA with the token put in; in `strata up` it is the store's router in the same process
+//! ([`Connect::over_router`]).
 //! Both are one `Connect`, and the code that uses it does not know which.
 
 use std::fmt;
 use std::sync::Arc;
 
+use http::HeaderValue;
+use http::header::AUTHORIZATION;
 use kube::Client;
 
 /// A function making a client for a token.
@@ -44,6 +47,22 @@ impl Connect {
                 ..kube::config::AuthInfo::default()
             };
             Ok(Client::try_from(config)?)
+        })
+    }
+
+    /// Clients that call `router` — the store's, in this very process — directly: no TLS, no
+    /// socket, the same authentication and authorization (each request carries its token like
+    /// any other). DESIGN's all-in-one mode (`strata up`).
+    pub fn over_router(router: axum::Router) -> Connect {
+        Connect::new("the store in this process", move |token| {
+            let bearer = HeaderValue::from_str(&format!("Bearer {token}"))?;
+            let service = tower::ServiceBuilder::new()
+                .map_request(move |mut request: http::Request<kube::client::Body>| {
+                    request.headers_mut().insert(AUTHORIZATION, bearer.clone());
+                    request
+                })
+                .service(router.clone());
+            Ok(Client::new(service, "default"))
         })
     }
 

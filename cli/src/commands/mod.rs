@@ -12,7 +12,6 @@ pub mod crds;
 pub mod deploy;
 pub mod duration;
 pub mod execute;
-pub mod in_process;
 pub mod logs;
 pub mod server;
 pub mod store_client;

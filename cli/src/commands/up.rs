@@ -17,7 +17,7 @@ use strata_agent::connect::Connect;
 use strata_agent::daemon::{self, AgentConfig};
 use strata_api::resources::Resources;
 
-use super::{agent, controllers, in_process, server};
+use super::{agent, controllers, server};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -56,11 +56,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 async fn up(args: Args) -> anyhow::Result<()> {
     let settings = args.controllers.settings()?;
     let api = server::listen(&args.api).await?;
-    let store = api.server.clone();
-    let admin = in_process::client(store.clone(), store.auth.admin_token())?;
-    let connect = Connect::new("the store in this process", move |token| {
-        in_process::client(store.clone(), token)
-    });
+    let connect = Connect::over_router(strata_store::http::router(api.server.clone()));
+    let admin = connect.client(api.server.auth.admin_token())?;
     let console = tokio::net::TcpListener::bind(args.console_listen)
         .await
         .with_context(|| {

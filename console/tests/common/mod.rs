@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::body::Body;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HOST, LOCATION, ORIGIN};
-use http::{HeaderMap, HeaderValue, Request, StatusCode};
+use http::header::{CONTENT_TYPE, COOKIE, HOST, LOCATION, ORIGIN};
+use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
@@ -35,18 +35,6 @@ pub struct Harness {
     pub admin: Client,
     pub connect: Connect,
     pub console: axum::Router,
-}
-
-/// A client of `server` acting with `token`, in-process (as `strata up` reaches its store).
-pub fn client(server: Shared, token: &str) -> anyhow::Result<Client> {
-    let bearer = HeaderValue::from_str(&format!("Bearer {token}"))?;
-    let service = tower::ServiceBuilder::new()
-        .map_request(move |mut request: http::Request<kube::client::Body>| {
-            request.headers_mut().insert(AUTHORIZATION, bearer.clone());
-            request
-        })
-        .service(strata_store::http::router(server));
-    Ok(Client::new(service, "default"))
 }
 
 /// A response, read whole.
@@ -146,11 +134,8 @@ impl Harness {
             .await
             .expect("the store opens");
         let admin_token = server.auth.admin_token().to_string();
-        let admin = client(server.clone(), &admin_token).expect("admin client");
-        let for_connect = server.clone();
-        let connect = Connect::new("in-process", move |token| {
-            client(for_connect.clone(), token)
-        });
+        let connect = Connect::over_router(strata_store::http::router(server.clone()));
+        let admin = connect.client(&admin_token).expect("admin client");
         let console = strata_console::router(connect.clone());
         Harness {
             dir,

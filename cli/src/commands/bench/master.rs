@@ -38,7 +38,7 @@ use super::{
     Process, ServerProcess, cores, rss_kib, spawn_controllers, spawn_simulated, start_server,
     wait_for_agents,
 };
-use crate::commands::in_process;
+use strata_agent::connect::Connect;
 
 #[derive(clap::Args)]
 pub struct MasterArgs {
@@ -180,7 +180,8 @@ async fn processes(agents: usize) -> anyhow::Result<(Cluster, Client)> {
 async fn in_process(agents: usize) -> anyhow::Result<(Cluster, Client)> {
     let dir = tempfile::tempdir()?;
     let server = ApiServer::open(Config::new(dir.path().join("data"))).await?;
-    let client = in_process::client(server.clone(), server.auth.admin_token())?;
+    let client = Connect::over_router(strata_store::http::router(server.clone()))
+        .client(server.auth.admin_token())?;
     let (metrics, _) = Metrics::registered();
     let settings = Settings::default();
     let lifecycle_config = lifecycle::Config {
