@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::auth::Authenticator;
 use crate::rbac::Authorizer;
 use crate::registry::Registry;
-use crate::storage::Storage;
+use crate::storage::{OpenError, Storage};
 
 /// Options `strata server` passes in.
 #[derive(Debug, Clone)]
@@ -48,6 +48,11 @@ pub enum StartError {
         dir: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "the store in {dir} is in use by another strata (a `strata server` or `strata up` on \
+         this data directory): stop it, or choose another --data-dir"
+    )]
+    InUse { dir: PathBuf },
     #[error("cannot open the store in {dir}: {message}")]
     Storage { dir: PathBuf, message: String },
     #[error(transparent)]
@@ -72,9 +77,12 @@ impl ApiServer {
                 ..Default::default()
             },
         )
-        .map_err(|e| StartError::Storage {
-            dir: dir.clone(),
-            message: e.to_string(),
+        .map_err(|e| match e {
+            OpenError::InUse => StartError::InUse { dir: dir.clone() },
+            OpenError::Storage(message) => StartError::Storage {
+                dir: dir.clone(),
+                message,
+            },
         })?;
         let auth = Authenticator::load_or_create(&dir)?;
         let registry = Registry::default();

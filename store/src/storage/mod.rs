@@ -89,6 +89,16 @@ pub struct Committed {
     pub object: Arc<StoredObject>,
 }
 
+/// Why the storage could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Another process (or an earlier open in this one) holds the database.
+    #[error("the database is in use by another process")]
+    InUse,
+    #[error("storage failure: {0}")]
+    Storage(String),
+}
+
 /// Why a transaction was not committed. Nothing of it was written.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CommitError {
@@ -152,11 +162,14 @@ pub struct Subscription {
 
 impl Storage {
     /// Opens (or creates) the database at `path`, loading every object and the event history.
-    pub fn open(path: &Path, options: Options) -> Result<Storage, CommitError> {
-        let disk = disk::Disk::open(path).map_err(|e| CommitError::Storage(e.to_string()))?;
+    pub fn open(path: &Path, options: Options) -> Result<Storage, OpenError> {
+        let disk = disk::Disk::open(path).map_err(|e| match e {
+            redb::Error::DatabaseAlreadyOpen => OpenError::InUse,
+            other => OpenError::Storage(other.to_string()),
+        })?;
         let cache = disk
             .load(options.history)
-            .map_err(|e| CommitError::Storage(e.to_string()))?;
+            .map_err(|e| OpenError::Storage(e.to_string()))?;
         let cache = Arc::new(RwLock::new(cache));
         let fanout = Arc::new(Fanout::default());
         let commits = committer::start(disk, cache.clone(), fanout.clone(), options);
@@ -323,6 +336,17 @@ mod tests {
         assert_eq!(reopened.revision(), 100);
         assert_eq!(reopened.count("/configmaps"), 100);
         assert_eq!(reopened.since(50).unwrap().len(), 50);
+    }
+
+    #[tokio::test]
+    async fn a_database_another_storage_holds_is_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let _first = Storage::open(&path, Options::default()).unwrap();
+        assert!(matches!(
+            Storage::open(&path, Options::default()),
+            Err(OpenError::InUse)
+        ));
     }
 
     #[tokio::test]
