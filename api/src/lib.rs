@@ -22,6 +22,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod age;
 pub mod agent;
 pub mod app;
 pub mod conditions;

@@ -6,6 +6,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
+use strata_api::age::human_duration;
 
 pub use crate::error::{AppError, error_page};
 use crate::session::User;
@@ -106,20 +107,16 @@ pub fn confirm_js(question: &str) -> String {
     )
 }
 
-/// How long ago `time` was, as kubectl prints ages: 45s, 12m, 3h, 5d.
+/// How long ago `time` was, as kubectl prints ages: 45s, 5m12s, 3h20m, 5d.
 pub fn age(time: &Time) -> String {
-    let seconds = jiff::Timestamp::now().duration_since(time.0).as_secs();
-    duration(u64::try_from(seconds).unwrap_or(0))
+    human_duration(jiff::Timestamp::now().duration_since(time.0))
 }
 
-/// A number of seconds as kubectl prints ages: 45s, 12m, 3h, 5d.
+/// A number of seconds as kubectl prints ages.
 pub fn duration(seconds: u64) -> String {
-    match seconds {
-        s if s < 120 => format!("{s}s"),
-        s if s < 2 * 3600 => format!("{}m", s / 60),
-        s if s < 2 * 86400 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86400),
-    }
+    human_duration(jiff::SignedDuration::from_secs(
+        i64::try_from(seconds).unwrap_or(i64::MAX),
+    ))
 }
 
 /// The segments of Marathon's health bar, in the order drawn.

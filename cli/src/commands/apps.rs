@@ -14,7 +14,9 @@ use strata_api::App;
 use strata_api::app::AppPhase;
 
 use super::store_client::StoreArgs;
-use super::table::{Table, age};
+use strata_api::age::human_duration;
+
+use super::table::Table;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -146,9 +148,7 @@ fn phase(app: &App) -> String {
     app.status
         .as_ref()
         .and_then(|s| s.phase)
-        .and_then(|p| serde_json::to_value(p).ok())
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_else(|| "-".into())
+        .map_or_else(|| "-".into(), |p| p.as_str().to_string())
 }
 
 /// The Marathon table of `apps` (with a NAMESPACE column when `namespaced`).
@@ -173,8 +173,7 @@ fn table(apps: &[App], namespaced: bool, now: jiff::Timestamp) -> String {
             .metadata
             .creation_timestamp
             .as_ref()
-            .map(|t| now.duration_since(t.0).unsigned_abs())
-            .map_or_else(|| "-".into(), age);
+            .map_or_else(|| "-".into(), |t| human_duration(now.duration_since(t.0)));
         let mut row = vec![
             app.metadata.name.clone().unwrap_or_default(),
             s.id.clone().unwrap_or_else(|| "-".into()),

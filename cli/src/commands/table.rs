@@ -1,11 +1,10 @@
 //! Tables in the terminal as kubectl prints them: upper-case headers, left-aligned columns three
-//! spaces apart, and ages written like `5m12s` or `3d4h`.
+//! spaces apart (ages are `strata_api::age::human_duration`, as the store's tables write them).
 //!
 //! Why it exists: `strata apps` shows the Marathon table that `kubectl get apps` shows; a user
 //! switching between the two should see the same layout and the same ages.
 
 use std::fmt::Write;
-use std::time::Duration;
 
 /// A table of text cells, rendered with aligned columns.
 pub struct Table {
@@ -56,45 +55,6 @@ impl Table {
     }
 }
 
-/// An age as kubectl writes it (Kubernetes' `duration.HumanDuration`): `45s`, `5m12s`, `42m`,
-/// `3h5m`, `20h`, `3d4h`, `120d`, `2y30d`.
-pub fn age(d: Duration) -> String {
-    let s = d.as_secs();
-    let (m, h) = (s / 60, s / 3600);
-    let (days, years) = (h / 24, h / (24 * 365));
-    if s < 120 {
-        format!("{s}s")
-    } else if m < 10 {
-        match s % 60 {
-            0 => format!("{m}m"),
-            rest => format!("{m}m{rest}s"),
-        }
-    } else if m < 180 {
-        format!("{m}m")
-    } else if h < 8 {
-        match m % 60 {
-            0 => format!("{h}h"),
-            rest => format!("{h}h{rest}m"),
-        }
-    } else if h < 48 {
-        format!("{h}h")
-    } else if h < 24 * 8 {
-        match h % 24 {
-            0 => format!("{days}d"),
-            rest => format!("{days}d{rest}h"),
-        }
-    } else if h < 24 * 365 * 2 {
-        format!("{days}d")
-    } else if h < 24 * 365 * 8 {
-        match days % 365 {
-            0 => format!("{years}y"),
-            rest => format!("{years}y{rest}d"),
-        }
-    } else {
-        format!("{years}y")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,24 +70,5 @@ mod tests {
              web        2 / 2               Running\n\
              database   0 / 1               Waiting\n"
         );
-    }
-
-    #[test]
-    fn ages_read_like_kubectls() {
-        let cases = [
-            (5, "5s"),
-            (119, "119s"),
-            (312, "5m12s"),
-            (360, "6m"),
-            (42 * 60, "42m"),
-            (3 * 3600 + 5 * 60, "3h5m"),
-            (20 * 3600 + 59, "20h"),
-            (3 * 86_400 + 4 * 3600, "3d4h"),
-            (120 * 86_400, "120d"),
-            ((2 * 365 + 30) * 86_400, "2y30d"),
-        ];
-        for (secs, text) in cases {
-            assert_eq!(age(Duration::from_secs(secs)), text, "{secs}s");
-        }
     }
 }

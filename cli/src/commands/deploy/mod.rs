@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 use kube::Api;
+use strata_api::age::human_duration;
 use strata_api::{App, Rollout};
 use tokio::time::Instant;
 
@@ -25,7 +26,6 @@ use self::progress::{Display, Reporter};
 use self::verdict::{Verdict, assess};
 use super::duration;
 use super::store_client::{Connection, StoreArgs};
-use super::table::age;
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
@@ -157,7 +157,14 @@ async fn follow(
                 reporter.update(&p);
                 let now = Instant::now();
                 if now >= deadline {
-                    break Err(format!("{} (gave up after {})", p.stuck, age(timeout)));
+                    break Err(format!(
+                        "{} (gave up after {})",
+                        p.stuck,
+                        human_duration(
+                            jiff::SignedDuration::try_from(timeout)
+                                .unwrap_or(jiff::SignedDuration::MAX)
+                        )
+                    ));
                 }
                 tokio::time::sleep(POLL.min(deadline - now)).await;
             }
