@@ -218,39 +218,43 @@ impl Drop for Agent {
 /// Pids of the processes whose working directory is `dir` or below it (an agent's tasks, when
 /// `dir` is its work directory).
 pub fn pids_under(dir: &Path) -> Vec<u32> {
+    pids_where(|proc| {
+        let cwd = std::fs::read_link(proc.join("cwd")).ok()?;
+        Some(cwd.starts_with(dir))
+    })
+}
+
+/// Pids of the processes for which `test`, given the process's /proc directory, says yes
+/// (a process that ended meanwhile, `None`, is left out), in ascending order.
+fn pids_where(test: impl Fn(&Path) -> Option<bool>) -> Vec<u32> {
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    procs
+    let mut pids: Vec<u32> = procs
         .flatten()
         .filter_map(|p| {
             let pid: u32 = p.file_name().to_str()?.parse().ok()?;
-            let cwd = std::fs::read_link(p.path().join("cwd")).ok()?;
-            cwd.starts_with(dir).then_some(pid)
+            test(&p.path())?.then_some(pid)
         })
-        .collect()
+        .collect();
+    pids.sort_unstable();
+    pids
 }
 
 /// Pids of the task shims (`strata agent-exec --sandbox DIR`, run from wherever the agent
 /// ran) of the sandboxes under `work_dir`.
 fn shims_of(work_dir: &Path) -> Vec<u32> {
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    procs
-        .flatten()
-        .filter_map(|p| {
-            let pid: u32 = p.file_name().to_str()?.parse().ok()?;
-            let cmdline = std::fs::read(p.path().join("cmdline")).ok()?;
-            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            let shim = args.iter().any(|a| *a == b"agent-exec")
+    pids_where(|proc| {
+        let cmdline = std::fs::read(proc.join("cmdline")).ok()?;
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        Some(
+            args.iter().any(|a| *a == b"agent-exec")
                 && args.windows(2).any(|w| {
                     w[0] == b"--sandbox"
                         && Path::new(std::str::from_utf8(w[1]).unwrap_or("")).starts_with(work_dir)
-                });
-            shim.then_some(pid)
-        })
-        .collect()
+                }),
+        )
+    })
 }
 
 /// Ids of the containers (running or not) of the agent whose work directory is `work_dir`.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::Value;
-use strata_e2e::agent::{busybox_image, free_port_range};
+use strata_e2e::agent::{busybox_image, free_port_range, pids_under};
 use strata_e2e::apps::{sleeper, tasks_column};
 use strata_e2e::examples::{EXPECTED, wait_for_table};
 use strata_e2e::{Server, eventually, repo_root};
@@ -105,21 +105,6 @@ fn tasks(server: &Server, app: &str) -> BTreeMap<String, (String, String)> {
         .collect()
 }
 
-/// Pids of processes whose working directory is under `dir` (the tasks' sandboxes).
-fn processes_under(dir: &std::path::Path) -> Vec<u32> {
-    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
-        .expect("/proc")
-        .flatten()
-        .filter_map(|p| {
-            let pid: u32 = p.file_name().to_str()?.parse().ok()?;
-            let cwd = std::fs::read_link(p.path().join("cwd")).ok()?;
-            cwd.starts_with(dir).then_some(pid)
-        })
-        .collect();
-    pids.sort_unstable();
-    pids
-}
-
 #[test]
 fn ctrl_c_then_strata_up_again_keeps_the_apps_and_adopts_their_tasks() {
     let mut server = up("adopt-up");
@@ -131,7 +116,7 @@ fn ctrl_c_then_strata_up_again_keeps_the_apps_and_adopts_their_tasks() {
     assert!(running.is_some(), "2 / 2 running:\n{}", server.log());
     let before = tasks(&server, "sleepy");
     let sandboxes = server.data_dir().join("agent");
-    let pids = processes_under(&sandboxes);
+    let pids = pids_under(&sandboxes);
     assert!(pids.len() >= 2, "two sleeping tasks run: {pids:?}");
 
     let exit = server.stop_with("INT");
@@ -141,7 +126,7 @@ fn ctrl_c_then_strata_up_again_keeps_the_apps_and_adopts_their_tasks() {
         server.log()
     );
     assert_eq!(
-        processes_under(&sandboxes),
+        pids_under(&sandboxes),
         pids,
         "the tasks keep running while strata is down"
     );
@@ -160,7 +145,7 @@ fn ctrl_c_then_strata_up_again_keeps_the_apps_and_adopts_their_tasks() {
         "the same tasks, started when they were first started"
     );
     assert_eq!(
-        processes_under(&sandboxes),
+        pids_under(&sandboxes),
         pids,
         "the same processes: adopted, not relaunched"
     );
