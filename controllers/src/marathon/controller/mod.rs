@@ -33,11 +33,11 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use strata_api::agent::Agent;
-use strata_api::app::{App, LaunchDelay, LaunchQueue, OfferRejection, TaskFailure};
+use strata_api::app::{App, AppStatus, LaunchDelay, LaunchQueue, OfferRejection, TaskFailure};
 use strata_api::framework::Framework;
 use strata_api::labels;
 use strata_api::offer::Offer;
-use strata_api::rollout::{Rollout, RolloutPhase};
+use strata_api::rollout::{Rollout, RolloutPhase, RolloutStatus};
 use strata_api::task::{Task, TaskState};
 use tokio::sync::mpsc;
 
@@ -212,8 +212,10 @@ struct Entry {
     version: Option<(VersionStamp, String)>,
     /// The app's resourceVersion when its finalizer was last added or released.
     metadata_sent_for: Option<String>,
-    written: Option<serde_json::Value>,
-    rollouts_written: HashMap<u64, serde_json::Value>,
+    /// The status last sent for the app, and for each of its rollouts: compared each pass with
+    /// what the pass computed (and serialized only when they differ).
+    written: Option<AppStatus>,
+    rollouts_written: HashMap<u64, RolloutStatus>,
 }
 
 /// What an app's version is computed from besides its spec: its generation (which moves with
@@ -669,14 +671,14 @@ impl Marathon {
                 hold_words.clone(),
                 now,
             );
-            let value = serde_json::to_value(&updated).expect("status serializes");
             let revision = rollout.spec.revision;
             let stale = self.resync && rollout.status.as_ref() != Some(&updated);
-            if entry.rollouts_written.get(&revision) != Some(&value) || stale {
+            if entry.rollouts_written.get(&revision) != Some(&updated) || stale {
                 if updated.phase == RolloutPhase::Succeeded {
                     tracing::info!(app = %k, rollout = %rollout.name_any(), "rollout succeeded");
                 }
-                entry.rollouts_written.insert(revision, value.clone());
+                let value = serde_json::to_value(&updated).expect("status serializes");
+                entry.rollouts_written.insert(revision, updated.clone());
                 if let Some(r) = entry.rollouts.get_mut(&revision) {
                     Arc::make_mut(r).status = Some(updated);
                 }
@@ -707,11 +709,11 @@ impl Marathon {
             previous: app.status.as_ref(),
             now,
         });
-        let value = serde_json::to_value(&app_status).expect("status serializes");
         // Now and then the stored status is checked too: a write that failed is made again.
         let stale = self.resync && app.status.as_ref() != Some(&app_status);
-        if entry.written.as_ref() != Some(&value) || stale {
-            entry.written = Some(value.clone());
+        if entry.written.as_ref() != Some(&app_status) || stale {
+            let value = serde_json::to_value(&app_status).expect("status serializes");
+            entry.written = Some(app_status);
             let api: Api<App> = Api::namespaced(self.client.clone(), namespace);
             self.writer
                 .apply_status(api, "App", name.to_string(), value);
@@ -736,10 +738,21 @@ impl Marathon {
             )
             .observed(app.metadata.generation),
         );
-        let value = json!({"observedGeneration": app.metadata.generation, "conditions": conditions, "id": marathon_id(app)});
+        let invalid = AppStatus {
+            observed_generation: app.metadata.generation,
+            conditions,
+            id: Some(marathon_id(app)),
+            ..AppStatus::default()
+        };
         let entry = self.apps.get_mut(k).expect("reconciled apps have entries");
-        if entry.written.as_ref() != Some(&value) {
-            entry.written = Some(value.clone());
+        if entry.written.as_ref() != Some(&invalid) {
+            // Only what an invalid spec says; the rest of the status stays as it was.
+            let value = json!({
+                "observedGeneration": invalid.observed_generation,
+                "conditions": invalid.conditions,
+                "id": invalid.id,
+            });
+            entry.written = Some(invalid);
             let api: Api<App> = Api::namespaced(self.client.clone(), namespace);
             self.writer
                 .apply_status(api, "App", name.to_string(), value);

@@ -65,7 +65,7 @@ impl Marathon {
                     status.finished_at = Some(Time(now));
                     Arc::make_mut(r).status = Some(status.clone());
                     let value = serde_json::to_value(&status).expect("status serializes");
-                    entry.rollouts_written.insert(*rev, value.clone());
+                    entry.rollouts_written.insert(*rev, status);
                     self.writer
                         .apply_status(api.clone(), "Rollout", r.name_any(), value);
                 }
@@ -103,10 +103,9 @@ impl Marathon {
                 "apiVersion": strata_api::API_VERSION, "kind": "Rollout",
                 "status": rollout.status,
             });
-            entry.rollouts_written.insert(
-                revision,
-                serde_json::to_value(&rollout.status).expect("status serializes"),
-            );
+            if let Some(planned) = &rollout.status {
+                entry.rollouts_written.insert(revision, planned.clone());
+            }
             self.writer
                 .write(format!("create rollout {new_name}"), async move {
                     create_api.create(&PostParams::default(), &rollout).await?;
