@@ -229,17 +229,17 @@ fn spec_changed(res: &Resource, old: &Value, new: &Value) -> bool {
     })
 }
 
-/// Carries the server-owned metadata of `old` into `new` and bumps the generation when the spec
-/// changed.
-pub fn carry_metadata(res: &Resource, old: &Value, new: &mut Value) {
+/// Carries the server-owned metadata of `old` into `new`, its generation as it was: it moves on
+/// in [`next_generation`], once defaults are filled in.
+pub fn carry_metadata(old: &Value, new: &mut Value) {
     let old_meta = meta(old).clone();
-    let changed = spec_changed(res, old, new);
     let m = meta_mut(new);
     for field in [
         "uid",
         "creationTimestamp",
         "deletionTimestamp",
         "deletionGracePeriodSeconds",
+        "generation",
     ] {
         match old_meta.get(field) {
             Some(v) => m.insert(field.into(), v.clone()),
@@ -252,26 +252,21 @@ pub fn carry_metadata(res: &Resource, old: &Value, new: &mut Value) {
         }
     }
     m.remove("selfLink");
-    let generation = old_meta
+}
+
+/// Moves `new`'s generation on from `old`'s when its spec changed. Called once defaults are
+/// filled in, so an apply that leaves out what the schema defaults (a port's protocol, a health
+/// check's interval) is no change — no new generation, and for an App no new rollout.
+pub fn next_generation(res: &Resource, old: &Value, new: &mut Value) {
+    let generation = meta(old)
         .get("generation")
         .and_then(Value::as_i64)
         .unwrap_or(1);
-    m.insert(
+    let changed = spec_changed(res, old, new);
+    meta_mut(new).insert(
         "generation".into(),
         json!(if changed { generation + 1 } else { generation }),
     );
-}
-
-/// Puts back `old`'s generation when `new`'s spec, now that defaults are filled, is `old`'s:
-/// [`carry_metadata`] compared them before defaulting, so an apply that leaves out what the
-/// schema defaults (a port's protocol, a health check's interval) would otherwise count as a
-/// change — a new generation, and for an App a new rollout.
-pub fn settle_generation(res: &Resource, old: &Value, new: &mut Value) {
-    if !spec_changed(res, old, new)
-        && let Some(generation) = meta(old).get("generation").cloned()
-    {
-        meta_mut(new).insert("generation".into(), generation);
-    }
 }
 
 /// The server-owned metadata of a new object.

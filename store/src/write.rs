@@ -443,7 +443,7 @@ impl ApiServer {
         applied: Option<Value>,
         admit: Option<Admit<'_>>,
     ) -> ApiResult<Written> {
-        admission::carry_metadata(res, old, &mut new);
+        admission::carry_metadata(old, &mut new);
         admission::builtin_rules(res, Some(old), &mut new)?;
         crate::crd::prepare(res, Some(old), &mut new)?;
         if let Some(admit) = admit {
@@ -474,7 +474,7 @@ impl ApiServer {
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         }
         admission::validate_object(res, &mut new)?;
-        admission::settle_generation(res, old, &mut new);
+        admission::next_generation(res, old, &mut new);
         strata_validation::validate(res, Some(old), &new, subresource)?;
         check_size(&new)?;
         let key = self.key(res, namespace, name);
