@@ -10,16 +10,23 @@
 //! <work-dir>/instance                         the agent's instance id (labels its containers)
 //! ```
 //!
+//! A simulated agent keeps its records in one journal instead (`<work-dir>/tasks.jsonl`, see
+//! [`journal`]).
+//!
 //! A record is written right after launch and removed once the task's terminal state is in the
 //! store; the sandbox stays until the garbage collection delay has passed since the task
 //! finished.
 
+mod journal;
+
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::executor::{Record, shim};
+use journal::Journal;
 
 /// Name of the marker file (in a sandbox's `.strata`) written when its task finished.
 const FINISHED: &str = "finished";
@@ -28,8 +35,9 @@ const FINISHED: &str = "finished";
 #[derive(Clone, Debug)]
 pub struct WorkDir {
     root: PathBuf,
-    /// A simulated agent's: no sandboxes, records not synced (see [`WorkDir::open_simulated`]).
-    simulated: bool,
+    /// A simulated agent's record journal; such an agent makes no sandboxes (see
+    /// [`WorkDir::open_simulated`]).
+    journal: Option<Arc<Journal>>,
 }
 
 impl WorkDir {
@@ -40,17 +48,21 @@ impl WorkDir {
         let root = root.canonicalize()?;
         Ok(WorkDir {
             root,
-            simulated: false,
+            journal: None,
         })
     }
 
     /// A simulated agent's work directory: its tasks get no sandbox (they write nothing) and
-    /// its records are not synced to disk, since its tasks run nothing a machine crash could
-    /// lose (a thousand simulated agents doing file work would measure the disk, not strata).
+    /// its records are lines appended to one journal, not synced, since its tasks run nothing
+    /// a machine crash could lose (a thousand simulated agents doing file work would measure
+    /// the disk, not strata).
     pub fn open_simulated(root: &Path) -> io::Result<WorkDir> {
+        fs::create_dir_all(root)?;
+        let root = root.canonicalize()?;
+        let journal = Journal::open(&root.join("tasks.jsonl"))?;
         Ok(WorkDir {
-            simulated: true,
-            ..WorkDir::open(root)?
+            root,
+            journal: Some(Arc::new(journal)),
         })
     }
 
@@ -83,7 +95,7 @@ impl WorkDir {
     /// once.
     pub fn create_sandbox(&self, uid: &str) -> io::Result<PathBuf> {
         let dir = self.sandbox(uid);
-        if self.simulated {
+        if self.journal.is_some() {
             return Ok(dir);
         }
         fs::create_dir_all(shim::meta_dir(&dir))?;
@@ -102,20 +114,19 @@ impl WorkDir {
 
     /// Persists what identifies a launched task.
     pub fn save(&self, record: &Record) -> io::Result<()> {
-        let bytes = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
-        let path = self.record_path(&record.uid);
-        if self.simulated {
-            let tmp = path.with_extension("tmp");
-            fs::write(&tmp, &bytes)?;
-            fs::rename(&tmp, &path)
-        } else {
-            // Synced before the agent goes on, so a machine crash loses no record.
-            shim::write_atomically(&path, &bytes)
+        if let Some(journal) = &self.journal {
+            return journal.save(record);
         }
+        let bytes = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
+        // Synced before the agent goes on, so a machine crash loses no record.
+        shim::write_atomically(&self.record_path(&record.uid), &bytes)
     }
 
     /// The records of tasks launched and not yet finished, as left by an earlier run.
     pub fn records(&self) -> Vec<Record> {
+        if let Some(journal) = &self.journal {
+            return journal.records();
+        }
         let Ok(entries) = fs::read_dir(self.root.join("tasks")) else {
             return Vec::new();
         };
@@ -135,6 +146,12 @@ impl WorkDir {
     /// Forgets a task whose end is reported: drops its record and starts its sandbox's
     /// garbage-collection clock.
     pub fn finish(&self, uid: &str) {
+        if let Some(journal) = &self.journal {
+            if let Err(e) = journal.finish(uid) {
+                tracing::warn!(task = uid, error = %e, "could not journal a task's end");
+            }
+            return;
+        }
         let sandbox = self.sandbox(uid);
         if sandbox.exists() {
             let _ = fs::write(shim::meta_dir(&sandbox).join(FINISHED), b"");
@@ -204,6 +221,31 @@ mod tests {
         let uids: Vec<String> = reopened.records().into_iter().map(|r| r.uid).collect();
         assert_eq!(uids, ["u2"]);
         assert!(sandbox.exists(), "the sandbox stays until collected");
+    }
+
+    #[test]
+    fn a_simulated_agents_journal_survives_reopening_and_forgets_finished_tasks() {
+        let dir = tempfile::tempdir().unwrap();
+        let work = WorkDir::open_simulated(dir.path()).unwrap();
+        for uid in ["u1", "u2", "u3"] {
+            work.save(&record(uid, work.sandbox(uid))).unwrap();
+        }
+        work.finish("u2");
+        let uids =
+            |w: &WorkDir| -> Vec<String> { w.records().into_iter().map(|r| r.uid).collect() };
+        assert_eq!(uids(&work), ["u1", "u3"]);
+        assert!(!dir.path().join("tasks").exists(), "no file per task");
+
+        let reopened = WorkDir::open_simulated(dir.path()).unwrap();
+        assert_eq!(uids(&reopened), ["u1", "u3"]);
+        let journal = fs::read_to_string(dir.path().join("tasks.jsonl")).unwrap();
+        assert_eq!(
+            journal.lines().count(),
+            2,
+            "compacted on opening: {journal}"
+        );
+        reopened.finish("u1");
+        assert_eq!(uids(&WorkDir::open_simulated(dir.path()).unwrap()), ["u3"]);
     }
 
     #[test]
