@@ -4,7 +4,7 @@
 //! a long kill grace period holds up nobody else. The machine is explicit:
 //!
 //! ```text
-//! (created) -> the master stages it -> Staging -> Starting -> Running [-> Killing]
+//! (created) -> the master stages it -> Staging [-> Starting] -> Running [-> Killing]
 //!                                                  -> Finished | Failed | Killed
 //!     \-> nothing to do (ended or deleted by the master before it was staged)
 //! Staging -> Error (invalid task) | Dropped (does not fit) | Killed (deleted before launch)
@@ -44,6 +44,9 @@ use crate::supervisor::Context;
 pub use strata_api::task::AGENT_FINALIZER as FINALIZER;
 /// Mesos' default kill grace period.
 const DEFAULT_GRACE: Duration = Duration::from_secs(3);
+/// A launch still under way after this long is reported Starting (as Mesos' TASK_STARTING);
+/// one done sooner is reported Running directly, as Mesos allows.
+const STARTING_AFTER: Duration = Duration::from_millis(100);
 
 /// Drives one task to its end. `adopted` is the record of a task launched before a restart.
 pub async fn supervise(
@@ -138,8 +141,8 @@ pub(crate) fn log_ended_elsewhere(stored: &TaskStatus, when: &str) {
     );
 }
 
-/// Checks the staged task, reports Starting (with its sandbox), launches it and reports
-/// Running; None when it ended before running (invalid, does not fit, killed before launch, the
+/// Checks the staged task, launches it (reporting Starting, with its sandbox, if that takes a
+/// while) and reports Running; None when it ended before running (invalid, does not fit, killed before launch, the
 /// launch failed — all reported — or ended by the master meanwhile).
 async fn launch(
     ctx: &Context,
@@ -255,18 +258,6 @@ async fn launch(
         hostname: &ctx.hostname,
     };
     let env = task_env(&identity, spec, &sandbox);
-    let starting = status
-        .transition(TaskState::Starting, |s| {
-            s.sandbox = ctx.endpoint.as_ref().map(|url| Sandbox {
-                url: url.clone(),
-                path: sandbox.display().to_string(),
-            });
-        })
-        .await?;
-    if !starting {
-        log_ended_elsewhere(status.current(), "before it was launched; nothing to do");
-        return Ok(None);
-    }
     let launch = Launch {
         uid: uid.to_string(),
         namespace: namespace.to_string(),
@@ -275,7 +266,28 @@ async fn launch(
         env,
         sandbox: sandbox.clone(),
     };
-    let handle = match executor.launch(&launch).await {
+    let where_to_read = ctx.endpoint.as_ref().map(|url| Sandbox {
+        url: url.clone(),
+        path: sandbox.display().to_string(),
+    });
+    let launching = executor.launch(&launch);
+    tokio::pin!(launching);
+    // A launch that completes at once (a process) goes straight to Running, saving the store a
+    // write; one that takes longer (an image to pull) is reported Starting meanwhile.
+    let launched = match tokio::time::timeout(STARTING_AFTER, &mut launching).await {
+        Ok(launched) => launched,
+        Err(_) => {
+            let starting = status
+                .transition(TaskState::Starting, |s| s.sandbox = where_to_read.clone())
+                .await?;
+            if !starting {
+                // Ended in the store meanwhile: what is launched is killed once seen running.
+                log_ended_elsewhere(status.current(), "while it was being launched");
+            }
+            launching.await
+        }
+    };
+    let handle = match launched {
         Ok(handle) => handle,
         Err(e) => {
             let state = if e.invalid {
@@ -307,6 +319,7 @@ async fn launch(
     status
         .transition(TaskState::Running, |s| {
             s.started_at = Some(now());
+            s.sandbox = where_to_read;
         })
         .await?;
     tracing::info!(executor = executor.name(), "task running");

@@ -20,7 +20,9 @@ use crate::resources::Resources;
 use crate::validation::{Errors, InvalidSpec};
 
 /// The finalizer the agent keeps on the tasks it runs, so that a deleted task stays in the store
-/// until it has been killed and its end reported.
+/// until it has been killed and its end reported. A framework should create its tasks with it
+/// (it saves the agent a write per task); the agent adds it when it is missing, and the
+/// lifecycle controller takes it off a deleted task that was never staged.
 pub const AGENT_FINALIZER: &str = "strata.io/agent";
 
 /// One process or container on one agent.

@@ -171,7 +171,7 @@ impl Controller {
             Input::Task(event) => {
                 if let Some((task, deleted)) = object(*event, &mut self.synced, "tasks") {
                     let uid = task.uid().unwrap_or_default();
-                    let facts = (!deleted).then(|| task_facts(&task)).flatten();
+                    let facts = (!deleted).then(|| task_facts(&task));
                     self.model.observe_task(&uid, facts);
                 }
             }
@@ -339,17 +339,18 @@ fn agent_facts(agent: &Agent, now: Instant) -> AgentFacts {
 }
 
 /// What the lifecycle needs of a task the master staged; None before it is staged.
-fn task_facts(task: &Task) -> Option<TaskFacts> {
-    let state = task.status.as_ref()?.state?;
-    Some(TaskFacts {
+fn task_facts(task: &Task) -> TaskFacts {
+    let status = task.status.as_ref();
+    TaskFacts {
         namespace: task.namespace().unwrap_or_default(),
         name: task.name_any(),
         agent: task.spec.agent.clone(),
         framework: key(&task.namespace().unwrap_or_default(), &task.spec.framework),
-        state,
+        state: status.and_then(|s| s.state),
+        staged: status.is_some_and(|s| s.staged_at.is_some()),
         resource_version: task.resource_version().unwrap_or_default(),
         deleting: task.metadata.deletion_timestamp.is_some(),
         finalizers: task.finalizers().to_vec(),
         kill_grace_period_seconds: task.spec.kill_grace_period_seconds,
-    })
+    }
 }

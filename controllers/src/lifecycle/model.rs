@@ -57,14 +57,17 @@ pub struct AgentFacts {
     pub unreachable_since: Option<Instant>,
 }
 
-/// What the store says of a task the master staged.
+/// What the store says of a task.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskFacts {
     pub namespace: String,
     pub name: String,
     pub agent: String,
     pub framework: String,
-    pub state: TaskState,
+    /// None until the master judged it (staged it, or ended it as Error or Dropped).
+    pub state: Option<TaskState>,
+    /// Whether the master staged it, so that its agent may have launched it.
+    pub staged: bool,
     pub resource_version: String,
     /// Deletion was asked (the agent holds its finalizer until the task is killed).
     pub deleting: bool,
@@ -76,6 +79,21 @@ impl TaskFacts {
     /// Whether the agent's finalizer is on it.
     pub fn finalized_by_agent(&self) -> bool {
         self.finalizers.iter().any(|f| f == AGENT_FINALIZER)
+    }
+
+    fn ended(&self) -> bool {
+        self.state.is_some_and(TaskState::is_terminal)
+    }
+
+    /// Staged and not ended: it may run on its agent.
+    fn live(&self) -> bool {
+        self.staged && !self.ended()
+    }
+
+    /// Whether the lifecycle has anything to watch for: a live task, an ended one whose agent
+    /// has not let go of it, or a deleted one no agent will ever let go of (never staged).
+    fn concerns_lifecycle(&self) -> bool {
+        self.live() || (self.finalized_by_agent() && (self.ended() || self.deleting))
     }
 }
 
@@ -102,7 +120,8 @@ pub enum Action {
         grace: Option<u32>,
         why: String,
     },
-    /// Take the agent's finalizer off a task of a gone agent, which will never remove it.
+    /// Take the agent's finalizer off a task of a gone agent, or off a deleted task that was
+    /// never staged (its framework put the finalizer on at creation; no agent ran it).
     Release { task: TaskFacts },
 }
 
@@ -128,8 +147,7 @@ pub struct Lifecycle {
     config: Config,
     agents: HashMap<String, AgentEntry>,
     frameworks: HashMap<String, FrameworkEntry>,
-    /// Non-terminal staged tasks, and terminal ones still holding the agent's finalizer, by
-    /// uid.
+    /// Live tasks, and ended or deleted ones still holding the agent's finalizer, by uid.
     tasks: HashMap<String, TaskFacts>,
     /// What was last done about an object (by key) and when: not repeated within [`RETRY`].
     acted: HashMap<String, (String, Instant)>,
@@ -231,7 +249,7 @@ impl Lifecycle {
     /// yet, or ended and released by its agent).
     pub fn observe_task(&mut self, uid: &str, task: Option<TaskFacts>) {
         match task {
-            Some(t) if !t.state.is_terminal() || t.finalized_by_agent() => {
+            Some(t) if t.concerns_lifecycle() => {
                 self.tasks.insert(uid.to_string(), t);
             }
             _ => {
@@ -290,7 +308,7 @@ impl Lifecycle {
     pub fn decide(&mut self, now: Instant) -> Vec<Action> {
         let mut actions = Vec::new();
         let mut busy: HashMap<&str, usize> = HashMap::new();
-        for t in self.tasks.values().filter(|t| !t.state.is_terminal()) {
+        for t in self.tasks.values().filter(|t| t.live()) {
             *busy.entry(t.agent.as_str()).or_default() += 1;
         }
         let mut phases: HashMap<String, Phase> = HashMap::new();
@@ -336,10 +354,14 @@ impl Lifecycle {
 
     /// What a task needs, given its agent's phase and its framework.
     fn task_action(&self, task: &TaskFacts, agent: Option<&Phase>, now: Instant) -> Option<Action> {
+        if !task.staged {
+            return (task.deleting && task.finalized_by_agent())
+                .then(|| Action::Release { task: task.clone() });
+        }
         let framework = self.frameworks.get(&task.framework);
         let partition_aware = framework.is_some_and(|f| f.partition_aware);
         if agent == Some(&Phase::Gone) {
-            if !task.state.is_terminal() {
+            if !task.ended() {
                 let state = if partition_aware {
                     TaskState::Gone
                 } else {
@@ -356,7 +378,7 @@ impl Lifecycle {
                 .finalized_by_agent()
                 .then(|| Action::Release { task: task.clone() });
         }
-        if task.state.is_terminal() {
+        if task.ended() {
             return None;
         }
         if agent == Some(&Phase::Unreachable) {
@@ -365,7 +387,7 @@ impl Lifecycle {
             } else {
                 TaskState::Lost
             };
-            return (task.state != state).then(|| Action::Task {
+            return (task.state != Some(state)).then(|| Action::Task {
                 task: task.clone(),
                 state,
                 reason: "AgentUnreachable",

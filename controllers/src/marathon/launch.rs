@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::ObjectMeta;
 use strata_api::app::AppSpec;
 use strata_api::labels;
-use strata_api::task::{Task, TaskContainer, TaskReadinessCheck, TaskSpec};
+use strata_api::task::{AGENT_FINALIZER, Task, TaskContainer, TaskReadinessCheck, TaskSpec};
 
 use super::placement::Fit;
 
@@ -77,6 +77,7 @@ pub fn task(
                 controller: Some(true),
                 block_owner_deletion: Some(true),
             }]),
+            finalizers: Some(vec![AGENT_FINALIZER.to_string()]),
             ..ObjectMeta::default()
         },
         spec: TaskSpec {

@@ -6,8 +6,9 @@
 //! With `--in-process` they all run in this process instead, their clients reaching the store
 //! without TLS or sockets, as `strata up` will.
 //!
-//! Every task costs the store what it costs in production: the framework's create and the
-//! offer's accept, the allocator's staging write, the agent's Starting and Running.
+//! Every task costs the store what it costs in production: the framework's create (with the
+//! agent's finalizer, as Marathon and `strata execute` make them) and the offer's accept, the
+//! allocator's staging write, the agent's Running (its launch is immediate, so no Starting).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,7 +24,7 @@ use serde_json::json;
 use strata_api::agent::Agent;
 use strata_api::offer::Offer;
 use strata_api::resources::Resources;
-use strata_api::task::{Task, TaskState};
+use strata_api::task::{AGENT_FINALIZER, Task, TaskState};
 use tokio::sync::Semaphore;
 
 use strata_agent::daemon::{self, SimulatedConfig};
@@ -290,7 +291,8 @@ async fn accept(
             let (tasks, writes) = (tasks.clone(), writes.clone());
             let task = json!({
                 "apiVersion": "strata.io/v1alpha1", "kind": "Task",
-                "metadata": {"name": name, "labels": {"strata.io/agent": offer.spec.agent}},
+                "metadata": {"name": name, "labels": {"strata.io/agent": offer.spec.agent},
+                             "finalizers": [AGENT_FINALIZER]},
                 "spec": {"framework": FRAMEWORK, "agent": offer.spec.agent, "offer": offer_name,
                          "resources": TASK.parse::<Resources>().expect("task size"),
                          "command": "sleep 3600"},

@@ -13,7 +13,7 @@ use kube::api::ObjectMeta;
 use strata_api::labels;
 use strata_api::offer::Offer;
 use strata_api::resources::Resources;
-use strata_api::task::{Task, TaskContainer, TaskSpec, TaskState, TaskStatus};
+use strata_api::task::{AGENT_FINALIZER, Task, TaskContainer, TaskSpec, TaskState, TaskStatus};
 
 /// The task `strata execute` runs, minus where (agent, offer) and under which names.
 #[derive(Debug, PartialEq)]
@@ -88,6 +88,7 @@ impl Launch {
                     ]
                     .into(),
                 ),
+                finalizers: Some(vec![AGENT_FINALIZER.to_string()]),
                 ..ObjectMeta::default()
             },
             spec: TaskSpec {

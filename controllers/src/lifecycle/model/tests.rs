@@ -15,7 +15,8 @@ fn task(name: &str, agent: &str, framework: &str, state: TaskState) -> TaskFacts
         name: name.into(),
         agent: agent.into(),
         framework: format!("ns/{framework}"),
-        state,
+        state: Some(state),
+        staged: true,
         resource_version: "1".into(),
         deleting: false,
         finalizers: vec![AGENT_FINALIZER.to_string()],
@@ -253,4 +254,41 @@ fn tasks_of_a_framework_past_its_failover_timeout_or_removed_are_killed() {
         actions.contains(&("t2".into(), "kill None".into())),
         "{actions:?}"
     );
+}
+
+#[test]
+fn a_deleted_task_never_staged_loses_the_agent_finalizer_its_framework_gave_it() {
+    let t0 = Instant::now();
+    let mut l = cluster(t0);
+    let unstaged = |state: Option<TaskState>, deleting: bool| TaskFacts {
+        state,
+        staged: false,
+        deleting,
+        ..task("t-new", "nowhere", "plain", TaskState::Staging)
+    };
+    l.observe_task("u3", Some(unstaged(None, false)));
+    assert!(
+        l.decide(t0).is_empty(),
+        "waiting for the master: nothing to do"
+    );
+    l.observe_task("u3", Some(unstaged(None, true)));
+    assert_eq!(summary(&l.decide(t0)), pairs(&[("t-new", "release")]));
+
+    // Ended by the master (it named an agent that does not exist), then deleted: released too.
+    let mut l = cluster(t0);
+    l.observe_task("u4", Some(unstaged(Some(TaskState::Error), false)));
+    assert!(
+        l.decide(t0).is_empty(),
+        "not deleted: the finalizer is harmless"
+    );
+    l.observe_task("u4", Some(unstaged(Some(TaskState::Error), true)));
+    assert_eq!(summary(&l.decide(t0)), pairs(&[("t-new", "release")]));
+
+    // Staged: its agent lets go after the kill; the lifecycle does not.
+    let staged = TaskFacts {
+        deleting: true,
+        ..task("t-staged", "a0", "plain", TaskState::Staging)
+    };
+    l.observe_task("u5", Some(staged));
+    assert!(!summary(&l.decide(t0)).contains(&("t-staged".into(), "release".into())));
 }
