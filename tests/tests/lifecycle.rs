@@ -427,3 +427,38 @@ async fn restarted_controllers_count_every_task_once() {
     assert_eq!(running, 6, "{:?}", tasks(&cluster));
     fw.abort();
 }
+
+/// Frameworks create their tasks with the agent's finalizer (it saves the agent a write); a task
+/// no agent ever ran must not hang on it when deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_deleted_before_any_agent_ran_it_does_not_hang_on_the_agents_finalizer() {
+    let cluster = Cluster::without_agents(&[]);
+    let task = |name: &str| {
+        json!({
+            "apiVersion": "strata.io/v1alpha1", "kind": "Task",
+            "metadata": {"name": name, "labels": {"strata.io/agent": "nowhere"},
+                         "finalizers": ["strata.io/agent"]},
+            "spec": {"framework": "ghost", "agent": "nowhere", "offer": "none",
+                     "resources": {"cpus": 0.1, "mem": 16}, "command": "sleep 60"},
+        })
+        .to_string()
+    };
+    for name in ["unjudged", "judged"] {
+        cluster
+            .server
+            .kubectl_ok_stdin(&["create", "-f", "-"], Some(&task(name)));
+    }
+    // The master ends the one naming an offer that does not exist; the other is deleted at
+    // once, whatever the master has made of it yet.
+    wait_for_states(&cluster, &[("judged", "Dropped")]);
+    let out = cluster
+        .server
+        .kubectl_ok(&["delete", "task", "unjudged", "judged", "--timeout=30s"]);
+    assert!(out.contains("deleted"), "{out}");
+    assert!(
+        tasks(&cluster).is_empty(),
+        "both are gone: {:?}\n{}",
+        tasks(&cluster),
+        cluster.log()
+    );
+}
