@@ -29,8 +29,17 @@ pub struct StoredObject {
     pub deleting: bool,
 }
 
-impl StoredObject {
-    pub(super) fn new(key: ObjectKey, revision: u64, json: Bytes, object: &Value) -> Self {
+/// What the cache indexes of an object's metadata, read off it once.
+#[derive(Debug)]
+pub(super) struct Meta {
+    labels: Vec<(String, String)>,
+    uid: String,
+    owners: Vec<String>,
+    deleting: bool,
+}
+
+impl Meta {
+    pub(super) fn of(object: &Value) -> Meta {
         let labels = object
             .pointer("/metadata/labels")
             .and_then(Value::as_object)
@@ -56,14 +65,29 @@ impl StoredObject {
             })
             .unwrap_or_default();
         let deleting = meta.is_some_and(|m| m.get("deletionTimestamp").is_some());
-        StoredObject {
-            key,
-            revision,
-            json,
+        Meta {
             labels,
             uid,
             owners,
             deleting,
+        }
+    }
+}
+
+impl StoredObject {
+    pub(super) fn new(key: ObjectKey, revision: u64, json: Bytes, object: &Value) -> Self {
+        StoredObject::with_meta(key, revision, json, Meta::of(object))
+    }
+
+    pub(super) fn with_meta(key: ObjectKey, revision: u64, json: Bytes, meta: Meta) -> Self {
+        StoredObject {
+            key,
+            revision,
+            json,
+            labels: meta.labels,
+            uid: meta.uid,
+            owners: meta.owners,
+            deleting: meta.deleting,
         }
     }
 

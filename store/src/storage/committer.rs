@@ -16,11 +16,57 @@ use tokio::sync::oneshot;
 use super::cache::{Cache, Event, EventKind, StoredObject};
 use super::disk::{Disk, Record};
 use super::fanout::Fanout;
+use super::template::Template;
 use super::{CommitError, Committed, Expect, ObjectKey, Op, Options, stamp, to_bytes};
 
 pub struct Pending {
-    pub ops: Vec<Op>,
+    pub ops: Vec<Staged>,
     pub reply: oneshot::Sender<Result<Vec<Committed>, CommitError>>,
+}
+
+/// An [`Op`] as the committer takes it: a put's object already serialized by the writer (see
+/// [`Template`]).
+pub enum Staged {
+    Put {
+        key: ObjectKey,
+        object: Template,
+        expect: Expect,
+    },
+    Delete {
+        key: ObjectKey,
+        expect: Expect,
+    },
+}
+
+impl From<Op> for Staged {
+    fn from(op: Op) -> Staged {
+        match op {
+            Op::Put {
+                key,
+                object,
+                expect,
+            } => Staged::Put {
+                key,
+                object: Template::new(object),
+                expect,
+            },
+            Op::Delete { key, expect } => Staged::Delete { key, expect },
+        }
+    }
+}
+
+impl Staged {
+    fn key(&self) -> &ObjectKey {
+        match self {
+            Staged::Put { key, .. } | Staged::Delete { key, .. } => key,
+        }
+    }
+
+    fn expect(&self) -> Expect {
+        match self {
+            Staged::Put { expect, .. } | Staged::Delete { expect, .. } => *expect,
+        }
+    }
 }
 
 pub fn start(
@@ -72,7 +118,7 @@ fn commit_batch(
     {
         let cache = cache.read().unwrap_or_else(|e| e.into_inner());
         for pending in batch {
-            match prepare(&pending.ops, &cache, &overlay, revision) {
+            match prepare(pending.ops, &cache, &overlay, revision) {
                 Ok(txn_events) => {
                     revision += txn_events.len() as u64;
                     for e in &txn_events {
@@ -128,7 +174,7 @@ fn commit_batch(
 
 /// Checks one transaction's preconditions and builds its events, or says why it cannot commit.
 fn prepare(
-    ops: &[Op],
+    ops: Vec<Staged>,
     cache: &Cache,
     batch: &Overlay,
     mut revision: u64,
@@ -136,17 +182,16 @@ fn prepare(
     let mut local = Overlay::new();
     let mut out = Vec::with_capacity(ops.len());
     for op in ops {
-        let key = op.key();
-        let current = match local.get(key).or_else(|| batch.get(key)) {
+        let key = op.key().clone();
+        let current = match local.get(&key).or_else(|| batch.get(&key)) {
             Some(state) => state.clone(),
-            None => cache.get(key),
+            None => cache.get(&key),
         };
-        check(key, op_expect(op), current.as_deref())?;
+        check(&key, op.expect(), current.as_deref())?;
         revision += 1;
         let event = match op {
-            Op::Put { object, .. } => {
-                let object = stamp(object.clone(), revision);
-                let stored = StoredObject::new(key.clone(), revision, to_bytes(&object), &object);
+            Staged::Put { object, .. } => {
+                let stored = object.fill(key.clone(), revision);
                 Event {
                     revision,
                     kind: if current.is_some() {
@@ -158,7 +203,7 @@ fn prepare(
                     prev: current,
                 }
             }
-            Op::Delete { .. } => {
+            Staged::Delete { .. } => {
                 let prev = current.expect("checked to exist");
                 let object = stamp(prev.value(), revision);
                 let stored = StoredObject::new(key.clone(), revision, to_bytes(&object), &object);
@@ -172,16 +217,10 @@ fn prepare(
         };
         let event = Arc::new(event);
         let state = (event.kind != EventKind::Deleted).then(|| event.object.clone());
-        local.insert(key.clone(), state);
+        local.insert(key, state);
         out.push(event);
     }
     Ok(out)
-}
-
-fn op_expect(op: &Op) -> Expect {
-    match op {
-        Op::Put { expect, .. } | Op::Delete { expect, .. } => *expect,
-    }
 }
 
 fn check(

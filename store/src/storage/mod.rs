@@ -17,6 +17,7 @@ mod committer;
 mod disk;
 mod fanout;
 mod ownership;
+mod template;
 
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -71,14 +72,6 @@ pub enum Op {
     },
     /// Remove the object at `key`.
     Delete { key: ObjectKey, expect: Expect },
-}
-
-impl Op {
-    fn key(&self) -> &ObjectKey {
-        match self {
-            Op::Put { key, .. } | Op::Delete { key, .. } => key,
-        }
-    }
 }
 
 /// The result of one committed operation: the new revision and the object as stored (for a delete,
@@ -184,6 +177,8 @@ impl Storage {
     /// or nothing is.
     pub async fn commit(&self, ops: Vec<Op>) -> Result<Vec<Committed>, CommitError> {
         let (reply, done) = oneshot::channel();
+        // Serialized here, on the writer's task, not on the one committer thread.
+        let ops = ops.into_iter().map(committer::Staged::from).collect();
         self.commits
             .send(committer::Pending { ops, reply })
             .map_err(|_| CommitError::Storage("the committer has stopped".into()))?;
