@@ -270,6 +270,7 @@ async fn launch(
         url: url.clone(),
         path: sandbox.display().to_string(),
     });
+    let grace = grace_period(spec.kill_grace_period_seconds);
     let launching = executor.launch(&launch);
     tokio::pin!(launching);
     // A launch that completes at once (a process) goes straight to Running, saving the store a
@@ -279,12 +280,20 @@ async fn launch(
         Err(_) => {
             let starting = status
                 .transition(TaskState::Starting, |s| s.sandbox = where_to_read.clone())
-                .await?;
-            if !starting {
-                // Ended in the store meanwhile: what is launched is killed once seen running.
-                log_ended_elsewhere(status.current(), "while it was being launched");
+                .await;
+            let launched = launching.await;
+            match starting {
+                Ok(true) => {}
+                // Ended in the store meanwhile: what launched is killed once seen running.
+                Ok(false) => log_ended_elsewhere(status.current(), "while it was being launched"),
+                Err(gone) => {
+                    if let Ok(handle) = launched {
+                        stop(handle.as_ref(), grace).await;
+                    }
+                    return Err(gone);
+                }
             }
-            launching.await
+            launched
         }
     };
     let handle = match launched {
@@ -316,12 +325,17 @@ async fn launch(
     if let Err(e) = ctx.work.save(&record) {
         tracing::error!(error = %e, "could not record the launched task; it will not be adopted after a restart");
     }
-    status
+    let running = status
         .transition(TaskState::Running, |s| {
             s.started_at = Some(now());
             s.sandbox = where_to_read;
         })
-        .await?;
+        .await;
+    if let Err(gone) = running {
+        // Gone from the store: nothing may keep running that nobody can see or kill.
+        stop(handle.as_ref(), grace).await;
+        return Err(gone);
+    }
     tracing::info!(executor = executor.name(), "task running");
     Ok(Some(handle))
 }
@@ -678,7 +692,11 @@ impl Handle for Vanished {
 /// ended (the master declared it Lost or Gone meanwhile), with `grace`, and frees what it
 /// leaves.
 pub async fn stop_unowned(ctx: &Context, record: &Record, grace: Duration) {
-    let handle = adopt(ctx, record).await;
+    stop(adopt(ctx, record).await.as_ref(), grace).await;
+}
+
+/// Kills what `handle` runs, with `grace`, waits for its end and frees what it leaves.
+async fn stop(handle: &dyn Handle, grace: Duration) {
     handle.kill(grace);
     let _ = handle.wait().await;
     handle.cleanup().await;
