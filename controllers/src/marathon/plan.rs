@@ -10,9 +10,10 @@
 //!   its readiness checks (if any).
 //! - Tasks of another version are "old". While there are old tasks, the app never has fewer
 //!   than ceil(instances × minimumHealthCapacity) healthy tasks (of any version) on purpose,
-//!   nor more than instances + floor(instances × maximumOverCapacity) tasks. When neither
-//!   rule lets anything move (capacity 1 and over-capacity 0), one old task is killed first,
-//!   as Marathon does.
+//!   nor more than instances + floor(instances × maximumOverCapacity) tasks — counting those
+//!   being killed until they have ended, as Marathon does. When the two bounds meet (capacity 1
+//!   and over-capacity 0), one task over capacity is allowed so that one can be replaced at a
+//!   time, as Marathon allows for apps without reserved resources.
 //! - Without old tasks: missing instances are launched, extra ones killed — marked ones
 //!   (`strata.io/kill-first`) first, then those not running, the unhealthy, and then by
 //!   killSelection.
@@ -90,8 +91,15 @@ pub fn decide<'a>(
     let mut kill: Vec<String> = Vec::new();
     let mut counted: Vec<&Instance> = Vec::new();
     let mut counts = TaskCounts::default();
+    // Being killed: they serve nobody, but take room until they have ended.
+    let (mut killing, mut killing_old) = (0, 0);
     let strategy = &spec.unreachable_strategy;
-    for t in tasks.into_iter().filter(|t| !t.deleting) {
+    for t in tasks {
+        if t.deleting {
+            killing += 1;
+            killing_old += usize::from(t.version != version);
+            continue;
+        }
         match t.state {
             Some(TaskState::Unreachable) if !strategy.disabled => {
                 let since = t.unreachable_since.unwrap_or(now);
@@ -125,10 +133,14 @@ pub fn decide<'a>(
     let upgrade = &spec.upgrade_strategy;
     // Marathon's rounding: capacity up, over-capacity down (with a little slack for floats).
     let minimum_healthy = ((n as f64 * upgrade.minimum_health_capacity) - 1e-9).ceil() as usize;
-    let max_total = n + (n as f64 * upgrade.maximum_over_capacity + 1e-9).floor() as usize;
+    let mut max_total = n + (n as f64 * upgrade.maximum_over_capacity + 1e-9).floor() as usize;
+    if minimum_healthy == max_total && old.len() + new.len() + killing >= max_total {
+        // Nothing could move within the strategy: one over, for one replacement at a time.
+        max_total += 1;
+    }
     let mut launch = 0;
 
-    if old.is_empty() {
+    if old.is_empty() && killing_old == 0 {
         if new.len() > n {
             kill.extend(
                 victims(new.clone(), spec.kill_selection, &healthy)
@@ -146,23 +158,12 @@ pub fn decide<'a>(
             old.iter().partition(|t| t.is_running());
         kill.extend(old_down.iter().map(|t| t.name.clone()));
         let spare = (new_healthy + old_healthy).saturating_sub(minimum_healthy);
-        let mut old_left = old_up.len();
-        let mut old_killed = 0;
         for t in victims(old_up, spec.kill_selection, &healthy).take(spare) {
             kill.push(t.name.clone());
-            old_killed += 1;
         }
-        old_left -= old_killed;
-        let new_wanted = n.saturating_sub(new.len());
-        let room = max_total.saturating_sub(old_left + new.len());
-        launch = new_wanted.min(room);
-        let settling = new.iter().any(|t| !healthy(t));
-        if launch == 0 && old_killed == 0 && old_down.is_empty() && new_wanted > 0 && !settling {
-            // Nothing may move within the strategy: make room by one, as Marathon does.
-            if let Some(first) = victims(old.clone(), spec.kill_selection, &healthy).next() {
-                kill.push(first.name.clone());
-            }
-        }
+        // The old ones killed now still take room until their kill is done.
+        let room = max_total.saturating_sub(old.len() + killing + new.len());
+        launch = n.saturating_sub(new.len()).min(room);
     }
     let done = old.is_empty() && new.len() == n && new_healthy == n;
     Decision {
@@ -365,23 +366,64 @@ mod tests {
     }
 
     #[test]
-    fn capacity_one_over_capacity_zero_kills_one_old_first() {
+    fn capacity_one_over_capacity_zero_goes_one_over_and_never_below() {
         let spec = app(2, 1.0, 0.0);
         let mut tasks = vec![running("o0", V1, 0), running("o1", V1, 1)];
         let d = decide(&spec, V2, &tasks, at(5));
+        assert_eq!((d.launch, d.kill.len()), (1, 0), "one over, nothing killed");
+        tasks.push(running("n0", V2, 6));
+        let d = decide(&spec, V2, &tasks, at(7));
         assert_eq!((d.launch, d.kill.clone()), (0, vec!["o1".to_string()]));
         tasks[1].deleting = true;
-        let d = decide(&spec, V2, &tasks, at(6));
+        let d = decide(&spec, V2, &tasks, at(8));
+        assert_eq!(
+            (d.launch, d.kill.len()),
+            (0, 0),
+            "the old one takes room until its kill is done"
+        );
+        tasks.remove(1);
+        let d = decide(&spec, V2, &tasks, at(9));
         assert_eq!((d.launch, d.kill.len()), (1, 0));
     }
 
     #[test]
-    fn capacity_zero_stops_the_old_version_at_once() {
+    fn capacity_zero_stops_the_old_version_at_once_and_starts_the_new_as_it_ends() {
         let spec = app(2, 0.0, 0.0);
-        let tasks = vec![running("o0", V1, 0), running("o1", V1, 1)];
+        let mut tasks = vec![running("o0", V1, 0), running("o1", V1, 1)];
         let d = decide(&spec, V2, &tasks, at(5));
-        assert_eq!(d.kill.len(), 2);
-        assert_eq!(d.launch, 2, "the old ones are on their way out");
+        assert_eq!((d.kill.len(), d.launch), (2, 0));
+        tasks[0].deleting = true;
+        tasks[1].deleting = true;
+        assert_eq!(
+            decide(&spec, V2, &tasks, at(6)).launch,
+            0,
+            "still being killed"
+        );
+        assert_eq!(decide(&spec, V2, &tasks[1..], at(7)).launch, 1);
+        assert_eq!(decide(&spec, V2, &[], at(8)).launch, 2);
+    }
+
+    #[test]
+    fn over_capacity_counts_tasks_being_killed_until_they_end() {
+        // 10 instances, 20% over: never more than 12 tasks, killed ones included.
+        let spec = app(10, 1.0, 0.2);
+        let mut tasks: Vec<Instance> = (0..10).map(|i| running(&format!("o{i}"), V1, i)).collect();
+        let d = decide(&spec, V2, &tasks, at(20));
+        assert_eq!((d.launch, d.kill.len()), (2, 0));
+        tasks.push(running("n0", V2, 21));
+        tasks.push(running("n1", V2, 22));
+        let d = decide(&spec, V2, &tasks, at(23));
+        assert_eq!((d.launch, d.kill.len()), (0, 2));
+        for name in &d.kill {
+            tasks.iter_mut().find(|t| &t.name == name).unwrap().deleting = true;
+        }
+        let d = decide(&spec, V2, &tasks, at(24));
+        assert_eq!(
+            d.launch, 0,
+            "12 tasks, two of them being killed: no room yet"
+        );
+        tasks.retain(|t| !t.deleting);
+        assert_eq!(decide(&spec, V2, &tasks, at(25)).launch, 2);
     }
 
     #[test]
