@@ -17,7 +17,7 @@ use super::cache::{Cache, Event, EventKind, StoredObject};
 use super::disk::{Disk, Record};
 use super::fanout::Fanout;
 use super::template::Template;
-use super::{CommitError, Committed, Expect, ObjectKey, Op, Options, stamp, to_bytes};
+use super::{CommitError, Committed, Expect, ObjectKey, Op, Options};
 
 pub struct Pending {
     pub ops: Vec<Staged>,
@@ -205,8 +205,7 @@ fn prepare(
             }
             Staged::Delete { .. } => {
                 let prev = current.expect("checked to exist");
-                let object = stamp(prev.value(), revision);
-                let stored = StoredObject::new(key.clone(), revision, to_bytes(&object), &object);
+                let stored = Template::new(prev.value()).fill(key.clone(), revision);
                 Event {
                     revision,
                     kind: EventKind::Deleted,

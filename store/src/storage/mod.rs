@@ -22,7 +22,6 @@ mod template;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
-use bytes::Bytes;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -262,21 +261,6 @@ impl Storage {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, cache::Cache> {
         self.cache.read().unwrap_or_else(|e| e.into_inner())
     }
-}
-
-/// Serializes an object with its `metadata.resourceVersion` set to `revision`.
-fn stamp(mut object: Value, revision: u64) -> Value {
-    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.insert(
-            "resourceVersion".into(),
-            Value::String(revision.to_string()),
-        );
-    }
-    object
-}
-
-fn to_bytes(object: &Value) -> Bytes {
-    Bytes::from(serde_json::to_vec(object).expect("a serde_json::Value always serializes"))
 }
 
 #[cfg(test)]

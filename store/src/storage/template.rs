@@ -20,6 +20,8 @@ use super::cache::{Meta, StoredObject};
 
 static MARKER: LazyLock<String> =
     LazyLock::new(|| format!("strata-revision-{:016x}", rand::random::<u64>()));
+/// What is searched for in the serialized object: the marker as the resourceVersion's value.
+static NEEDLE: LazyLock<String> = LazyLock::new(|| format!(r#""resourceVersion":"{}""#, *MARKER));
 
 /// An object's JSON, less its revision.
 #[derive(Debug)]
@@ -42,11 +44,10 @@ impl Template {
         let json = serde_json::to_vec(&object).expect("a serde_json::Value always serializes");
         let hole = stamped
             .then(|| {
-                let needle = format!("\"resourceVersion\":\"{}\"", *MARKER);
                 let at = json
-                    .windows(needle.len())
-                    .position(|w| w == needle.as_bytes())?;
-                let start = at + needle.len() - MARKER.len() - 1;
+                    .windows(NEEDLE.len())
+                    .position(|w| w == NEEDLE.as_bytes())?;
+                let start = at + NEEDLE.len() - MARKER.len() - 1;
                 Some((start, start + MARKER.len()))
             })
             .flatten();
