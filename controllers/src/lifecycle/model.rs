@@ -245,8 +245,8 @@ impl Lifecycle {
         }
     }
 
-    /// Records a task (or forgets it, when it no longer concerns the lifecycle: not staged
-    /// yet, or ended and released by its agent).
+    /// Records a task (or forgets it, when it no longer concerns the lifecycle: see
+    /// [`TaskFacts::concerns_lifecycle`]).
     pub fn observe_task(&mut self, uid: &str, task: Option<TaskFacts>) {
         match task {
             Some(t) if t.concerns_lifecycle() => {
