@@ -246,7 +246,7 @@ impl Lifecycle {
     }
 
     /// Records a task (or forgets it, when it no longer concerns the lifecycle: see
-    /// [`TaskFacts::concerns_lifecycle`]).
+    /// `TaskFacts::concerns_lifecycle`).
     pub fn observe_task(&mut self, uid: &str, task: Option<TaskFacts>) {
         match task {
             Some(t) if t.concerns_lifecycle() => {
