@@ -134,7 +134,9 @@ pub fn decide<'a>(
     // Marathon's rounding: capacity up, over-capacity down (with a little slack for floats).
     let minimum_healthy = ((n as f64 * upgrade.minimum_health_capacity) - 1e-9).ceil() as usize;
     let mut max_total = n + (n as f64 * upgrade.maximum_over_capacity + 1e-9).floor() as usize;
-    if minimum_healthy == max_total && old.len() + new.len() + killing >= max_total {
+    // Every task that takes room: live ones of either version, and those being killed.
+    let taking_room = old.len() + new.len() + killing;
+    if minimum_healthy == max_total && taking_room >= max_total {
         // Nothing could move within the strategy: one over, for one replacement at a time.
         max_total += 1;
     }
@@ -162,7 +164,7 @@ pub fn decide<'a>(
             kill.push(t.name.clone());
         }
         // The old ones killed now still take room until their kill is done.
-        let room = max_total.saturating_sub(old.len() + killing + new.len());
+        let room = max_total.saturating_sub(taking_room);
         launch = n.saturating_sub(new.len()).min(room);
     }
     let done = old.is_empty() && new.len() == n && new_healthy == n;
