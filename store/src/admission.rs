@@ -232,7 +232,7 @@ fn spec_changed(res: &Resource, old: &Value, new: &Value) -> bool {
 /// Carries the server-owned metadata of `old` into `new`, its generation as it was: it moves on
 /// in [`next_generation`], once defaults are filled in.
 pub fn carry_metadata(old: &Value, new: &mut Value) {
-    let old_meta = meta(old).clone();
+    let old_meta = meta(old);
     let m = meta_mut(new);
     for field in [
         "uid",
@@ -242,16 +242,36 @@ pub fn carry_metadata(old: &Value, new: &mut Value) {
         "generation",
     ] {
         match old_meta.get(field) {
-            Some(v) => m.insert(field.into(), v.clone()),
-            None => m.remove(field),
-        };
+            Some(v) => set_if_changed(m, field, v),
+            None => {
+                m.remove(field);
+            }
+        }
     }
     for field in ["name", "namespace"] {
         if let Some(v) = old_meta.get(field) {
-            m.insert(field.into(), v.clone());
+            set_if_changed(m, field, v);
         }
     }
     m.remove("selfLink");
+}
+
+/// Sets `map[field]` to `value` unless it already is (a copy of a large value is not free).
+fn set_if_changed(map: &mut Map<String, Value>, field: &str, value: &Value) {
+    if map.get(field) != Some(value) {
+        map.insert(field.into(), value.clone());
+    }
+}
+
+/// Makes `new` equal to `old` but for the fields in `except`, copying only what differs: a
+/// write that left them alone copies nothing.
+fn restore(new: &mut Map<String, Value>, old: &Map<String, Value>, except: &[&str]) {
+    new.retain(|k, _| except.contains(&k.as_str()) || old.contains_key(k));
+    for (k, v) in old {
+        if !except.contains(&k.as_str()) {
+            set_if_changed(new, k, v);
+        }
+    }
 }
 
 /// Moves `new`'s generation on from `old`'s when its spec changed. Called once defaults are
@@ -325,33 +345,44 @@ pub fn split_status(
     }
     match subresource {
         Some("status") => {
-            let Some(old) = old else { return };
-            let status = new.get("status").cloned();
-            let rv = meta(new).get("resourceVersion").cloned();
-            let managed = meta(new).get("managedFields").cloned();
-            *new = old.clone();
-            match status {
-                Some(s) => new["status"] = s,
-                None => {
-                    new.as_object_mut().map(|m| m.remove("status"));
-                }
-            }
-            let m = meta_mut(new);
-            match rv {
-                Some(rv) => m.insert("resourceVersion".into(), rv),
-                None => m.remove("resourceVersion"),
-            };
-            if let Some(mf) = managed {
-                m.insert("managedFields".into(), mf);
+            if let Some(old) = old {
+                only_status_changes(old, new);
             }
         }
-        _ => {
-            let old_status = old.and_then(|o| o.get("status")).cloned();
-            let obj = new.as_object_mut().expect("objects are maps");
-            match old_status {
-                Some(s) => obj.insert("status".into(), s),
-                None => obj.remove("status"),
-            };
+        _ => keep_stored_status(old, new),
+    }
+}
+
+/// A write to `/status`: `new` becomes `old` with `new`'s status; the resourceVersion (a
+/// precondition) and managedFields stay the request's, managedFields the stored ones when the
+/// request has none.
+fn only_status_changes(old: &Value, new: &mut Value) {
+    if !new.is_object() {
+        *new = Value::Object(Map::new());
+    }
+    restore(
+        new.as_object_mut().expect("just ensured"),
+        old.as_object().expect("stored objects are maps"),
+        &["status", "metadata"],
+    );
+    let old_meta = meta(old);
+    let m = meta_mut(new);
+    if !m.contains_key("managedFields")
+        && let Some(managed) = old_meta.get("managedFields")
+    {
+        m.insert("managedFields".into(), managed.clone());
+    }
+    restore(m, old_meta, &["resourceVersion", "managedFields"]);
+}
+
+/// A write to the main resource keeps the stored status (none if there is none).
+fn keep_stored_status(old: Option<&Value>, new: &mut Value) {
+    let old_status = old.and_then(|o| o.get("status"));
+    let obj = new.as_object_mut().expect("objects are maps");
+    match old_status {
+        Some(s) => set_if_changed(obj, "status", s),
+        None => {
+            obj.remove("status");
         }
     }
 }
@@ -410,4 +441,88 @@ pub fn builtin_rules(res: &Resource, old: Option<&Value>, object: &mut Value) ->
         _ => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored() -> Value {
+        json!({
+            "apiVersion": "strata.io/v1alpha1", "kind": "Task",
+            "metadata": {"name": "t", "uid": "u1", "resourceVersion": "7", "labels": {"a": "b"},
+                         "managedFields": [{"manager": "m"}]},
+            "spec": {"command": "sleep 1"},
+            "status": {"state": "Staging"},
+        })
+    }
+
+    #[test]
+    fn a_status_write_changes_status_alone() {
+        let old = stored();
+        let mut new = json!({
+            "apiVersion": "strata.io/v1alpha1", "kind": "Task",
+            "metadata": {"name": "t", "resourceVersion": "7", "labels": {"x": "y"},
+                         "annotations": {"new": "one"}},
+            "spec": {"command": "rm -rf /"},
+            "extra": 1,
+            "status": {"state": "Running"},
+        });
+        only_status_changes(&old, &mut new);
+        let mut want = stored();
+        want["status"] = json!({"state": "Running"});
+        assert_eq!(new, want, "spec, labels and uid are the stored ones");
+
+        let mut unconditional = stored();
+        unconditional["status"] = json!({"state": "Running"});
+        meta_mut(&mut unconditional).remove("resourceVersion");
+        meta_mut(&mut unconditional).insert("managedFields".into(), json!([{"manager": "n"}]));
+        only_status_changes(&old, &mut unconditional);
+        assert_eq!(meta(&unconditional).get("resourceVersion"), None);
+        assert_eq!(
+            meta(&unconditional)["managedFields"],
+            json!([{"manager": "n"}])
+        );
+
+        let mut removed = stored();
+        removed.as_object_mut().unwrap().remove("status");
+        only_status_changes(&old, &mut removed);
+        assert_eq!(
+            removed.get("status"),
+            None,
+            "a status write may remove status"
+        );
+    }
+
+    #[test]
+    fn a_write_to_the_main_resource_keeps_the_stored_status() {
+        let old = stored();
+        let mut new = stored();
+        new["spec"] = json!({"command": "sleep 2"});
+        new["status"] = json!({"state": "Finished"});
+        keep_stored_status(Some(&old), &mut new);
+        assert_eq!(new["status"], json!({"state": "Staging"}));
+        assert_eq!(new["spec"], json!({"command": "sleep 2"}));
+
+        let mut created = stored();
+        keep_stored_status(None, &mut created);
+        assert_eq!(
+            created.get("status"),
+            None,
+            "a new object starts without status"
+        );
+    }
+
+    #[test]
+    fn carried_metadata_is_the_stored_objects() {
+        let old = stored();
+        let mut new = json!({"metadata": {"name": "t", "uid": "forged", "generation": 9,
+                                          "selfLink": "/x", "labels": {"c": "d"}}});
+        carry_metadata(&old, &mut new);
+        assert_eq!(
+            new,
+            json!({"metadata": {"name": "t", "uid": "u1", "labels": {"c": "d"}}}),
+            "uid from the store, no generation since the stored object has none, no selfLink"
+        );
+    }
 }

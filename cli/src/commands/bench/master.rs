@@ -36,8 +36,8 @@ use strata_controllers::metrics::Metrics;
 use strata_store::server::{ApiServer, Config};
 
 use super::{
-    Process, ServerProcess, cores, rss_kib, spawn_controllers, spawn_simulated, start_server,
-    wait_for_agents,
+    Process, ServerProcess, cores, cpu_time, rss_kib, spawn_controllers, spawn_simulated,
+    start_server, wait_for_agents,
 };
 use strata_agent::connect::Connect;
 
@@ -92,6 +92,24 @@ impl Cluster {
         }
     }
 
+    /// CPU time used so far by every process of the cluster and this one (the framework).
+    fn cpu(&self) -> anyhow::Result<Duration> {
+        let this = cpu_time(std::process::id())?;
+        Ok(match self {
+            Cluster::Processes {
+                server,
+                controllers,
+                agents,
+                ..
+            } => {
+                this + cpu_time(server.child.id())?
+                    + cpu_time(controllers.0.id())?
+                    + cpu_time(agents.0.id())?
+            }
+            Cluster::InProcess { .. } => this,
+        })
+    }
+
     fn memory(&self, agents: usize) -> anyhow::Result<String> {
         Ok(match self {
             Cluster::Processes {
@@ -128,11 +146,13 @@ pub async fn run(a: MasterArgs) -> anyhow::Result<()> {
     let running = tokio::spawn(count_running(client.clone(), a.tasks));
     eprintln!("launching {} tasks...", a.tasks);
     let started = Instant::now();
+    let cpu_before = cluster.cpu()?;
     register(&client).await?;
     let launcher = tokio::spawn(launch(client.clone(), a.tasks, a.tasks_per_offer));
     let (first, all) = tokio::time::timeout(Duration::from_secs(600), running)
         .await
         .context("the tasks were not all Running within 10 minutes")???;
+    let cpu = cluster.cpu()? - cpu_before;
     launcher.abort();
     let took = all.duration_since(started);
     let rate = a.tasks as f64 / took.as_secs_f64();
@@ -148,6 +168,12 @@ pub async fn run(a: MasterArgs) -> anyhow::Result<()> {
         first.duration_since(started).as_millis(),
         took.as_secs_f64(),
         rate
+    );
+    println!(
+        "CPU time while they launched: {:.1} s on {} cores, {:.0} µs per task",
+        cpu.as_secs_f64(),
+        cores(),
+        cpu.as_secs_f64() * 1e6 / a.tasks as f64
     );
     println!(
         "resident memory with them running: {}",
