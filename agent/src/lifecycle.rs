@@ -30,6 +30,7 @@ use kube::Api;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::reflector::Lookup;
 use strata_api::conditions::{Condition, ConditionStatus, set_condition};
+use strata_api::lean::Lean;
 use strata_api::task::{Sandbox, Task, TaskState, TaskStatus};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -60,7 +61,7 @@ pub async fn supervise(
     let namespace = first.metadata.namespace.clone().unwrap_or_default();
     let name = first.metadata.name.clone().unwrap_or_default();
     let uid = first.metadata.uid.clone().unwrap_or_default();
-    let api: Api<Task> = Api::namespaced(ctx.client.clone(), &namespace);
+    let api: Api<Lean<Task>> = Api::namespaced(ctx.client.clone(), &namespace);
     let mut status = StatusWriter::new(api.clone(), &first);
     let span = tracing::info_span!("task", %namespace, %name);
 
@@ -146,7 +147,7 @@ pub(crate) fn log_ended_elsewhere(stored: &TaskStatus, when: &str) {
 /// launch failed — all reported — or ended by the master meanwhile).
 async fn launch(
     ctx: &Context,
-    api: &Api<Task>,
+    api: &Api<Lean<Task>>,
     task: &Task,
     uid: &str,
     status: &mut StatusWriter,
@@ -588,7 +589,7 @@ async fn report_end(
 
 /// Adds the agent's finalizer, so the task outlives its deletion until it has been killed; the
 /// task as stored then, when it wrote.
-async fn add_finalizer(api: &Api<Task>, task: &Task) -> Result<Option<Task>, Gone> {
+async fn add_finalizer(api: &Api<Lean<Task>>, task: &Task) -> Result<Option<Task>, Gone> {
     edit_finalizers(api, task, |finalizers| {
         if finalizers.iter().any(|f| f == FINALIZER) {
             return false;
@@ -600,7 +601,7 @@ async fn add_finalizer(api: &Api<Task>, task: &Task) -> Result<Option<Task>, Gon
 }
 
 /// Removes the agent's finalizer once the task's end is reported.
-pub async fn release(api: &Api<Task>, task: &Task) {
+pub async fn release(api: &Api<Lean<Task>>, task: &Task) {
     let result = edit_finalizers(api, task, |finalizers| {
         let before = finalizers.len();
         finalizers.retain(|f| f != FINALIZER);
@@ -618,7 +619,7 @@ pub async fn release(api: &Api<Task>, task: &Task) {
 /// test is retried on the fresh object. Returns the task as stored after the edit, when it
 /// wrote one.
 async fn edit_finalizers(
-    api: &Api<Task>,
+    api: &Api<Lean<Task>>,
     task: &Task,
     edit: impl Fn(&mut Vec<String>) -> bool,
 ) -> Result<Option<Task>, Gone> {
@@ -645,14 +646,14 @@ async fn edit_finalizers(
             .patch(&name, &PatchParams::default(), &Patch::<()>::Json(patch))
             .await
         {
-            Ok(stored) => return Ok(Some(stored)),
+            Ok(stored) => return Ok(Some(stored.0)),
             Err(kube::Error::Api(s)) if s.code == 404 => return Err(gone()),
             Err(e) => tracing::debug!(error = %e, "finalizer update lost a race; retrying"),
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
         current = match api.get_opt(&name).await {
-            Ok(Some(fresh)) => fresh,
+            Ok(Some(fresh)) => fresh.0,
             Ok(None) => return Err(gone()),
             Err(e) => {
                 tracing::warn!(error = %e, "could not read the task; retrying");

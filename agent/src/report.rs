@@ -19,6 +19,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Map, Value};
+use strata_api::lean::Lean;
 use strata_api::task::{Task, TaskState, TaskStatus};
 
 /// The task is no longer in the store: nothing to report to.
@@ -28,7 +29,7 @@ pub struct Gone(pub String);
 
 /// Writes one task's status.
 pub struct StatusWriter {
-    api: Api<Task>,
+    api: Api<Lean<Task>>,
     name: String,
     /// The status as last stored.
     current: TaskStatus,
@@ -42,7 +43,7 @@ pub fn now() -> Time {
 }
 
 impl StatusWriter {
-    pub fn new(api: Api<Task>, task: &Task) -> StatusWriter {
+    pub fn new(api: Api<Lean<Task>>, task: &Task) -> StatusWriter {
         StatusWriter {
             api,
             name: task.name_any(),
@@ -166,12 +167,12 @@ impl StatusWriter {
 async fn answered<F, Fut>(name: &str, what: &str, request: F) -> Result<Option<Task>, Gone>
 where
     F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<Task, kube::Error>>,
+    Fut: std::future::Future<Output = Result<Lean<Task>, kube::Error>>,
 {
     let mut backoff = Duration::from_millis(100);
     loop {
         match request().await {
-            Ok(task) => return Ok(Some(task)),
+            Ok(task) => return Ok(Some(task.0)),
             Err(kube::Error::Api(status)) if status.code == 404 => {
                 return Err(Gone(name.to_string()));
             }

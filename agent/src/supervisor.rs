@@ -22,6 +22,7 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 use strata_api::labels::agent_selector;
+use strata_api::lean::Lean;
 use strata_api::resources::{ResourceError, Resources, Shortfall};
 use strata_api::task::Task;
 use tokio::sync::watch;
@@ -131,7 +132,7 @@ pub async fn run(ctx: Arc<Context>) {
             "found tasks launched before this agent started"
         );
     }
-    let api: Api<Task> = Api::all(ctx.client.clone());
+    let api: Api<Lean<Task>> = Api::all(ctx.client.clone());
     let config = watcher::Config::default().labels(&agent_selector(&ctx.agent));
     let mut events = watcher::watcher(api, config).default_backoff().boxed();
     let mut listed: HashSet<String> = HashSet::new();
@@ -141,9 +142,9 @@ pub async fn run(ctx: Arc<Context>) {
             Ok(Event::Init) => listed.clear(),
             Ok(Event::InitApply(task)) => {
                 listed.insert(uid(&task));
-                dispatch(&ctx, task, &mut pending);
+                dispatch(&ctx, task.0, &mut pending);
             }
-            Ok(Event::Apply(task)) => dispatch(&ctx, task, &mut pending),
+            Ok(Event::Apply(task)) => dispatch(&ctx, task.0, &mut pending),
             Ok(Event::Delete(task)) => deleted(&ctx, &uid(&task)),
             Ok(Event::InitDone) => {
                 let gone: Vec<String> = {
@@ -237,7 +238,7 @@ fn has_finalizer(task: &Task) -> bool {
 }
 
 fn spawn_release(ctx: &Arc<Context>, task: Arc<Task>) {
-    let api: Api<Task> = Api::namespaced(
+    let api: Api<Lean<Task>> = Api::namespaced(
         ctx.client.clone(),
         task.metadata.namespace.as_deref().unwrap_or_default(),
     );

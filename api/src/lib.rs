@@ -31,6 +31,7 @@ pub mod crds;
 pub mod framework;
 pub mod health;
 pub mod labels;
+pub mod lean;
 pub mod offer;
 pub mod resources;
 pub mod role;

@@ -15,6 +15,8 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Resource, ResourceExt};
 
+use strata_api::lean::Lean;
+
 use crate::allocator::model::key;
 use crate::heartbeats::Heartbeats;
 
@@ -46,14 +48,26 @@ pub fn take_ready<I>(
 }
 
 /// The events of a watch (retried with backoff, failures logged), each wrapped as an input.
-pub fn watch<K, I, F>(api: Api<K>, config: watcher::Config, wrap: F) -> BoxStream<'static, I>
+/// The objects are read without their managedFields, which no controller reads.
+pub fn watch<K, I, F>(api: Api<Lean<K>>, config: watcher::Config, wrap: F) -> BoxStream<'static, I>
 where
     K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
     F: Fn(Event<K>) -> I + Send + 'static,
     I: Send + 'static,
 {
     let stream = watcher::watcher(api, config).default_backoff();
-    logged(stream).map(wrap).boxed()
+    logged(stream).map(move |e| wrap(unlean(e))).boxed()
+}
+
+/// A watch event of lean objects as one of the objects themselves.
+fn unlean<K>(event: Event<Lean<K>>) -> Event<K> {
+    match event {
+        Event::Apply(k) => Event::Apply(k.0),
+        Event::Delete(k) => Event::Delete(k.0),
+        Event::Init => Event::Init,
+        Event::InitApply(k) => Event::InitApply(k.0),
+        Event::InitDone => Event::InitDone,
+    }
 }
 
 fn logged<K: Send + 'static>(

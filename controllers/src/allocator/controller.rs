@@ -29,6 +29,7 @@ use strata_api::agent::Agent;
 use strata_api::conditions::{Condition, ConditionStatus, find_condition, reasons, types};
 use strata_api::framework::Framework;
 use strata_api::labels;
+use strata_api::lean::Lean;
 use strata_api::offer::{Offer, OfferPhase, OfferSpec};
 use strata_api::role::{ResourceRole, object_name, role_of};
 use strata_api::task::{Task, TaskState, TaskStatus};
@@ -532,7 +533,7 @@ impl Allocator {
                 "message": message, "finishedAt": stamp,
             }),
         };
-        let api: Api<Task> = Api::namespaced(self.client.clone(), &namespace);
+        let api: Api<Lean<Task>> = Api::namespaced(self.client.clone(), &namespace);
         let patch = json!({ "status": status });
         self.writer.write(name.clone(), async move {
             api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
@@ -621,7 +622,7 @@ impl Allocator {
         for name in changed.agents {
             let allocated = self.model.agent_allocated(&name).unwrap_or_default();
             let free = self.model.agent_free(&name).unwrap_or_default();
-            let api: Api<Agent> = Api::all(self.client.clone());
+            let api: Api<Lean<Agent>> = Api::all(self.client.clone());
             let status = json!({"allocated": allocated, "free": free});
             self.writer.apply_status(api, "Agent", name, status);
         }
@@ -635,7 +636,7 @@ impl Allocator {
             let (namespace, name) = k
                 .split_once('/')
                 .expect("framework keys are namespace/name");
-            let api: Api<Framework> = Api::namespaced(self.client.clone(), namespace);
+            let api: Api<Lean<Framework>> = Api::namespaced(self.client.clone(), namespace);
             let status = json!({
                 "active": active, "allocated": holdings.allocated,
                 "offered": holdings.offered, "dominantShare": holdings.dominant_share,
@@ -649,7 +650,7 @@ impl Allocator {
                 continue;
             }
             let (allocated, share) = self.model.role_share(&role).unwrap_or_default();
-            let api: Api<ResourceRole> = Api::all(self.client.clone());
+            let api: Api<Lean<ResourceRole>> = Api::all(self.client.clone());
             let name = object_name(&role).to_string();
             let status = json!({"allocated": allocated, "dominantShare": share});
             self.writer.apply_status(api, "ResourceRole", name, status);

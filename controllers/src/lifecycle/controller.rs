@@ -22,6 +22,7 @@ use strata_api::agent::Agent;
 use strata_api::conditions::{Condition, ConditionStatus, find_condition, types};
 use strata_api::framework::Framework;
 use strata_api::labels;
+use strata_api::lean::Lean;
 use strata_api::task::{AGENT_FINALIZER, Task, TaskState};
 
 use super::model::{Action, AgentFacts, Config, Lifecycle, Phase, TaskFacts};
@@ -250,7 +251,7 @@ async fn perform(client: Client, action: Action) -> Result<(), kube::Error> {
                 "apiVersion": strata_api::API_VERSION, "kind": "Agent",
                 "status": {"conditions": conditions},
             });
-            let api: Api<Agent> = Api::all(client);
+            let api: Api<Lean<Agent>> = Api::all(client);
             api.patch_status(
                 &name,
                 &PatchParams::apply(MANAGER).force(),
@@ -279,14 +280,14 @@ async fn perform(client: Client, action: Action) -> Result<(), kube::Error> {
                 "metadata": {"resourceVersion": task.resource_version},
                 "status": status,
             });
-            let api: Api<Task> = Api::namespaced(client, &task.namespace);
+            let api: Api<Lean<Task>> = Api::namespaced(client, &task.namespace);
             api.patch_status(&task.name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
                 .map(drop)
         }
         Action::Kill { task, grace, why } => {
             tracing::info!(task = %task.name, namespace = %task.namespace, "killing the task: {why}");
-            let api: Api<Task> = Api::namespaced(client, &task.namespace);
+            let api: Api<Lean<Task>> = Api::namespaced(client, &task.namespace);
             if let Some(grace) = grace {
                 let patch = json!({"spec": {"killGracePeriodSeconds": grace}});
                 api.patch(&task.name, &PatchParams::default(), &Patch::Merge(&patch))
@@ -305,7 +306,7 @@ async fn perform(client: Client, action: Action) -> Result<(), kube::Error> {
             let patch = json!({"metadata": {
                 "resourceVersion": task.resource_version, "finalizers": finalizers,
             }});
-            let api: Api<Task> = Api::namespaced(client, &task.namespace);
+            let api: Api<Lean<Task>> = Api::namespaced(client, &task.namespace);
             api.patch(&task.name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
                 .map(drop)

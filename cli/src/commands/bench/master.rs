@@ -22,6 +22,7 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use strata_api::agent::Agent;
+use strata_api::lean::Lean;
 use strata_api::offer::Offer;
 use strata_api::resources::Resources;
 use strata_api::task::{AGENT_FINALIZER, Task, TaskState};
@@ -350,7 +351,7 @@ async fn accept(
 
 /// When the first task, and when the `n`th, was seen Running.
 async fn count_running(client: Client, n: usize) -> anyhow::Result<(Instant, Instant)> {
-    let api: Api<Task> = Api::namespaced(client, NAMESPACE);
+    let api: Api<Lean<Task>> = Api::namespaced(client, NAMESPACE);
     let mut events = watcher::watcher(api, watcher::Config::default()).boxed();
     let mut running = std::collections::HashSet::new();
     let mut first = None;
