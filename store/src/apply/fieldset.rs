@@ -254,6 +254,21 @@ impl FieldSet {
         out
     }
 
+    /// Whether [`FieldSet::difference`] with `other` (with `under`, also
+    /// [`FieldSet::recursive_difference`]) would take any path out of `self` — without building
+    /// the result.
+    pub fn loses_paths_to(&self, other: &FieldSet, under: bool) -> bool {
+        if other.member && (self.member || (under && !self.is_empty())) {
+            return true;
+        }
+        self.children.iter().any(|(pe, child)| {
+            other
+                .children
+                .get(pe)
+                .is_some_and(|o| child.loses_paths_to(o, under))
+        })
+    }
+
     /// The paths in both sets.
     pub fn intersection(&self, other: &FieldSet) -> FieldSet {
         let mut out = FieldSet {
@@ -382,6 +397,37 @@ mod tests {
 
     fn f(name: &str) -> PathElement {
         PathElement::Field(name.into())
+    }
+
+    #[test]
+    fn losing_paths_is_told_without_building_the_difference() {
+        let set = |v: serde_json::Value| FieldSet::from_fields_v1(&v).unwrap();
+        let owned = set(
+            json!({"f:status": {"f:state": {}, "f:sandbox": {"f:path": {}}},
+                               "f:spec": {"f:command": {}}}),
+        );
+        let others = [
+            json!({}),
+            json!({"f:status": {"f:state": {}}}),
+            json!({"f:status": {"f:message": {}}}),
+            json!({"f:status": {"f:sandbox": {}}}),
+            json!({"f:status": {".": {}}}),
+            json!({"f:spec": {"f:command": {}, "f:env": {}}}),
+            json!({"f:metadata": {"f:labels": {}}}),
+        ];
+        for other in others {
+            let other = set(other);
+            assert_eq!(
+                owned.loses_paths_to(&other, false),
+                owned.difference(&other) != owned,
+                "difference with {other:?}"
+            );
+            assert_eq!(
+                owned.loses_paths_to(&other, true),
+                owned.recursive_difference(&other) != owned,
+                "recursive difference with {other:?}"
+            );
+        }
     }
 
     #[test]

@@ -190,11 +190,23 @@ fn push_entry(out: &mut Vec<ManagedEntry>, entry: ManagedEntry) {
 /// The managedFields list for `entries`: empty sets dropped, sorted as kube-apiserver sorts
 /// (operation, time, manager, apiVersion, subresource). `None` when nothing is left.
 pub fn encode(entries: &[ManagedEntry]) -> Option<Value> {
-    let mut kept: Vec<&ManagedEntry> = entries.iter().filter(|e| !e.fields.is_empty()).collect();
+    encode_reusing(entries, Vec::new())
+}
+
+/// As [`encode`], with entry `i` written as `json[i]` where that is given: the stored JSON of an
+/// entry a write left as it was (re-encoding every entry of every write cost more than the rest
+/// of the managed-fields bookkeeping).
+fn encode_reusing(entries: &[ManagedEntry], mut json: Vec<Option<Value>>) -> Option<Value> {
+    json.resize(entries.len(), None);
+    let mut kept: Vec<(&ManagedEntry, Option<Value>)> = entries
+        .iter()
+        .zip(json)
+        .filter(|(e, _)| !e.fields.is_empty())
+        .collect();
     if kept.is_empty() {
         return None;
     }
-    kept.sort_by(|a, b| {
+    kept.sort_by(|(a, _), (b, _)| {
         a.operation
             .cmp(&b.operation)
             .then_with(|| compare_time(a.time.as_deref(), b.time.as_deref()))
@@ -203,7 +215,9 @@ pub fn encode(entries: &[ManagedEntry]) -> Option<Value> {
             .then_with(|| a.subresource.cmp(&b.subresource))
     });
     Some(Value::Array(
-        kept.into_iter().map(ManagedEntry::to_json).collect(),
+        kept.into_iter()
+            .map(|(e, json)| json.unwrap_or_else(|| e.to_json()))
+            .collect(),
     ))
 }
 
@@ -215,10 +229,15 @@ fn compare_time(a: Option<&str>, b: Option<&str>) -> Ordering {
 /// Writes `entries` into `object.metadata.managedFields` (removing the field when none is
 /// left).
 pub fn store(object: &mut Value, entries: &[ManagedEntry]) {
+    store_reusing(object, entries, Vec::new());
+}
+
+/// As [`store`], reusing `json` as [`encode_reusing`] does.
+pub fn store_reusing(object: &mut Value, entries: &[ManagedEntry], json: Vec<Option<Value>>) {
     let Value::Object(obj) = object else {
         return;
     };
-    let encoded = encode(entries);
+    let encoded = encode_reusing(entries, json);
     if encoded.is_none() && !obj.contains_key("metadata") {
         return;
     }
@@ -243,7 +262,13 @@ pub fn store(object: &mut Value, entries: &[ManagedEntry]) {
 
 /// Removes `metadata.managedFields` from an object.
 pub fn strip(object: &mut Value) {
-    if let Some(Value::Object(meta)) = object.get_mut("metadata") {
-        meta.shift_remove("managedFields");
+    take(object);
+}
+
+/// Removes `metadata.managedFields` from an object and returns it.
+pub fn take(object: &mut Value) -> Option<Value> {
+    match object.get_mut("metadata") {
+        Some(Value::Object(meta)) => meta.shift_remove("managedFields"),
+        _ => None,
     }
 }

@@ -410,19 +410,30 @@ pub fn track_update(req: UpdateRequest<'_>) -> Result<(), ApplyError> {
             "the object must be a JSON object".into(),
         ));
     }
+    let carried = managed::take(new);
     let requested = match subresource {
-        None => managed::managed_fields_of(new).cloned(),
+        None => carried.as_ref().filter(|v| !v.is_null()),
         Some(_) => None,
     };
     let mut entries = match requested {
-        Some(v) if is_reset(&v) => Vec::new(),
-        Some(v) => managed::decode_strict(&v).map_err(ApplyError::Invalid)?,
+        Some(v) if is_reset(v) => Vec::new(),
+        Some(v) => managed::decode_strict(v).map_err(ApplyError::Invalid)?,
         None => old.map(managed::decode_lenient).unwrap_or_default(),
     };
-    managed::strip(new);
     if entries.is_empty() && old.is_some() {
         return Ok(());
     }
+    // The request's managedFields are the stored ones (a patch, or a status write, carries them
+    // along) and each was read as one entry: the entries this write leaves alone keep their JSON.
+    let stored = old
+        .and_then(managed::managed_fields_of)
+        .and_then(Value::as_array);
+    let mut json: Vec<Option<Value>> = match carried {
+        Some(Value::Array(items)) if items.len() == entries.len() && stored == Some(&items) => {
+            items.into_iter().map(Some).collect()
+        }
+        _ => Vec::new(),
+    };
     let empty = Value::Object(Map::new());
     let cmp = merge::compare(schema, old.unwrap_or(&empty), new);
     let changed = cmp.added.union(&cmp.modified);
@@ -430,6 +441,15 @@ pub fn track_update(req: UpdateRequest<'_>) -> Result<(), ApplyError> {
         .iter()
         .position(|e| e.is(manager, Operation::Update, api_version, subresource));
     for (i, e) in entries.iter_mut().enumerate() {
+        let touched = Some(i) == mine
+            || e.fields.loses_paths_to(&changed, false)
+            || e.fields.loses_paths_to(&cmp.removed, true);
+        if !touched {
+            continue;
+        }
+        if let Some(reused) = json.get_mut(i) {
+            *reused = None;
+        }
         if Some(i) != mine {
             e.fields = e
                 .fields
@@ -455,7 +475,7 @@ pub fn track_update(req: UpdateRequest<'_>) -> Result<(), ApplyError> {
         }),
         None => {}
     }
-    managed::store(new, &entries);
+    managed::store_reusing(new, &entries, json);
     Ok(())
 }
 
