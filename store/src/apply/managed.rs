@@ -260,11 +260,6 @@ pub fn store_reusing(object: &mut Value, entries: &[ManagedEntry], json: Vec<Opt
     }
 }
 
-/// Removes `metadata.managedFields` from an object.
-pub fn strip(object: &mut Value) {
-    take(object);
-}
-
 /// Removes `metadata.managedFields` from an object and returns it.
 pub fn take(object: &mut Value) -> Option<Value> {
     match object.get_mut("metadata") {

@@ -598,7 +598,7 @@ fn update_without_changes_keeps_managed_fields() {
     assert_eq!(out, live);
     // A write that omits managedFields keeps the stored ones.
     let mut bare = live.clone();
-    managed::strip(&mut bare);
+    managed::take(&mut bare);
     let out = update_as(Some(&live), &bare, "other", None);
     assert_eq!(out, live);
 }
