@@ -22,12 +22,6 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visi
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Lean<K>(pub K);
 
-impl<K> Lean<K> {
-    pub fn into_inner(self) -> K {
-        self.0
-    }
-}
-
 impl<K> std::ops::Deref for Lean<K> {
     type Target = K;
     fn deref(&self) -> &K {
