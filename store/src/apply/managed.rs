@@ -188,15 +188,11 @@ fn push_entry(out: &mut Vec<ManagedEntry>, entry: ManagedEntry) {
 }
 
 /// The managedFields list for `entries`: empty sets dropped, sorted as kube-apiserver sorts
-/// (operation, time, manager, apiVersion, subresource). `None` when nothing is left.
-pub fn encode(entries: &[ManagedEntry]) -> Option<Value> {
-    encode_reusing(entries, Vec::new())
-}
-
-/// As [`encode`], with entry `i` written as `json[i]` where that is given: the stored JSON of an
-/// entry a write left as it was (re-encoding every entry of every write cost more than the rest
-/// of the managed-fields bookkeeping).
-fn encode_reusing(entries: &[ManagedEntry], mut json: Vec<Option<Value>>) -> Option<Value> {
+/// (operation, time, manager, apiVersion, subresource). `None` when nothing is left. Entry `i`
+/// is written as `json[i]` where that is given: the stored JSON of an entry a write left as it
+/// was (re-encoding every entry of every write cost more than the rest of the managed-fields
+/// bookkeeping).
+fn encode(entries: &[ManagedEntry], mut json: Vec<Option<Value>>) -> Option<Value> {
     json.resize(entries.len(), None);
     let mut kept: Vec<(&ManagedEntry, Option<Value>)> = entries
         .iter()
@@ -227,17 +223,12 @@ fn compare_time(a: Option<&str>, b: Option<&str>) -> Ordering {
 }
 
 /// Writes `entries` into `object.metadata.managedFields` (removing the field when none is
-/// left).
-pub fn store(object: &mut Value, entries: &[ManagedEntry]) {
-    store_reusing(object, entries, Vec::new());
-}
-
-/// As [`store`], reusing `json` as [`encode_reusing`] does.
-pub fn store_reusing(object: &mut Value, entries: &[ManagedEntry], json: Vec<Option<Value>>) {
+/// left), reusing `json` as [`encode`] does.
+pub fn store(object: &mut Value, entries: &[ManagedEntry], json: Vec<Option<Value>>) {
     let Value::Object(obj) = object else {
         return;
     };
-    let encoded = encode_reusing(entries, json);
+    let encoded = encode(entries, json);
     if encoded.is_none() && !obj.contains_key("metadata") {
         return;
     }

@@ -312,7 +312,7 @@ pub fn apply(req: ApplyRequest<'_>) -> Result<Value, ApplyError> {
     if manager == KUBECTL_MANAGER && live.is_some_and(|l| last_applied_of(l).is_some()) {
         sync_last_applied(&mut merged, applied);
     }
-    managed::store(&mut merged, &entries);
+    managed::store(&mut merged, &entries, Vec::new());
     Ok(merged)
 }
 
@@ -475,7 +475,7 @@ pub fn track_update(req: UpdateRequest<'_>) -> Result<(), ApplyError> {
         }),
         None => {}
     }
-    managed::store_reusing(new, &entries, json);
+    managed::store(new, &entries, json);
     Ok(())
 }
 
