@@ -143,8 +143,8 @@ pub(crate) fn log_ended_elsewhere(stored: &TaskStatus, when: &str) {
 }
 
 /// Checks the staged task, launches it (reporting Starting, with its sandbox, if that takes a
-/// while) and reports Running; None when it ended before running (invalid, does not fit, killed before launch, the
-/// launch failed — all reported — or ended by the master meanwhile).
+/// while) and reports Running; None when it ended before running (invalid, does not fit, killed
+/// before launch, the launch failed — all reported — or ended by the master meanwhile).
 async fn launch(
     ctx: &Context,
     api: &Api<Lean<Task>>,

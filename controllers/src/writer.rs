@@ -4,7 +4,8 @@
 //! inside it; their writes run concurrently (at most `max` at once) and their effects come
 //! back through the watches like anyone else's. Status is written by server-side apply with
 //! the controller's field manager, so what it wrote before and leaves out now is removed (a
-//! merge patch cannot clear a field that dropped to zero). Status writes of one object run one
+//! merge patch cannot clear a field that dropped to zero), and the answer is read without its
+//! managedFields (`Lean`): nothing looks at them. Status writes of one object run one
 //! at a time and only the newest waiting one is sent, so they never arrive out of order, never
 //! race each other into conflicts, and a busy object costs one write at a time, not one per
 //! change.
@@ -16,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Resource};
 use serde_json::json;
+use strata_api::lean::Lean;
 use tokio::sync::Semaphore;
 
 /// Runs writes beside the loop, at most `max` at once.
@@ -55,8 +57,13 @@ impl Writer {
 
     /// Applies `status` to the object `name` of `kind` as this writer's field manager, after
     /// any write of its status under way (a newer status replaces one still waiting).
-    pub fn apply_status<K>(&self, api: Api<K>, kind: &str, name: String, status: serde_json::Value)
-    where
+    pub fn apply_status<K>(
+        &self,
+        api: Api<Lean<K>>,
+        kind: &str,
+        name: String,
+        status: serde_json::Value,
+    ) where
         K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + 'static,
     {
         let key = format!("{}/{name}", api.resource_url());

@@ -339,7 +339,7 @@ fn agent_facts(agent: &Agent, now: Instant) -> AgentFacts {
     }
 }
 
-/// What the lifecycle needs of a task the master staged; None before it is staged.
+/// What the lifecycle needs of a task, staged or not.
 fn task_facts(task: &Task) -> TaskFacts {
     let status = task.status.as_ref();
     TaskFacts {

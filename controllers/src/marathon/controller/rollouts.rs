@@ -66,8 +66,9 @@ impl Marathon {
                     Arc::make_mut(r).status = Some(status.clone());
                     let value = serde_json::to_value(&status).expect("status serializes");
                     entry.rollouts_written.insert(*rev, status);
+                    let lean = Api::namespaced(self.client.clone(), namespace);
                     self.writer
-                        .apply_status(api.clone(), "Rollout", r.name_any(), value);
+                        .apply_status::<Rollout>(lean, "Rollout", r.name_any(), value);
                 }
             }
             let from_version = latest.as_ref().map(|r| r.spec.version.clone());
