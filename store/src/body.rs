@@ -62,9 +62,18 @@ pub fn decode_json(body: &[u8]) -> ApiResult<Value> {
         .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
 }
 
+/// Decodes a YAML body. JSON is YAML, and what kube-rs, client-go and kubectl send as an apply
+/// patch is JSON: a body that reads as a JSON object is taken as it is, by the JSON parser (several
+/// times faster than the YAML one); anything else, or JSON with a mistake in it, is read as YAML,
+/// whose error is the one reported.
 pub fn decode_yaml(body: &[u8]) -> ApiResult<Value> {
     if body.len() > MAX_BODY {
         return Err(too_large());
+    }
+    if body.trim_ascii_start().first() == Some(&b'{')
+        && let Ok(value) = serde_json::from_slice(body)
+    {
+        return Ok(value);
     }
     let text = std::str::from_utf8(body)
         .map_err(|_| ApiError::bad_request("the request body is not valid UTF-8 YAML"))?;
@@ -99,6 +108,20 @@ mod tests {
         let v =
             decode_object(&headers("application/yaml"), &Bytes::from("a: 1\nb: [x]\n")).unwrap();
         assert_eq!(v["b"][0], "x");
+    }
+
+    #[test]
+    fn yaml_bodies_that_are_json_read_the_same_either_way() {
+        let json = br#" {"a": {"b": [1, "x", null, true]}, "c": 1.5}"#;
+        assert_eq!(
+            decode_yaml(json).unwrap(),
+            serde_json::json!({"a": {"b": [1, "x", null, true]}, "c": 1.5})
+        );
+        // A YAML flow mapping is not JSON, and is still read as YAML.
+        assert_eq!(decode_yaml(b"{a: 1, b: [x]}").unwrap()["b"][0], "x");
+        // Broken JSON is told as a YAML error.
+        let e = decode_yaml(br#"{"a": [1, }"#).unwrap_err();
+        assert!(e.message.contains("not valid YAML"), "{}", e.message);
     }
 
     #[test]
