@@ -12,8 +12,6 @@ use crate::errors::{ApiError, ApiResult};
 
 /// The largest request body accepted (kube-apiserver's limit).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
-/// The largest object stored (etcd's default request limit).
-pub const MAX_OBJECT: usize = 1536 * 1024;
 
 /// The media type of a request body, without parameters.
 pub fn content_type(headers: &HeaderMap) -> String {

@@ -18,7 +18,7 @@ use crate::patch;
 use crate::registry::Resource;
 use crate::request::Query;
 use crate::server::ApiServer;
-use crate::storage::{CommitError, Committed, Expect, ObjectKey, Op, StoredObject};
+use crate::storage::{CommitError, Committed, Expect, MAX_OBJECT, ObjectKey, Op, StoredObject};
 use crate::strata_validation;
 
 const MAX_RETRIES: usize = 16;
@@ -137,6 +137,7 @@ fn commit_error(res: &Resource, name: &str, e: CommitError) -> ApiError {
         CommitError::AlreadyExists(_) => ApiError::already_exists(&res.group, &res.plural, name),
         CommitError::NotFound(_) => ApiError::not_found(&res.group, &res.plural, name),
         CommitError::Conflict { .. } => ApiError::conflict(&res.group, &res.plural, name),
+        CommitError::TooLarge { size, .. } => too_large(size),
         CommitError::Storage(e) => ApiError::internal("storage failure", e),
     }
 }
@@ -149,6 +150,8 @@ fn parse_rv(s: &str) -> ApiResult<u64> {
     })
 }
 
+/// What a dry run answers for an object that the store would refuse as too large (a real write
+/// learns it from the commit, which reads the size off the bytes it stores).
 fn check_size(object: &Value) -> ApiResult<()> {
     /// Counts what is written to it: the object's size without building its text.
     struct Count(usize);
@@ -165,13 +168,16 @@ fn check_size(object: &Value) -> ApiResult<()> {
     let size = serde_json::to_writer(&mut count, object)
         .map(|()| count.0)
         .unwrap_or(usize::MAX);
-    if size > crate::body::MAX_OBJECT {
-        return Err(ApiError::too_large(format!(
-            "the object is {size} bytes; objects may be at most {} bytes",
-            crate::body::MAX_OBJECT
-        )));
+    if size > MAX_OBJECT {
+        return Err(too_large(size));
     }
     Ok(())
+}
+
+fn too_large(size: usize) -> ApiError {
+    ApiError::too_large(format!(
+        "the object is {size} bytes; objects may be at most {MAX_OBJECT} bytes"
+    ))
 }
 
 impl ApiServer {
@@ -317,8 +323,7 @@ impl ApiServer {
             admit(None, object)?;
         }
         admission::validate_object(res, object)?;
-        strata_validation::validate(res, None, object, None)?;
-        check_size(object)
+        strata_validation::validate(res, None, object, None)
     }
 
     async fn finish_create(
@@ -334,6 +339,7 @@ impl ApiServer {
             if self.storage.get(&self.key(res, namespace, &name)).is_some() {
                 return Err(ApiError::already_exists(&res.group, &res.plural, &name));
             }
+            check_size(&object)?;
             return Ok(Written {
                 code: StatusCode::CREATED,
                 object: Answer::Value(object),
@@ -347,7 +353,7 @@ impl ApiServer {
                 &name,
                 Op::Put {
                     key,
-                    object: object.clone(),
+                    object,
                     expect: Expect::Absent,
                 },
             )
@@ -476,7 +482,6 @@ impl ApiServer {
         admission::validate_object(res, &mut new)?;
         admission::next_generation(res, old, &mut new);
         strata_validation::validate(res, Some(old), &new, subresource)?;
-        check_size(&new)?;
         let key = self.key(res, namespace, name);
         if deleting && new_finalizers.is_empty() {
             if dry_run {
@@ -503,6 +508,7 @@ impl ApiServer {
             });
         }
         if dry_run {
+            check_size(&new)?;
             return Ok(Written {
                 code: StatusCode::OK,
                 object: Answer::Value(new),

@@ -17,7 +17,7 @@ use super::cache::{Cache, Event, EventKind, StoredObject};
 use super::disk::{Disk, Record};
 use super::fanout::Fanout;
 use super::template::Template;
-use super::{CommitError, Committed, Expect, ObjectKey, Op, Options};
+use super::{CommitError, Committed, Expect, MAX_OBJECT, ObjectKey, Op, Options};
 
 pub struct Pending {
     pub ops: Vec<Staged>,
@@ -38,24 +38,31 @@ pub enum Staged {
     },
 }
 
-impl From<Op> for Staged {
-    fn from(op: Op) -> Staged {
-        match op {
+impl Staged {
+    /// Serializes a put's object, refusing one larger than [`MAX_OBJECT`] (as etcd refuses a
+    /// request over its limit): the size is read off the bytes the commit needs anyway.
+    pub fn new(op: Op) -> Result<Staged, CommitError> {
+        Ok(match op {
             Op::Put {
                 key,
                 object,
                 expect,
-            } => Staged::Put {
-                key,
-                object: Template::new(object),
-                expect,
-            },
+            } => {
+                let object = Template::new(object);
+                let size = object.size();
+                if size > MAX_OBJECT {
+                    return Err(CommitError::TooLarge { key, size });
+                }
+                Staged::Put {
+                    key,
+                    object,
+                    expect,
+                }
+            }
             Op::Delete { key, expect } => Staged::Delete { key, expect },
-        }
+        })
     }
-}
 
-impl Staged {
     fn key(&self) -> &ObjectKey {
         match self {
             Staged::Put { key, .. } | Staged::Delete { key, .. } => key,

@@ -91,6 +91,9 @@ pub enum OpenError {
     Storage(String),
 }
 
+/// The largest object stored, in bytes of JSON (etcd's default request limit).
+pub const MAX_OBJECT: usize = 1536 * 1024;
+
 /// Why a transaction was not committed. Nothing of it was written.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CommitError {
@@ -104,6 +107,8 @@ pub enum CommitError {
         expected: u64,
         actual: u64,
     },
+    #[error("{key:?} would be {size} bytes, over the limit of {MAX_OBJECT}")]
+    TooLarge { key: ObjectKey, size: usize },
     #[error("storage failure: {0}")]
     Storage(String),
 }
@@ -177,7 +182,10 @@ impl Storage {
     pub async fn commit(&self, ops: Vec<Op>) -> Result<Vec<Committed>, CommitError> {
         let (reply, done) = oneshot::channel();
         // Serialized here, on the writer's task, not on the one committer thread.
-        let ops = ops.into_iter().map(committer::Staged::from).collect();
+        let ops = ops
+            .into_iter()
+            .map(committer::Staged::new)
+            .collect::<Result<_, _>>()?;
         self.commits
             .send(committer::Pending { ops, reply })
             .map_err(|_| CommitError::Storage("the committer has stopped".into()))?;

@@ -44,9 +44,7 @@ impl Template {
         let json = serde_json::to_vec(&object).expect("a serde_json::Value always serializes");
         let hole = stamped
             .then(|| {
-                let at = json
-                    .windows(NEEDLE.len())
-                    .position(|w| w == NEEDLE.as_bytes())?;
+                let at = memchr::memmem::find(&json, NEEDLE.as_bytes())?;
                 let start = at + NEEDLE.len() - MARKER.len() - 1;
                 Some((start, start + MARKER.len()))
             })
@@ -56,6 +54,11 @@ impl Template {
             json,
             hole,
         }
+    }
+
+    /// The object's size in bytes of JSON, less its revision's digits.
+    pub fn size(&self) -> usize {
+        self.json.len() - self.hole.map_or(0, |(start, end)| end - start)
     }
 
     /// The object as stored under `key` at `revision`.
@@ -87,7 +90,11 @@ mod tests {
             "data": {"resourceVersion": "keep me"},
             "metadata": {"name": "c", "resourceVersion": "7", "labels": {"a": "b"}, "uid": "u1"},
         });
-        let stored = Template::new(object.clone()).fill(key, 1234);
+        let template = Template::new(object.clone());
+        let mut unstamped = object.clone();
+        unstamped["metadata"]["resourceVersion"] = json!("");
+        assert_eq!(template.size(), unstamped.to_string().len());
+        let stored = template.fill(key, 1234);
         let mut expected = object;
         expected["metadata"]["resourceVersion"] = json!("1234");
         assert_eq!(stored.value(), expected);
