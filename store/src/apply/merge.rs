@@ -339,7 +339,9 @@ fn compare_value(
     out: &mut Comparison,
     depth: usize,
 ) {
-    if old.is_none() && new.is_none() {
+    // Equal values hold no differences: a write that leaves most of an object alone (a status
+    // write leaves the spec) is told so without walking it path by path.
+    if old == new {
         return;
     }
     if depth <= MAX_DEPTH && descend(c, old, new, path, out, depth) {
