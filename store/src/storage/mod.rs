@@ -372,6 +372,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_object_over_the_limit_is_refused_and_nothing_of_its_transaction_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(&dir.path().join("s.redb"), Options::default()).unwrap();
+        let big = Op::Put {
+            key: key("big"),
+            object: json!({"metadata": {"name": "big"}, "data": "x".repeat(MAX_OBJECT)}),
+            expect: Expect::Absent,
+        };
+        let refused = storage
+            .commit(vec![put("small", Expect::Absent), big])
+            .await;
+        assert!(
+            matches!(refused, Err(CommitError::TooLarge { size, .. }) if size > MAX_OBJECT),
+            "{refused:?}"
+        );
+        assert!(storage.get(&key("small")).is_none());
+        assert_eq!(storage.revision(), 0);
+    }
+
+    #[tokio::test]
     async fn the_ownership_index_follows_commits_and_is_rebuilt_on_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.redb");
