@@ -196,6 +196,20 @@ struct Validator {
     too_deep: bool,
 }
 
+/// Whether `v` holds a non-empty array or object `room` levels or more below it (where
+/// [`Validator::enter`] refuses one: `room` is how many levels are left before the limit).
+fn nests_too_deep(v: &Value, room: usize) -> bool {
+    match v {
+        Value::Array(items) if !items.is_empty() => {
+            room == 0 || items.iter().any(|i| nests_too_deep(i, room - 1))
+        }
+        Value::Object(map) if !map.is_empty() => {
+            room == 0 || map.values().any(|i| nests_too_deep(i, room - 1))
+        }
+        _ => false,
+    }
+}
+
 /// Appends `.name` (or `name` at the root) to `path`; returns the length to truncate back to.
 pub(crate) fn push_field(path: &mut String, name: &str) -> usize {
     let len = path.len();
@@ -346,8 +360,17 @@ impl Validator {
         }
     }
 
-    /// Walks a value that has no schema only to refuse hostile nesting.
+    /// Walks a value that has no schema only to refuse hostile nesting. Most such values
+    /// (managedFields' field sets, free-form maps) are shallow, which is told without building
+    /// the path of each of their fields; only a value that nests too deep is walked for its
+    /// path.
     fn depth_only(&mut self, v: &Value, path: &mut String, depth: usize) {
+        if nests_too_deep(v, MAX_DEPTH.saturating_sub(depth)) {
+            self.find_too_deep(v, path, depth);
+        }
+    }
+
+    fn find_too_deep(&mut self, v: &Value, path: &mut String, depth: usize) {
         match v {
             Value::Array(items) if !items.is_empty() => {
                 if !self.enter("array", path, depth) {
@@ -356,7 +379,7 @@ impl Validator {
                 for (i, item) in items.iter().enumerate() {
                     if matches!(item, Value::Array(_) | Value::Object(_)) {
                         let at = push_index(path, i);
-                        self.depth_only(item, path, depth + 1);
+                        self.find_too_deep(item, path, depth + 1);
                         path.truncate(at);
                     }
                 }
@@ -368,7 +391,7 @@ impl Validator {
                 for (k, item) in map {
                     if matches!(item, Value::Array(_) | Value::Object(_)) {
                         let at = push_field(path, k);
-                        self.depth_only(item, path, depth + 1);
+                        self.find_too_deep(item, path, depth + 1);
                         path.truncate(at);
                     }
                 }
