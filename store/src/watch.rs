@@ -264,11 +264,66 @@ impl Resource {
         if self.builtin {
             return false;
         }
-        let want = self.api_version();
-        let needle = format!("\"apiVersion\":\"{want}\"");
-        !obj.json
-            .windows(needle.len())
-            .take(256)
-            .any(|w| w == needle.as_bytes())
+        const KEY: &[u8] = br#""apiVersion":""#;
+        // `"apiVersion":"<group>/<version>"` starting in the first 256 bytes, told without
+        // building the text to look for (this runs for every event of every watch).
+        let (group, version) = (self.group.as_bytes(), self.version.as_bytes());
+        let len = KEY.len() + group.len() + 1 + version.len() + 1;
+        let head = &obj.json[..obj.json.len().min(255 + len)];
+        let ours = |value: &[u8]| {
+            let at_version = match group {
+                [] => Some(value),
+                _ => value.strip_prefix(group).and_then(|v| v.strip_prefix(b"/")),
+            };
+            at_version
+                .and_then(|v| v.strip_prefix(version))
+                .is_some_and(|rest| rest.starts_with(b"\""))
+        };
+        !memchr::memmem::find_iter(head, KEY)
+            .take_while(|at| *at < 256)
+            .any(|at| ours(&head[at + KEY.len()..]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use serde_json::json;
+
+    use crate::storage::{ObjectKey, StoredObject};
+
+    #[test]
+    fn an_object_stored_at_another_version_is_told_apart() {
+        let crd = json!({"spec": {
+            "group": "example.com",
+            "names": {"plural": "things", "kind": "Thing"},
+            "scope": "Namespaced",
+            "versions": [
+                {"name": "v1", "served": true, "storage": true,
+                 "schema": {"openAPIV3Schema": {"type": "object"}}},
+                {"name": "v1beta1", "served": true, "storage": false,
+                 "schema": {"openAPIV3Schema": {"type": "object"}}},
+            ],
+        }});
+        let resources = crate::crd::resources(&crd).unwrap();
+        let at = |version: &str| resources.iter().find(|r| r.version == version).unwrap();
+        let key = ObjectKey::new(&std::sync::Arc::from("example.com/things"), "ns", "t");
+        let stored = |json: &str| {
+            let object: serde_json::Value = serde_json::from_str(json).unwrap();
+            StoredObject::new(key.clone(), 1, Bytes::from(json.to_string()), &object)
+        };
+        let v1 =
+            stored(r#"{"apiVersion":"example.com/v1","kind":"Thing","metadata":{"name":"t"}}"#);
+        assert!(!at("v1").version_differs(&v1));
+        assert!(at("v1beta1").version_differs(&v1));
+        // The apiVersion of something the object holds is not the object's.
+        let nested = stored(
+            r#"{"apiVersion":"example.com/v1beta1","spec":{"ref":{"apiVersion":"example.com/v1"}}}"#,
+        );
+        assert!(!at("v1beta1").version_differs(&nested));
+        // A prefix of the version is not the version.
+        let v1beta = stored(r#"{"apiVersion":"example.com/v1beta","kind":"Thing"}"#);
+        assert!(at("v1beta1").version_differs(&v1beta));
+        assert!(at("v1").version_differs(&v1beta));
     }
 }

@@ -48,7 +48,8 @@ impl PathElement {
     /// The FieldsV1 key of this element (`f:name`, `k:{...}`, `v:...`, `i:3`).
     pub fn to_fields_v1_key(&self) -> String {
         match self {
-            PathElement::Field(f) => format!("f:{f}"),
+            // The common case, without format!'s machinery.
+            PathElement::Field(f) => ["f:", f].concat(),
             PathElement::Key(k) => format!("k:{k}"),
             PathElement::Value(v) => format!("v:{v}"),
             PathElement::Index(i) => format!("i:{i}"),

@@ -75,7 +75,7 @@ impl Meta {
 }
 
 impl StoredObject {
-    pub(super) fn new(key: ObjectKey, revision: u64, json: Bytes, object: &Value) -> Self {
+    pub(crate) fn new(key: ObjectKey, revision: u64, json: Bytes, object: &Value) -> Self {
         StoredObject::with_meta(key, revision, json, Meta::of(object))
     }
 
