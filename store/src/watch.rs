@@ -260,7 +260,7 @@ pub fn table_of(
 impl Resource {
     /// The stored object was written at another version of this resource.
     pub fn version_differs(&self, obj: &StoredObject) -> bool {
-        // Single-version kinds are the rule; only peek into the JSON when there could be others.
+        // Built-in kinds are served at one version; a CRD's objects may be stored at another.
         if self.builtin {
             return false;
         }
