@@ -265,23 +265,22 @@ impl Resource {
             return false;
         }
         const KEY: &[u8] = br#""apiVersion":""#;
-        // `"apiVersion":"<group>/<version>"` starting in the first 256 bytes, told without
-        // building the text to look for (this runs for every event of every watch).
-        let (group, version) = (self.group.as_bytes(), self.version.as_bytes());
-        let len = KEY.len() + group.len() + 1 + version.len() + 1;
-        let head = &obj.json[..obj.json.len().min(255 + len)];
-        let ours = |value: &[u8]| {
-            let at_version = match group {
-                [] => Some(value),
-                _ => value.strip_prefix(group).and_then(|v| v.strip_prefix(b"/")),
-            };
-            at_version
-                .and_then(|v| v.strip_prefix(version))
-                .is_some_and(|rest| rest.starts_with(b"\""))
+        // The object's own apiVersion is the first one in its JSON (clients and the store put
+        // it first); it must start in the first 256 bytes and be `<group>/<version>`. Told
+        // without building the text to look for: this runs for every event of every watch. When
+        // in doubt it differs, which costs a conversion, never a wrong apiVersion.
+        let head = &obj.json[..obj.json.len().min(255 + KEY.len())];
+        let Some(at) = memchr::memmem::find(head, KEY) else {
+            return true;
         };
-        !memchr::memmem::find_iter(head, KEY)
-            .take_while(|at| *at < 256)
-            .any(|at| ours(&head[at + KEY.len()..]))
+        let value = &obj.json[at + KEY.len()..];
+        let at_version = match self.group.as_bytes() {
+            [] => Some(value),
+            group => value.strip_prefix(group).and_then(|v| v.strip_prefix(b"/")),
+        };
+        !at_version
+            .and_then(|v| v.strip_prefix(self.version.as_bytes()))
+            .is_some_and(|rest| rest.starts_with(b"\""))
     }
 }
 
@@ -321,6 +320,7 @@ mod tests {
             r#"{"apiVersion":"example.com/v1beta1","spec":{"ref":{"apiVersion":"example.com/v1"}}}"#,
         );
         assert!(!at("v1beta1").version_differs(&nested));
+        assert!(at("v1").version_differs(&nested));
         // A prefix of the version is not the version.
         let v1beta = stored(r#"{"apiVersion":"example.com/v1beta","kind":"Thing"}"#);
         assert!(at("v1beta1").version_differs(&v1beta));
