@@ -137,7 +137,7 @@ fn commit_error(res: &Resource, name: &str, e: CommitError) -> ApiError {
         CommitError::AlreadyExists(_) => ApiError::already_exists(&res.group, &res.plural, name),
         CommitError::NotFound(_) => ApiError::not_found(&res.group, &res.plural, name),
         CommitError::Conflict { .. } => ApiError::conflict(&res.group, &res.plural, name),
-        CommitError::TooLarge { size, .. } => too_large(size),
+        CommitError::TooLarge { size, .. } => object_too_large(size),
         CommitError::Storage(e) => ApiError::internal("storage failure", e),
     }
 }
@@ -169,12 +169,12 @@ fn check_size(object: &Value) -> ApiResult<()> {
         .map(|()| count.0)
         .unwrap_or(usize::MAX);
     if size > MAX_OBJECT {
-        return Err(too_large(size));
+        return Err(object_too_large(size));
     }
     Ok(())
 }
 
-fn too_large(size: usize) -> ApiError {
+fn object_too_large(size: usize) -> ApiError {
     ApiError::too_large(format!(
         "the object is {size} bytes; objects may be at most {MAX_OBJECT} bytes"
     ))
