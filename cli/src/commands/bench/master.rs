@@ -93,8 +93,8 @@ impl Cluster {
         }
     }
 
-    /// CPU time used so far by every process of the cluster and this one (the framework).
-    fn cpu(&self) -> anyhow::Result<Duration> {
+    /// CPU time used so far by each process of the cluster and this one (the framework).
+    fn cpu(&self) -> anyhow::Result<Vec<(&'static str, Duration)>> {
         let this = cpu_time(std::process::id())?;
         Ok(match self {
             Cluster::Processes {
@@ -102,12 +102,13 @@ impl Cluster {
                 controllers,
                 agents,
                 ..
-            } => {
-                this + cpu_time(server.child.id())?
-                    + cpu_time(controllers.0.id())?
-                    + cpu_time(agents.0.id())?
-            }
-            Cluster::InProcess { .. } => this,
+            } => vec![
+                ("store", cpu_time(server.child.id())?),
+                ("controllers", cpu_time(controllers.0.id())?),
+                ("simulated agents", cpu_time(agents.0.id())?),
+                ("framework", this),
+            ],
+            Cluster::InProcess { .. } => vec![("the one process", this)],
         })
     }
 
@@ -153,7 +154,13 @@ pub async fn run(a: MasterArgs) -> anyhow::Result<()> {
     let (first, all) = tokio::time::timeout(Duration::from_secs(600), running)
         .await
         .context("the tasks were not all Running within 10 minutes")???;
-    let cpu = cluster.cpu()? - cpu_before;
+    let cpu: Vec<(&str, Duration)> = cluster
+        .cpu()?
+        .into_iter()
+        .zip(cpu_before)
+        .map(|((part, after), (_, before))| (part, after - before))
+        .collect();
+    let total: Duration = cpu.iter().map(|(_, t)| *t).sum();
     launcher.abort();
     let took = all.duration_since(started);
     let rate = a.tasks as f64 / took.as_secs_f64();
@@ -170,11 +177,17 @@ pub async fn run(a: MasterArgs) -> anyhow::Result<()> {
         took.as_secs_f64(),
         rate
     );
+    let per_task = |t: Duration| t.as_secs_f64() * 1e6 / a.tasks as f64;
+    let parts: Vec<String> = cpu
+        .iter()
+        .map(|(part, t)| format!("{part} {:.0}", per_task(*t)))
+        .collect();
     println!(
-        "CPU time while they launched: {:.1} s on {} cores, {:.0} µs per task",
-        cpu.as_secs_f64(),
+        "CPU time while they launched: {:.1} s on {} cores, {:.0} µs per task ({})",
+        total.as_secs_f64(),
         cores(),
-        cpu.as_secs_f64() * 1e6 / a.tasks as f64
+        per_task(total),
+        parts.join(", ")
     );
     println!(
         "resident memory with them running: {}",
