@@ -19,4 +19,4 @@ pub mod lifecycle;
 pub mod marathon;
 pub mod metrics;
 mod watches;
-mod writer;
+pub mod writer;

@@ -9,12 +9,17 @@
 //! at a time and only the newest waiting one is sent, so they never arrive out of order, never
 //! race each other into conflicts, and a busy object costs one write at a time, not one per
 //! change.
+//!
+//! The store answers every write with the object written; the controllers learn of their
+//! writes from their watches, so [`unread`] checks an answer for an error without decoding it
+//! (decoding the answers was ~5% of the controllers' work in `strata bench master`).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use kube::api::{Patch, PatchParams};
+use kube::core::request::{self, Request};
 use kube::{Api, Resource};
 use serde_json::json;
 use strata_api::lean::Lean;
@@ -92,10 +97,27 @@ impl Writer {
                     }
                 };
                 let _permit = slots.acquire().await;
-                if let Err(e) = api.patch_status(&name, &params, &Patch::Apply(&next)).await {
+                let write = unread(&api, |r| {
+                    r.patch_subresource("status", &name, &params, &Patch::Apply(&next))
+                });
+                if let Err(e) = write.await {
                     tracing::warn!(%what, error = %e, "a write failed");
                 }
             }
         });
     }
+}
+
+/// Sends the write `build` makes of `api`'s requests; the store's answer is checked for an
+/// error, and not decoded.
+pub async fn unread<K: Resource + Clone>(
+    api: &Api<K>,
+    build: impl FnOnce(&Request) -> Result<http::Request<Vec<u8>>, request::Error>,
+) -> Result<(), kube::Error> {
+    let request = build(&Request::new(api.resource_url())).map_err(kube::Error::BuildRequest)?;
+    api.clone()
+        .into_client()
+        .request_text(request)
+        .await
+        .map(drop)
 }

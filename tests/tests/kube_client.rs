@@ -15,6 +15,7 @@ use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{CustomResource, CustomResourceExt, ResourceExt};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use strata_controllers::writer::unread;
 use strata_e2e::{Server, kube_client};
 
 /// A user's own kind, defined with kube's derive like any kube-rs user would.
@@ -33,6 +34,40 @@ struct WidgetSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema)]
 struct WidgetStatus {
     observed: i64,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_write_whose_answer_is_not_read_still_reports_a_refusal() {
+    let s = Server::start();
+    let client = kube_client(&s).await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    let object = serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "unread"}, "data": {"written": "yes"},
+    });
+    let body = serde_json::to_vec(&object).expect("json");
+    unread(&api, |r| r.create(&PostParams::default(), body.clone()))
+        .await
+        .expect("created");
+    let stored = api.get("unread").await.expect("get");
+    assert_eq!(stored.data.expect("data")["written"], "yes");
+    let err = unread(&api, |r| r.create(&PostParams::default(), body))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 409),
+        "{err:?}"
+    );
+    let patch = Patch::Merge(serde_json::json!({"data": {"written": "again"}}));
+    let err = unread(&api, |r| {
+        r.patch("missing", &PatchParams::default(), &patch)
+    })
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 404),
+        "{err:?}"
+    );
 }
 
 /// A task that stops when the test ends, by a failed assertion too, before its server goes away.

@@ -40,7 +40,7 @@ use super::model::{
 use crate::heartbeats::Heartbeats;
 use crate::metrics::Metrics;
 use crate::watches::{framework_beat, instant_of, object, take_ready, watch};
-use crate::writer::Writer;
+use crate::writer::{Writer, unread};
 
 /// Field manager of everything the allocator writes.
 pub const MANAGER: &str = "strata-allocator";
@@ -448,9 +448,15 @@ impl Allocator {
             json!({"status": {"phase": phase, "message": message, "conditions": [condition]}});
         let name = name.to_string();
         self.writer.write(name.clone(), async move {
-            api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-                .map(drop)
+            unread(&api, |r| {
+                r.patch_subresource(
+                    "status",
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+            })
+            .await
         });
     }
 
@@ -486,7 +492,8 @@ impl Allocator {
             status: None,
         };
         self.writer.write(allocation.name, async move {
-            api.create(&PostParams::default(), &offer).await.map(drop)
+            let body = serde_json::to_vec(&offer).map_err(kube::Error::SerdeError)?;
+            unread(&api, |r| r.create(&PostParams::default(), body)).await
         });
     }
 
@@ -533,12 +540,18 @@ impl Allocator {
                 "message": message, "finishedAt": stamp,
             }),
         };
-        let api: Api<Lean<Task>> = Api::namespaced(self.client.clone(), &namespace);
+        let api: Api<Task> = Api::namespaced(self.client.clone(), &namespace);
         let patch = json!({ "status": status });
         self.writer.write(name.clone(), async move {
-            api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-                .map(drop)
+            unread(&api, |r| {
+                r.patch_subresource(
+                    "status",
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+            })
+            .await
         });
     }
 
@@ -570,7 +583,7 @@ impl Allocator {
             let api: Api<Offer> = Api::namespaced(self.client.clone(), namespace);
             let name = name.to_string();
             self.writer.write(name.clone(), async move {
-                api.delete(&name, &DeleteParams::default()).await.map(drop)
+                unread(&api, |r| r.delete(&name, &DeleteParams::default())).await
             });
         }
         self.pass();
