@@ -21,6 +21,7 @@ use super::{
     DECLINE_REFUSE_SECONDS, Input, Marathon, Outcome, Queue, SUPPRESS_AFTER, Tracked, fresh_name,
     marathon_id, split,
 };
+use crate::writer::unread;
 
 impl Marathon {
     /// Places the launches the pass wants on the pending offers of each namespace, accepts the
@@ -214,10 +215,15 @@ impl Marathon {
             let patch = json!({"status": {"phase": OfferPhase::Declined, "refuseSeconds": DECLINE_REFUSE_SECONDS}});
             self.writer
                 .write(format!("decline offer {offer}"), async move {
-                    offers
-                        .patch_status(&offer, &PatchParams::default(), &Patch::Merge(&patch))
-                        .await
-                        .map(drop)
+                    unread(&offers, |r| {
+                        r.patch_subresource(
+                            "status",
+                            &offer,
+                            &PatchParams::default(),
+                            &Patch::Merge(&patch),
+                        )
+                    })
+                    .await
                 });
             return;
         }
@@ -229,8 +235,12 @@ impl Marathon {
                 let inputs = inputs.clone();
                 async move {
                     let name = task.name_any();
-                    match tasks.create(&PostParams::default(), &task).await {
-                        Ok(_) => Some(name),
+                    let created = match serde_json::to_vec(&task) {
+                        Ok(body) => unread(&tasks, |r| r.create(&PostParams::default(), body)).await,
+                        Err(e) => Err(kube::Error::SerdeError(e)),
+                    };
+                    match created {
+                        Ok(()) => Some(name),
                         Err(e) => {
                             tracing::warn!(task = %name, error = %e, "could not create a task");
                             let _ = inputs.send(Input::NotCreated { app, task: name });
@@ -245,10 +255,10 @@ impl Marathon {
                 .flatten()
                 .collect();
             let patch = json!({"status": {"phase": OfferPhase::Accepted, "tasks": created, "refuseSeconds": 0}});
-            offers
-                .patch_status(&offer, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-                .map(drop)
+            unread(&offers, |r| {
+                r.patch_subresource("status", &offer, &PatchParams::default(), &Patch::Merge(&patch))
+            })
+            .await
         });
     }
 }
