@@ -18,5 +18,5 @@ pub mod heartbeats;
 pub mod lifecycle;
 pub mod marathon;
 pub mod metrics;
-mod watches;
+pub mod watches;
 pub mod writer;

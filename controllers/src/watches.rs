@@ -1,5 +1,6 @@
-//! What the controllers' watch loops share: a watch as a stream of one actor's inputs, the
-//! events' objects, the duration of a framework's Lease, and store times on the loop's clock.
+//! What the controllers' watch loops share: a watch as a stream of one actor's inputs, one watch
+//! read by several controllers ([`shared`]), the events' objects, the duration of a framework's
+//! Lease, and store times on the loop's clock.
 //!
 //! Why it exists: the allocator, the lifecycle controller and Marathon each own their state in
 //! one actor fed by several watches; they read the same events the same way.
@@ -22,6 +23,9 @@ use crate::heartbeats::Heartbeats;
 
 /// The most inputs [`take_ready`] takes in behind the first.
 const MAX_BATCH: usize = 10_000;
+
+/// Events a reader of a [`shared`] watch may have waiting before the others wait for it.
+const SHARED_QUEUE: usize = 1024;
 
 /// A framework Lease without leaseDurationSeconds lasts this long.
 const DEFAULT_FRAMEWORK_LEASE: Duration = Duration::from_secs(15);
@@ -57,6 +61,51 @@ where
 {
     let stream = watcher::watcher(api, config).default_backoff();
     logged(stream).map(move |e| wrap(unlean(e))).boxed()
+}
+
+/// The events of one watch, for `N` readers in this process: each event is read off the wire
+/// and decoded once, then cloned for every reader but the last — the allocator and the
+/// lifecycle controller both follow every Task, and decoding each Task event twice was a
+/// tenth of their work (client-go's shared informers exist for the same reason). A reader
+/// that falls behind holds the others back, as a slow reader of one watch connection would;
+/// one that has gone is left out.
+pub fn shared<K, const N: usize>(
+    api: Api<Lean<K>>,
+    config: watcher::Config,
+) -> [BoxStream<'static, Event<K>>; N]
+where
+    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    let events = watch(api, config, |e| e);
+    fan_out(events)
+}
+
+/// `events` for `N` readers, each getting every event in order.
+fn fan_out<T: Clone + Send + 'static, const N: usize>(
+    mut events: BoxStream<'static, T>,
+) -> [BoxStream<'static, T>; N] {
+    let (senders, readers): (Vec<_>, Vec<_>) = (0..N)
+        .map(|_| tokio::sync::mpsc::channel::<T>(SHARED_QUEUE))
+        .unzip();
+    tokio::spawn(async move {
+        while let Some(event) = events.next().await {
+            if let Some((last, rest)) = senders.split_last() {
+                for sender in rest {
+                    let _ = sender.send(event.clone()).await;
+                }
+                let _ = last.send(event).await;
+            }
+            if senders.iter().all(|s| s.is_closed()) {
+                return;
+            }
+        }
+    });
+    readers
+        .into_iter()
+        .map(|r| tokio_stream::wrappers::ReceiverStream::new(r).boxed())
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("N readers were made"))
 }
 
 /// A watch event of lean objects as one of the objects themselves.
@@ -134,5 +183,31 @@ pub fn instant_of(t: &Time, now: Instant) -> Instant {
         now.checked_sub(magnitude).unwrap_or(now)
     } else {
         now + magnitude
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_reader_of_a_shared_watch_sees_every_event_in_order() {
+        let events = futures::stream::iter(0..3000).boxed();
+        let [a, b, c] = fan_out::<i32, 3>(events);
+        let seen = tokio::join!(
+            a.collect::<Vec<_>>(),
+            b.collect::<Vec<_>>(),
+            c.collect::<Vec<_>>()
+        );
+        let expected: Vec<i32> = (0..3000).collect();
+        assert_eq!(seen, (expected.clone(), expected.clone(), expected));
+    }
+
+    #[tokio::test]
+    async fn a_reader_that_has_gone_does_not_stop_the_others() {
+        let events = futures::stream::iter(0..3000).boxed();
+        let [a, b] = fan_out::<i32, 2>(events);
+        drop(a);
+        assert_eq!(b.collect::<Vec<_>>().await.len(), 3000);
     }
 }

@@ -8,7 +8,7 @@ use anyhow::Context;
 use strata_api::resources::Resources;
 use strata_controllers::allocator::Config;
 use strata_controllers::allocator::controller::{self, Settings};
-use strata_controllers::{lifecycle, marathon, metrics};
+use strata_controllers::{lifecycle, marathon, metrics, watches};
 
 use super::store_client::StoreArgs;
 
@@ -146,10 +146,12 @@ pub async fn run_with(client: kube::Client, args: Flags, settings: Settings) -> 
         role: args.marathon_role,
         history: args.rollout_history as usize,
     };
+    let [for_allocator, for_lifecycle] =
+        watches::shared(kube::Api::all(client.clone()), Default::default());
     tokio::select! {
-        () = controller::run(client.clone(), settings, metrics.clone()) => Ok(()),
+        () = controller::run(client.clone(), for_allocator, settings, metrics.clone()) => Ok(()),
         () = marathon::controller::run(client.clone(), marathon) => Ok(()),
-        () = lifecycle::controller::run(client, lifecycle, metrics) => Ok(()),
+        () = lifecycle::controller::run(client, for_lifecycle, lifecycle, metrics) => Ok(()),
         served = metrics::serve(listener, registry) => served.context("serving metrics"),
     }
 }

@@ -96,8 +96,15 @@ const SYNC_FIRST: [&str; 6] = [
     "offers",
 ];
 
-/// Runs the allocator until the process stops, keeping `metrics` up to date.
-pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
+/// Runs the allocator until the process stops, keeping `metrics` up to date. `tasks` are the
+/// events of a watch of every Task (shared with the lifecycle controller: see
+/// [`crate::watches::shared`]).
+pub async fn run(
+    client: Client,
+    tasks: BoxStream<'static, Event<Task>>,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+) {
     let mut inputs: SelectAll<BoxStream<'static, Input>> = SelectAll::new();
     let all = watcher::Config::default();
     inputs.push(watch(Api::all(client.clone()), all.clone(), Input::Agent));
@@ -120,9 +127,7 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
         Input::Role(Box::new(e))
     }));
     inputs.push(watch(Api::all(client.clone()), all.clone(), Input::Offer));
-    inputs.push(watch(Api::all(client.clone()), all, |e| {
-        Input::Task(Box::new(e))
-    }));
+    inputs.push(tasks.map(|e| Input::Task(Box::new(e))).boxed());
 
     let mut allocator = Allocator::new(client, settings.clone(), metrics);
     let mut ticker = tokio::time::interval(settings.interval);

@@ -56,8 +56,15 @@ enum Input {
     Task(Box<Event<Task>>),
 }
 
-/// Runs the lifecycle controller until the process stops, keeping `metrics` up to date.
-pub async fn run(client: Client, config: Config, metrics: Arc<Metrics>) {
+/// Runs the lifecycle controller until the process stops, keeping `metrics` up to date. `tasks`
+/// are the events of a watch of every Task (shared with the allocator: see
+/// [`crate::watches::shared`]).
+pub async fn run(
+    client: Client,
+    tasks: BoxStream<'static, Event<Task>>,
+    config: Config,
+    metrics: Arc<Metrics>,
+) {
     let all = watcher::Config::default();
     let mut inputs: SelectAll<BoxStream<'static, Input>> = SelectAll::new();
     inputs.push(watch(Api::all(client.clone()), all.clone(), |e| {
@@ -76,9 +83,7 @@ pub async fn run(client: Client, config: Config, metrics: Arc<Metrics>) {
         all.clone().labels(labels::FRAMEWORK),
         Input::FrameworkLease,
     ));
-    inputs.push(watch(Api::all(client.clone()), all, |e| {
-        Input::Task(Box::new(e))
-    }));
+    inputs.push(tasks.map(|e| Input::Task(Box::new(e))).boxed());
     let mut controller = Controller {
         client,
         unreachable_after: config.unreachable_after,

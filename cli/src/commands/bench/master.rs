@@ -34,6 +34,7 @@ use strata_agent::registration::RENEW_INTERVAL;
 use strata_controllers::allocator::{self, controller::Settings};
 use strata_controllers::lifecycle;
 use strata_controllers::metrics::Metrics;
+use strata_controllers::watches;
 use strata_store::server::{ApiServer, Config};
 
 use super::{
@@ -229,13 +230,17 @@ async fn in_process(agents: usize) -> anyhow::Result<(Cluster, Client)> {
         unreachable_after: settings.agent_timeout,
         gone_after: Duration::from_secs(600),
     };
+    let [for_allocator, for_lifecycle] =
+        watches::shared(Api::all(client.clone()), Default::default());
     tokio::spawn(allocator::controller::run(
         client.clone(),
+        for_allocator,
         settings,
         metrics.clone(),
     ));
     tokio::spawn(lifecycle::controller::run(
         client.clone(),
+        for_lifecycle,
         lifecycle_config,
         metrics,
     ));
