@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use kube::api::{Patch, PatchParams};
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::core::request::{self, Request};
 use kube::{Api, Resource};
 use serde_json::json;
@@ -120,4 +120,30 @@ pub async fn unread<K: Resource + Clone>(
         .request_text(request)
         .await
         .map(drop)
+}
+
+/// Merge-patches the status of `name` with `patch`, the answer unread (see [`unread`]).
+pub async fn merge_status<K: Resource + Clone>(
+    api: &Api<K>,
+    name: &str,
+    patch: &serde_json::Value,
+) -> Result<(), kube::Error> {
+    unread(api, |r| {
+        r.patch_subresource(
+            "status",
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(patch),
+        )
+    })
+    .await
+}
+
+/// Creates `object`, the answer unread (see [`unread`]).
+pub async fn create<K: Resource + Clone + serde::Serialize>(
+    api: &Api<K>,
+    object: &K,
+) -> Result<(), kube::Error> {
+    let body = serde_json::to_vec(object).map_err(kube::Error::SerdeError)?;
+    unread(api, |r| r.create(&PostParams::default(), body)).await
 }

@@ -21,7 +21,7 @@ use futures::StreamExt;
 use futures::stream::{BoxStream, SelectAll};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ObjectMeta};
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
@@ -40,7 +40,7 @@ use super::model::{
 use crate::heartbeats::Heartbeats;
 use crate::metrics::Metrics;
 use crate::watches::{framework_beat, instant_of, object, take_ready, watch};
-use crate::writer::{Writer, unread};
+use crate::writer::{Writer, create, merge_status, unread};
 
 /// Field manager of everything the allocator writes.
 pub const MANAGER: &str = "strata-allocator";
@@ -453,15 +453,7 @@ impl Allocator {
             json!({"status": {"phase": phase, "message": message, "conditions": [condition]}});
         let name = name.to_string();
         self.writer.write(name.clone(), async move {
-            unread(&api, |r| {
-                r.patch_subresource(
-                    "status",
-                    &name,
-                    &PatchParams::default(),
-                    &Patch::Merge(&patch),
-                )
-            })
-            .await
+            merge_status(&api, &name, &patch).await
         });
     }
 
@@ -496,10 +488,8 @@ impl Allocator {
             },
             status: None,
         };
-        self.writer.write(allocation.name, async move {
-            let body = serde_json::to_vec(&offer).map_err(kube::Error::SerdeError)?;
-            unread(&api, |r| r.create(&PostParams::default(), body)).await
-        });
+        self.writer
+            .write(allocation.name, async move { create(&api, &offer).await });
     }
 
     // --- tasks ---
@@ -548,15 +538,7 @@ impl Allocator {
         let api: Api<Task> = Api::namespaced(self.client.clone(), &namespace);
         let patch = json!({ "status": status });
         self.writer.write(name.clone(), async move {
-            unread(&api, |r| {
-                r.patch_subresource(
-                    "status",
-                    &name,
-                    &PatchParams::default(),
-                    &Patch::Merge(&patch),
-                )
-            })
-            .await
+            merge_status(&api, &name, &patch).await
         });
     }
 

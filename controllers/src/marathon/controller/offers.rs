@@ -7,7 +7,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use jiff::Timestamp;
-use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 use strata_api::offer::{Offer, OfferPhase};
@@ -21,7 +20,7 @@ use super::{
     DECLINE_REFUSE_SECONDS, Input, Marathon, Outcome, Queue, SUPPRESS_AFTER, Tracked, fresh_name,
     marathon_id, split,
 };
-use crate::writer::unread;
+use crate::writer::{create, merge_status};
 
 impl Marathon {
     /// Places the launches the pass wants on the pending offers of each namespace, accepts the
@@ -215,15 +214,7 @@ impl Marathon {
             let patch = json!({"status": {"phase": OfferPhase::Declined, "refuseSeconds": DECLINE_REFUSE_SECONDS}});
             self.writer
                 .write(format!("decline offer {offer}"), async move {
-                    unread(&offers, |r| {
-                        r.patch_subresource(
-                            "status",
-                            &offer,
-                            &PatchParams::default(),
-                            &Patch::Merge(&patch),
-                        )
-                    })
-                    .await
+                    merge_status(&offers, &offer, &patch).await
                 });
             return;
         }
@@ -235,11 +226,7 @@ impl Marathon {
                 let inputs = inputs.clone();
                 async move {
                     let name = task.name_any();
-                    let created = match serde_json::to_vec(&task) {
-                        Ok(body) => unread(&tasks, |r| r.create(&PostParams::default(), body)).await,
-                        Err(e) => Err(kube::Error::SerdeError(e)),
-                    };
-                    match created {
+                    match create(&tasks, &task).await {
                         Ok(()) => Some(name),
                         Err(e) => {
                             tracing::warn!(task = %name, error = %e, "could not create a task");
@@ -255,10 +242,7 @@ impl Marathon {
                 .flatten()
                 .collect();
             let patch = json!({"status": {"phase": OfferPhase::Accepted, "tasks": created, "refuseSeconds": 0}});
-            unread(&offers, |r| {
-                r.patch_subresource("status", &offer, &PatchParams::default(), &Patch::Merge(&patch))
-            })
-            .await
+            merge_status(&offers, &offer, &patch).await
         });
     }
 }
