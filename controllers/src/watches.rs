@@ -14,10 +14,15 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 
+use strata_api::agent::Agent;
+use strata_api::framework::Framework;
+use strata_api::labels;
 use strata_api::lean::Lean;
+use strata_api::task::Task;
 
+use crate::allocator::controller::AGENT_LEASE_NAMESPACE;
 use crate::allocator::model::key;
 use crate::heartbeats::Heartbeats;
 
@@ -67,7 +72,7 @@ where
 /// and decoded once, then cloned for every reader but the last — the allocator and the
 /// lifecycle controller both follow every Task (in `strata bench master`, sharing their watch
 /// took the Task events decoded from 12 to 9 per task; client-go's shared informers exist for
-/// the same reason). A reader
+/// the same reason: see [`master`]). A reader
 /// that falls behind holds the others back, as a slow reader of one watch connection would;
 /// one that has gone is left out.
 pub fn shared<K, const N: usize>(
@@ -107,6 +112,49 @@ fn fan_out<T: Clone + Send + 'static, const N: usize>(
         .collect::<Vec<_>>()
         .try_into()
         .unwrap_or_else(|_| unreachable!("N readers were made"))
+}
+
+/// What the allocator and the lifecycle controller both follow: agents and their heartbeat
+/// Leases, frameworks and theirs, and every Task.
+pub struct Master {
+    pub agents: BoxStream<'static, Event<Agent>>,
+    pub agent_leases: BoxStream<'static, Event<Lease>>,
+    pub frameworks: BoxStream<'static, Event<Framework>>,
+    pub framework_leases: BoxStream<'static, Event<Lease>>,
+    pub tasks: BoxStream<'static, Event<Task>>,
+}
+
+/// The [`Master`] watches, each opened once and [`shared`] by the allocator and the lifecycle
+/// controller (in that order).
+pub fn master(client: &Client) -> [Master; 2] {
+    let all = watcher::Config::default();
+    let [agents, agents_too] = shared(Api::all(client.clone()), all.clone());
+    let [agent_leases, agent_leases_too] = shared(
+        Api::namespaced(client.clone(), AGENT_LEASE_NAMESPACE),
+        all.clone(),
+    );
+    let [frameworks, frameworks_too] = shared(Api::all(client.clone()), all.clone());
+    let [framework_leases, framework_leases_too] = shared(
+        Api::all(client.clone()),
+        all.clone().labels(labels::FRAMEWORK),
+    );
+    let [tasks, tasks_too] = shared(Api::all(client.clone()), all);
+    [
+        Master {
+            agents,
+            agent_leases,
+            frameworks,
+            framework_leases,
+            tasks,
+        },
+        Master {
+            agents: agents_too,
+            agent_leases: agent_leases_too,
+            frameworks: frameworks_too,
+            framework_leases: framework_leases_too,
+            tasks: tasks_too,
+        },
+    ]
 }
 
 /// A watch event of lean objects as one of the objects themselves.

@@ -146,8 +146,7 @@ pub async fn run_with(client: kube::Client, args: Flags, settings: Settings) -> 
         role: args.marathon_role,
         history: args.rollout_history as usize,
     };
-    let [for_allocator, for_lifecycle] =
-        watches::shared(kube::Api::all(client.clone()), Default::default());
+    let [for_allocator, for_lifecycle] = watches::master(&client);
     tokio::select! {
         () = controller::run(client.clone(), for_allocator, settings, metrics.clone()) => Ok(()),
         () = marathon::controller::run(client.clone(), marathon) => Ok(()),

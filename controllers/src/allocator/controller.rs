@@ -39,7 +39,7 @@ use super::model::{
 };
 use crate::heartbeats::Heartbeats;
 use crate::metrics::Metrics;
-use crate::watches::{framework_beat, instant_of, object, take_ready, watch};
+use crate::watches::{Master, framework_beat, instant_of, object, take_ready, watch};
 use crate::writer::{Writer, create, merge_status, unread};
 
 /// Field manager of everything the allocator writes.
@@ -96,38 +96,20 @@ const SYNC_FIRST: [&str; 6] = [
     "offers",
 ];
 
-/// Runs the allocator until the process stops, keeping `metrics` up to date. `tasks` are the
-/// events of a watch of every Task (shared with the lifecycle controller: see
-/// [`crate::watches::shared`]).
-pub async fn run(
-    client: Client,
-    tasks: BoxStream<'static, Event<Task>>,
-    settings: Settings,
-    metrics: Arc<Metrics>,
-) {
+/// Runs the allocator until the process stops, keeping `metrics` up to date, on the watches it
+/// shares with the lifecycle controller ([`crate::watches::master`]) and its own.
+pub async fn run(client: Client, watches: Master, settings: Settings, metrics: Arc<Metrics>) {
     let mut inputs: SelectAll<BoxStream<'static, Input>> = SelectAll::new();
     let all = watcher::Config::default();
-    inputs.push(watch(Api::all(client.clone()), all.clone(), Input::Agent));
-    inputs.push(watch(
-        Api::namespaced(client.clone(), AGENT_LEASE_NAMESPACE),
-        all.clone(),
-        Input::AgentLease,
-    ));
-    inputs.push(watch(
-        Api::all(client.clone()),
-        all.clone(),
-        Input::Framework,
-    ));
-    inputs.push(watch(
-        Api::all(client.clone()),
-        all.clone().labels(labels::FRAMEWORK),
-        Input::FrameworkLease,
-    ));
+    inputs.push(watches.agents.map(Input::Agent).boxed());
+    inputs.push(watches.agent_leases.map(Input::AgentLease).boxed());
+    inputs.push(watches.frameworks.map(Input::Framework).boxed());
+    inputs.push(watches.framework_leases.map(Input::FrameworkLease).boxed());
     inputs.push(watch(Api::all(client.clone()), all.clone(), |e| {
         Input::Role(Box::new(e))
     }));
     inputs.push(watch(Api::all(client.clone()), all.clone(), Input::Offer));
-    inputs.push(tasks.map(|e| Input::Task(Box::new(e))).boxed());
+    inputs.push(watches.tasks.map(|e| Input::Task(Box::new(e))).boxed());
 
     let mut allocator = Allocator::new(client, settings.clone(), metrics);
     let mut ticker = tokio::time::interval(settings.interval);

@@ -15,22 +15,20 @@ use futures::stream::{BoxStream, SelectAll};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, Patch, PatchParams};
-use kube::runtime::watcher::{self, Event};
+use kube::runtime::watcher::Event;
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use strata_api::agent::Agent;
 use strata_api::conditions::{Condition, ConditionStatus, find_condition, types};
 use strata_api::framework::Framework;
-use strata_api::labels;
 use strata_api::lean::Lean;
 use strata_api::task::{AGENT_FINALIZER, Task, TaskState};
 
 use super::model::{Action, AgentFacts, Config, Lifecycle, Phase, TaskFacts};
-use crate::allocator::controller::AGENT_LEASE_NAMESPACE;
 use crate::allocator::model::key;
 use crate::heartbeats::Heartbeats;
 use crate::metrics::{Metrics, PhaseLabel};
-use crate::watches::{framework_beat, instant_of, object, watch};
+use crate::watches::{Master, framework_beat, instant_of, object};
 use crate::writer::Writer;
 
 /// Field manager of the agent conditions the lifecycle writes.
@@ -56,34 +54,20 @@ enum Input {
     Task(Box<Event<Task>>),
 }
 
-/// Runs the lifecycle controller until the process stops, keeping `metrics` up to date. `tasks`
-/// are the events of a watch of every Task (shared with the allocator: see
-/// [`crate::watches::shared`]).
-pub async fn run(
-    client: Client,
-    tasks: BoxStream<'static, Event<Task>>,
-    config: Config,
-    metrics: Arc<Metrics>,
-) {
-    let all = watcher::Config::default();
+/// Runs the lifecycle controller until the process stops, keeping `metrics` up to date, on the
+/// watches it shares with the allocator ([`crate::watches::master`]).
+pub async fn run(client: Client, watches: Master, config: Config, metrics: Arc<Metrics>) {
     let mut inputs: SelectAll<BoxStream<'static, Input>> = SelectAll::new();
-    inputs.push(watch(Api::all(client.clone()), all.clone(), |e| {
-        Input::Agent(Box::new(e))
-    }));
-    inputs.push(watch(
-        Api::namespaced(client.clone(), AGENT_LEASE_NAMESPACE),
-        all.clone(),
-        Input::AgentLease,
-    ));
-    inputs.push(watch(Api::all(client.clone()), all.clone(), |e| {
-        Input::Framework(Box::new(e))
-    }));
-    inputs.push(watch(
-        Api::all(client.clone()),
-        all.clone().labels(labels::FRAMEWORK),
-        Input::FrameworkLease,
-    ));
-    inputs.push(tasks.map(|e| Input::Task(Box::new(e))).boxed());
+    inputs.push(watches.agents.map(|e| Input::Agent(Box::new(e))).boxed());
+    inputs.push(watches.agent_leases.map(Input::AgentLease).boxed());
+    inputs.push(
+        watches
+            .frameworks
+            .map(|e| Input::Framework(Box::new(e)))
+            .boxed(),
+    );
+    inputs.push(watches.framework_leases.map(Input::FrameworkLease).boxed());
+    inputs.push(watches.tasks.map(|e| Input::Task(Box::new(e))).boxed());
     let mut controller = Controller {
         client,
         unreachable_after: config.unreachable_after,

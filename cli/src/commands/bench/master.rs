@@ -230,8 +230,7 @@ async fn in_process(agents: usize) -> anyhow::Result<(Cluster, Client)> {
         unreachable_after: settings.agent_timeout,
         gone_after: Duration::from_secs(600),
     };
-    let [for_allocator, for_lifecycle] =
-        watches::shared(Api::all(client.clone()), Default::default());
+    let [for_allocator, for_lifecycle] = watches::master(&client);
     tokio::spawn(allocator::controller::run(
         client.clone(),
         for_allocator,
