@@ -4,8 +4,7 @@
 //! inside it; their writes run concurrently (at most `max` at once) and their effects come
 //! back through the watches like anyone else's. Status is written by server-side apply with
 //! the controller's field manager, so what it wrote before and leaves out now is removed (a
-//! merge patch cannot clear a field that dropped to zero), and the answer is read without its
-//! managedFields (`Lean`): nothing looks at them. Status writes of one object run one
+//! merge patch cannot clear a field that dropped to zero). Status writes of one object run one
 //! at a time and only the newest waiting one is sent, so they never arrive out of order, never
 //! race each other into conflicts, and a busy object costs one write at a time, not one per
 //! change.
@@ -23,7 +22,6 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::core::request::{self, Request};
 use kube::{Api, Resource};
 use serde_json::json;
-use strata_api::lean::Lean;
 use tokio::sync::Semaphore;
 
 /// Runs writes beside the loop, at most `max` at once.
@@ -63,14 +61,9 @@ impl Writer {
 
     /// Applies `status` to the object `name` of `kind` as this writer's field manager, after
     /// any write of its status under way (a newer status replaces one still waiting).
-    pub fn apply_status<K>(
-        &self,
-        api: Api<Lean<K>>,
-        kind: &str,
-        name: String,
-        status: serde_json::Value,
-    ) where
-        K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + 'static,
+    pub fn apply_status<K>(&self, api: Api<K>, kind: &str, name: String, status: serde_json::Value)
+    where
+        K: Resource + Clone + Send + Sync + 'static,
     {
         let key = format!("{}/{name}", api.resource_url());
         let patch = json!({"apiVersion": strata_api::API_VERSION, "kind": kind, "status": status});

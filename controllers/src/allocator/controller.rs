@@ -29,7 +29,6 @@ use strata_api::agent::Agent;
 use strata_api::conditions::{Condition, ConditionStatus, find_condition, reasons, types};
 use strata_api::framework::Framework;
 use strata_api::labels;
-use strata_api::lean::Lean;
 use strata_api::offer::{Offer, OfferPhase, OfferSpec};
 use strata_api::role::{ResourceRole, object_name, role_of};
 use strata_api::task::{Task, TaskState, TaskStatus};
@@ -108,7 +107,7 @@ pub async fn run(client: Client, watches: Master, settings: Settings, metrics: A
     inputs.push(watch(Api::all(client.clone()), all.clone(), |e| {
         Input::Role(Box::new(e))
     }));
-    inputs.push(watch(Api::all(client.clone()), all.clone(), Input::Offer));
+    inputs.push(watch(Api::all(client.clone()), all, Input::Offer));
     inputs.push(watches.tasks.map(|e| Input::Task(Box::new(e))).boxed());
 
     let mut allocator = Allocator::new(client, settings.clone(), metrics);
@@ -604,7 +603,7 @@ impl Allocator {
         for name in changed.agents {
             let allocated = self.model.agent_allocated(&name).unwrap_or_default();
             let free = self.model.agent_free(&name).unwrap_or_default();
-            let api: Api<Lean<Agent>> = Api::all(self.client.clone());
+            let api: Api<Agent> = Api::all(self.client.clone());
             let status = json!({"allocated": allocated, "free": free});
             self.writer.apply_status(api, "Agent", name, status);
         }
@@ -618,7 +617,7 @@ impl Allocator {
             let (namespace, name) = k
                 .split_once('/')
                 .expect("framework keys are namespace/name");
-            let api: Api<Lean<Framework>> = Api::namespaced(self.client.clone(), namespace);
+            let api: Api<Framework> = Api::namespaced(self.client.clone(), namespace);
             let status = json!({
                 "active": active, "allocated": holdings.allocated,
                 "offered": holdings.offered, "dominantShare": holdings.dominant_share,
@@ -632,7 +631,7 @@ impl Allocator {
                 continue;
             }
             let (allocated, share) = self.model.role_share(&role).unwrap_or_default();
-            let api: Api<Lean<ResourceRole>> = Api::all(self.client.clone());
+            let api: Api<ResourceRole> = Api::all(self.client.clone());
             let name = object_name(&role).to_string();
             let status = json!({"allocated": allocated, "dominantShare": share});
             self.writer.apply_status(api, "ResourceRole", name, status);

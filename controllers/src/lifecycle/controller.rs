@@ -29,7 +29,7 @@ use crate::allocator::model::key;
 use crate::heartbeats::Heartbeats;
 use crate::metrics::{Metrics, PhaseLabel};
 use crate::watches::{Master, framework_beat, instant_of, object};
-use crate::writer::Writer;
+use crate::writer::{Writer, merge_status};
 
 /// Field manager of the agent conditions the lifecycle writes.
 pub const MANAGER: &str = "strata-lifecycle";
@@ -269,10 +269,8 @@ async fn perform(client: Client, action: Action) -> Result<(), kube::Error> {
                 "metadata": {"resourceVersion": task.resource_version},
                 "status": status,
             });
-            let api: Api<Lean<Task>> = Api::namespaced(client, &task.namespace);
-            api.patch_status(&task.name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-                .map(drop)
+            let api: Api<Task> = Api::namespaced(client, &task.namespace);
+            merge_status(&api, &task.name, &patch).await
         }
         Action::Kill { task, grace, why } => {
             tracing::info!(task = %task.name, namespace = %task.namespace, "killing the task: {why}");

@@ -36,7 +36,6 @@ use strata_api::agent::Agent;
 use strata_api::app::{App, AppStatus, LaunchDelay, LaunchQueue, OfferRejection, TaskFailure};
 use strata_api::framework::Framework;
 use strata_api::labels;
-use strata_api::lean::Lean;
 use strata_api::offer::Offer;
 use strata_api::rollout::{Rollout, RolloutPhase, RolloutStatus};
 use strata_api::task::{Task, TaskState};
@@ -683,7 +682,7 @@ impl Marathon {
                 if let Some(r) = entry.rollouts.get_mut(&revision) {
                     Arc::make_mut(r).status = Some(updated);
                 }
-                let api: Api<Lean<Rollout>> = Api::namespaced(self.client.clone(), namespace);
+                let api: Api<Rollout> = Api::namespaced(self.client.clone(), namespace);
                 self.writer
                     .apply_status(api, "Rollout", rollout.name_any(), value);
             }
@@ -715,7 +714,7 @@ impl Marathon {
         if entry.written.as_ref() != Some(&app_status) || stale {
             let value = serde_json::to_value(&app_status).expect("status serializes");
             entry.written = Some(app_status);
-            let api: Api<Lean<App>> = Api::namespaced(self.client.clone(), namespace);
+            let api: Api<App> = Api::namespaced(self.client.clone(), namespace);
             self.writer
                 .apply_status(api, "App", name.to_string(), value);
         }
@@ -754,7 +753,7 @@ impl Marathon {
                 "id": invalid.id,
             });
             entry.written = Some(invalid);
-            let api: Api<Lean<App>> = Api::namespaced(self.client.clone(), namespace);
+            let api: Api<App> = Api::namespaced(self.client.clone(), namespace);
             self.writer
                 .apply_status(api, "App", name.to_string(), value);
         }
