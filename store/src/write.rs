@@ -206,11 +206,7 @@ impl ApiServer {
         let Some(stored) = self.storage.get(&key) else {
             return Err(ApiError::not_found("", "namespaces", ns));
         };
-        if stored
-            .value()
-            .pointer("/metadata/deletionTimestamp")
-            .is_some()
-        {
+        if stored.deleting {
             return Err(ApiError::forbidden(format!(
                 "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it \
                  is being terminated",
@@ -322,7 +318,7 @@ impl ApiServer {
         if let Some(admit) = admit {
             admit(None, object)?;
         }
-        admission::validate_object(res, object)?;
+        admission::validate_object(res, object, None)?;
         strata_validation::validate(res, None, object, None)
     }
 
@@ -479,7 +475,7 @@ impl ApiServer {
             })
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         }
-        admission::validate_object(res, &mut new)?;
+        admission::validate_object(res, &mut new, Some(old))?;
         admission::next_generation(res, old, &mut new);
         strata_validation::validate(res, Some(old), &new, subresource)?;
         let key = self.key(res, namespace, name);
