@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
+use kube::core::Request;
 use kube::{Api, ResourceExt};
 use serde_json::{Map, Value};
 use strata_api::lean::Lean;
@@ -107,7 +108,7 @@ impl StatusWriter {
         }
         change(&mut next);
         let patch = merge_patch(&self.current, &next);
-        while !self.write(&patch).await? {
+        while !self.write(&patch, &next).await? {
             if !self.may_move_to(state) {
                 return Ok(false);
             }
@@ -126,7 +127,7 @@ impl StatusWriter {
         if patch.as_object().is_some_and(Map::is_empty) {
             return Ok(());
         }
-        while !self.write(&patch).await? {
+        while !self.write(&patch, &next).await? {
             if self.current.state.is_some_and(TaskState::is_terminal) {
                 return Ok(());
             }
@@ -134,45 +135,73 @@ impl StatusWriter {
         Ok(())
     }
 
-    /// Writes the status `patch` if the task is still at the version the writer holds: true
-    /// once written; false when the store had moved on (the writer then holds the fresh status).
-    async fn write(&mut self, patch: &Value) -> Result<bool, Gone> {
+    /// Writes the status `patch` (which turns the status held into `next`) if the task is
+    /// still at the version the writer holds: true once written, and the writer then holds
+    /// `next`; false when the store had moved on (the writer then holds the fresh status).
+    async fn write(&mut self, patch: &Value, next: &TaskStatus) -> Result<bool, Gone> {
         let mut body = serde_json::json!({ "status": patch });
         if let Some(version) = &self.version {
             body["metadata"] = serde_json::json!({ "resourceVersion": version });
         }
-        let (params, merge) = (PatchParams::default(), Patch::Merge(&body));
+        let params = PatchParams::default();
         let written = answered(&self.name, "write", || {
-            self.api.patch_status(&self.name, &params, &merge)
+            let request = Request::new(self.api.resource_url()).patch_subresource(
+                "status",
+                &self.name,
+                &params,
+                &Patch::Merge(&body),
+            );
+            let client = self.api.clone().into_client();
+            async move {
+                client
+                    .request::<Version>(request.map_err(kube::Error::BuildRequest)?)
+                    .await
+            }
         })
         .await?;
-        if let Some(task) = written {
-            self.stored(&task);
+        if let Some(written) = written {
+            // Written at the version held, so the stored status is the one held, patched.
+            self.current = next.clone();
+            self.version = written.metadata.resource_version;
             return Ok(true);
         }
         tracing::debug!(task = %self.name, "the task's status changed meanwhile; reading it again");
         // A read has no precondition to fail, so it answers with the task.
         let fresh = answered(&self.name, "read", || self.api.get_status(&self.name)).await?;
         if let Some(task) = fresh {
-            self.stored(&task);
+            self.stored(&task.0);
         }
         Ok(false)
     }
 }
 
+/// What the agent reads of the store's answer to its status write: the new resourceVersion,
+/// the next write's precondition. The rest of the task it knows (it wrote the status), and
+/// decoding it whole was a Task decoded and dropped per state reported.
+#[derive(serde::Deserialize)]
+struct Version {
+    metadata: VersionMeta,
+}
+
+#[derive(serde::Deserialize)]
+struct VersionMeta {
+    #[serde(rename = "resourceVersion")]
+    resource_version: Option<String>,
+}
+
 /// Runs `request` (`what` is done with task `name`'s status) until the store answers for
-/// certain: the task it returns, None on 409 Conflict, Gone on 404. Other errors (the store
+/// certain: its answer, None on 409 Conflict, Gone on 404. Other errors (the store
 /// unreachable) are retried with backoff, since a lost report would leave a framework waiting
 /// forever.
-async fn answered<F, Fut>(name: &str, what: &str, request: F) -> Result<Option<Task>, Gone>
+async fn answered<T, F, Fut>(name: &str, what: &str, request: F) -> Result<Option<T>, Gone>
 where
     F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<Lean<Task>, kube::Error>>,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
 {
     let mut backoff = Duration::from_millis(100);
     loop {
         match request().await {
-            Ok(task) => return Ok(Some(task.0)),
+            Ok(answer) => return Ok(Some(answer)),
             Err(kube::Error::Api(status)) if status.code == 404 => {
                 return Err(Gone(name.to_string()));
             }
