@@ -141,8 +141,10 @@ pub fn set_type(res: &Resource, object: &mut Value) -> ApiResult<()> {
     Ok(())
 }
 
-/// Defaults, metadata rules and schema validation; 422 with every cause at once.
-pub fn validate_object(res: &Resource, object: &mut Value) -> ApiResult<()> {
+/// Defaults, metadata rules and schema validation; 422 with every cause at once. In an update,
+/// `old` is the stored object, whose fields the schema lets stand where they are unchanged
+/// (kube-apiserver's validation ratcheting; see [`validate`]).
+pub fn validate_object(res: &Resource, object: &mut Value, old: Option<&Value>) -> ApiResult<()> {
     drop_empty_metadata(object);
     defaults::apply_defaults(&res.schema, object);
     let name = meta_str(object, "name").unwrap_or("").to_string();
@@ -153,7 +155,7 @@ pub fn validate_object(res: &Resource, object: &mut Value) -> ApiResult<()> {
         res.namespaced,
         rule,
     );
-    errors.extend(validate::validate(&res.schema, object));
+    errors.extend(validate::validate_update(&res.schema, object, old));
     if errors.is_empty() {
         return Ok(());
     }

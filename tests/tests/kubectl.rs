@@ -406,6 +406,124 @@ spec:
     );
 }
 
+/// kube-apiserver's validation ratcheting: after a CRD's schema is tightened, objects stored
+/// before can still be labelled, patched elsewhere and have their status written; only a
+/// change to the field the new schema refuses is refused.
+#[test]
+fn a_tightened_schema_lets_stored_objects_change_what_it_does_not_refuse() {
+    let s = Server::start();
+    let crd = |size: &str| {
+        format!(
+            r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gadgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {{plural: gadgets, singular: gadget, kind: Gadget}}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {{status: {{}}}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              size: {size}
+              colour: {{type: string}}
+          status:
+            type: object
+            properties:
+              phase: {{type: string, enum: [Ready, Broken]}}
+"#
+        )
+    };
+    s.kubectl_ok_stdin(&["apply", "-f", "-"], Some(&crd("{type: integer}")));
+    s.kubectl_ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/gadgets.example.com",
+        "--timeout=10s",
+    ]);
+    let g = "apiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: g1, namespace: default}\nspec: {size: 0}\n";
+    s.kubectl_ok_stdin(&["apply", "-f", "-"], Some(g));
+    s.kubectl_ok_stdin(
+        &["apply", "-f", "-"],
+        Some(&crd("{type: integer, minimum: 1}")),
+    );
+    let refused = |args: &[&str]| {
+        let out = s.kubectl(args);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    // A new object must meet the new schema.
+    let out = s.kubectl_stdin(
+        &["create", "--dry-run=server", "-f", "-"],
+        Some(&g.replace("g1", "g2")),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("spec.size"), "{err}");
+    // The stored one keeps its size while other fields change.
+    s.kubectl_ok(&["label", "gadget", "g1", "team=a"]);
+    s.kubectl_ok(&[
+        "patch",
+        "gadget",
+        "g1",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"colour":"red"}}"#,
+    ]);
+    s.kubectl_ok(&[
+        "patch",
+        "gadget",
+        "g1",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"phase":"Ready"}}"#,
+    ]);
+    // What changes is checked: the refused field, and a status the schema does not allow.
+    let err = refused(&[
+        "patch",
+        "gadget",
+        "g1",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"size":-1}}"#,
+    ]);
+    assert!(
+        err.contains("spec.size") && err.contains("greater than or equal to 1"),
+        "{err}"
+    );
+    let err = refused(&[
+        "patch",
+        "gadget",
+        "g1",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"phase":"Gone"}}"#,
+    ]);
+    assert!(
+        err.contains("status.phase") && err.contains("Unsupported value"),
+        "{err}"
+    );
+    let got = s.kubectl_ok(&[
+        "get",
+        "gadget",
+        "g1",
+        "-o",
+        "jsonpath={.spec.size} {.spec.colour} {.status.phase} {.metadata.labels.team}",
+    ]);
+    assert_eq!(got.trim(), "0 red Ready a");
+}
+
 #[test]
 fn a_list_file_applies_and_its_items_are_still_validated() {
     // `kind: List` is what `kubectl get -o yaml` writes for several objects; kubectl checks such

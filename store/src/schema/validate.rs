@@ -4,6 +4,13 @@
 //! apiextensions-apiserver (duplicates in `set` and `map` lists), and the apiVersion/kind rules of
 //! embedded resources.
 //!
+//! An update is checked against the object it replaces, as kube-apiserver ratchets custom
+//! resource validation: a field equal to the stored one passes unchecked (the stored object
+//! passed when it was written, and kube-apiserver lets an unchanged field stand even when a
+//! newer schema would refuse it). A status write thus checks the status, not the spec it left
+//! alone. Fields are compared only down to [`RATCHET_DEPTH`], which bounds what the comparisons
+//! cost.
+//!
 //! Why it exists: a 422 whose causes read like kube-apiserver's is what kubectl, Helm and
 //! controllers show their users, and tests written against a real cluster compare those strings.
 //! Each [`FieldError`] therefore carries the Kubernetes CauseType and the message body
@@ -160,14 +167,26 @@ fn with_detail(mut s: String, detail: &str) -> String {
 /// `metadata.generateName` must satisfy what the schema declares for them, as a CRD may restrict
 /// them.
 pub fn validate(schema: &Schema, object: &Value) -> Vec<FieldError> {
+    validate_update(schema, object, None)
+}
+
+/// [`validate`] for an update of `old`: fields equal to `old`'s pass unchecked (see the module
+/// doc).
+pub fn validate_update(schema: &Schema, object: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let mut v = Validator::default();
     let mut path = String::new();
     match object {
-        Value::Object(map) => v.object(schema, map, &mut path, 0, true),
-        other => v.node(schema, other, &mut path, 0),
+        Value::Object(map) => v.object(schema, map, old, &mut path, 0, true),
+        other => v.node(schema, other, old, &mut path, 0),
     }
     v.errors
 }
+
+/// How deep below the root fields are compared with the stored object's (kube-apiserver
+/// compares at any depth; deeper fields are checked whether they changed or not). The fields
+/// of a changed object are compared again one by one, so an object is compared at most this
+/// many times over, however hostile its nesting.
+const RATCHET_DEPTH: usize = 8;
 
 /// Validates a value found at `path` (for example `metadata`) against `schema`. With
 /// `go_decoding`, the value is judged as Go's decoder judges a typed struct: a null counts as
@@ -183,7 +202,7 @@ pub(crate) fn validate_at(
         ..Validator::default()
     };
     let mut path = path.to_string();
-    v.node(schema, value, &mut path, 0);
+    v.node(schema, value, None, &mut path, 0);
     v.errors
 }
 
@@ -322,7 +341,19 @@ impl Validator {
         ));
     }
 
-    fn node(&mut self, s: &Schema, v: &Value, path: &mut String, depth: usize) {
+    /// Checks `v` (which replaces `old`, in an update) against `s`.
+    fn node(
+        &mut self,
+        s: &Schema,
+        v: &Value,
+        old: Option<&Value>,
+        path: &mut String,
+        depth: usize,
+    ) {
+        let old = old.filter(|_| depth < RATCHET_DEPTH);
+        if old.is_some_and(|old| identical(old, v)) {
+            return;
+        }
         if v.is_null() {
             if !(s.nullable || self.go_decoding)
                 && let Some(want) = wanted_type(s)
@@ -342,8 +373,8 @@ impl Validator {
         match v {
             Value::String(text) => self.string(s, text, v, path),
             Value::Number(n) => self.number(s, n, v, path),
-            Value::Array(items) => self.array(s, items, path, depth),
-            Value::Object(map) => self.object(s, map, path, depth, false),
+            Value::Array(items) => self.array(s, items, old, path, depth),
+            Value::Object(map) => self.object(s, map, old, path, depth, false),
             Value::Bool(_) | Value::Null => {}
         }
         if !s.enumeration.is_empty() && !s.enumeration.iter().any(|e| json_eq(e, v)) {
@@ -509,7 +540,15 @@ impl Validator {
         }
     }
 
-    fn array(&mut self, s: &Schema, items: &[Value], path: &mut String, depth: usize) {
+    fn array(
+        &mut self,
+        s: &Schema,
+        items: &[Value],
+        old: Option<&Value>,
+        path: &mut String,
+        depth: usize,
+    ) {
+        let old_items = old.and_then(Value::as_array);
         if let Some(max) = s.max_items
             && items.len() as u64 > max
         {
@@ -531,7 +570,10 @@ impl Validator {
         for (i, item) in items.iter().enumerate() {
             let at = push_index(path, i);
             match s.item() {
-                Some(item_schema) => self.node(item_schema, item, path, depth + 1),
+                Some(item_schema) => {
+                    let was = old_items.and_then(|o| o.get(i));
+                    self.node(item_schema, item, was, path, depth + 1)
+                }
                 None => self.depth_only(item, path, depth + 1),
             }
             path.truncate(at);
@@ -608,10 +650,15 @@ impl Validator {
         &mut self,
         s: &Schema,
         map: &Map<String, Value>,
+        old: Option<&Value>,
         path: &mut String,
         depth: usize,
         root: bool,
     ) {
+        let old = old
+            .filter(|_| depth < RATCHET_DEPTH)
+            .and_then(Value::as_object);
+        let mut old_fields = old.map(|o| o.iter().peekable());
         for name in s.required.iter().filter(|_| !self.go_decoding) {
             if !map.contains_key(name) {
                 let at = push_field(path, name);
@@ -651,7 +698,12 @@ impl Validator {
                 self.depth_only(child, path, depth + 1);
             } else {
                 match s.field(k) {
-                    Some(child_schema) => self.node(child_schema, child, path, depth + 1),
+                    Some(child_schema) => {
+                        let was = old_fields
+                            .as_mut()
+                            .and_then(|walk| counterpart(old?, walk, k));
+                        self.node(child_schema, child, was, path, depth + 1)
+                    }
                     None => self.depth_only(child, path, depth + 1),
                 }
             }
@@ -670,7 +722,7 @@ impl Validator {
                 (meta_schema.properties.get(field), meta.get(field))
             {
                 let at = push_field(path, field);
-                self.node(field_schema, value, path, depth + 1);
+                self.node(field_schema, value, None, path, depth + 1);
                 path.truncate(at);
             }
         }
@@ -725,6 +777,45 @@ impl Validator {
             path.truncate(at);
         }
     }
+}
+
+/// Whether `a` and `b` are the same JSON, compared field by field in order: an updated object
+/// keeps the order of the stored one, so this costs no key lookups (and falls back to them
+/// when the order differs).
+fn identical(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            if x.len() != y.len() {
+                return false;
+            }
+            for ((ka, va), (kb, vb)) in x.iter().zip(y) {
+                if ka != kb {
+                    return x == y;
+                }
+                if !identical(va, vb) {
+                    return false;
+                }
+            }
+            true
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| identical(a, b))
+        }
+        _ => a == b,
+    }
+}
+
+/// The value `old` holds under `key`, found by walking `old`'s fields in step with the new
+/// object's (an update keeps the stored order), or by lookup where the two part ways.
+fn counterpart<'a>(
+    old: &'a Map<String, Value>,
+    walk: &mut std::iter::Peekable<serde_json::map::Iter<'a>>,
+    key: &str,
+) -> Option<&'a Value> {
+    if walk.peek().is_some_and(|(k, _)| k.as_str() == key) {
+        return walk.next().map(|(_, v)| v);
+    }
+    old.get(key)
 }
 
 /// Equality of JSON values where numbers compare by value (`1` equals `1.0`).

@@ -383,6 +383,41 @@ fn reports_every_error_at_once() {
 }
 
 #[test]
+fn an_update_checks_what_changed_and_lets_unchanged_fields_stand() {
+    // Stored before the schema refused these (kube-apiserver's validation ratcheting).
+    let old = with_spec(
+        json!({"name": "ABCDEFG", "ports": [{"name": "a", "port": 1}, {"name": "b", "port": 99999999999i64}], "labels": {}}),
+    );
+    let fields = |new: &Value| -> Vec<String> {
+        validate_update(&schema(), new, Some(&old))
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
+    };
+    // A sibling changed; the invalid fields did not.
+    let mut new = old.clone();
+    new["spec"]["instances"] = json!(3);
+    new["status"] = json!({"ready": true});
+    assert_eq!(fields(&new), Vec::<String>::new());
+    // Changed fields are checked, inside a list too.
+    new["spec"]["instances"] = json!(-1);
+    new["spec"]["ports"][0]["port"] = json!(99999999999i64);
+    new["status"] = json!({"ready": "yes"});
+    assert_eq!(
+        fields(&new),
+        ["spec.ports[0].port", "spec.instances", "status.ready"]
+    );
+    // A field moved to another place in its object is the same field.
+    let mut reordered = old.clone();
+    let spec = reordered["spec"].as_object_mut().unwrap();
+    let name = spec.shift_remove("name").unwrap();
+    spec.insert("name".into(), name);
+    assert_eq!(fields(&reordered), Vec::<String>::new());
+    // Without the stored object everything is checked.
+    assert_eq!(validate(&schema(), &old).len(), 4);
+}
+
+#[test]
 fn required_field_missing() {
     let got = errors(&json!({"apiVersion": "v1", "kind": "Thing", "spec": {}}));
     assert_eq!(
