@@ -5,6 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::errors::{ApiError, ApiResult, Cause};
+use crate::ordered::{Counterparts, identical};
 use crate::registry::Resource;
 use crate::request::Query;
 use crate::schema::{defaults, metadata, prune, validate};
@@ -214,10 +215,11 @@ pub fn equal_without(a: &Value, b: &Value, skip: impl Fn(&str) -> bool) -> bool 
     match (a.as_object(), b.as_object()) {
         (Some(a), Some(b)) => {
             let kept = |m: &Map<String, Value>| m.iter().filter(|(k, _)| !skip(k)).count();
+            let mut in_b = Counterparts::new(b);
             kept(a) == kept(b)
                 && a.iter()
                     .filter(|(k, _)| !skip(k))
-                    .all(|(k, v)| b.get(k) == Some(v))
+                    .all(|(k, v)| in_b.get(k).is_some_and(|w| identical(v, w)))
         }
         _ => a == b,
     }

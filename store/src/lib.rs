@@ -23,6 +23,7 @@ pub mod jsonpath;
 pub mod kubeconfig;
 pub mod openapi;
 pub mod openapi_v2;
+pub mod ordered;
 pub mod patch;
 pub mod protobuf;
 pub mod rbac;

@@ -14,6 +14,7 @@ use std::sync::LazyLock;
 use serde_json::{Map, Value};
 
 use super::fieldset::{FieldSet, Path, PathElement};
+use crate::ordered::{Counterparts, identical};
 use crate::schema::{ListType, MAX_DEPTH, MapType, Schema};
 
 static ANY: LazyLock<Schema> = LazyLock::new(Schema::any);
@@ -293,25 +294,34 @@ fn compare_fields(
     out: &mut Comparison,
     depth: usize,
 ) {
-    let old_keys = old.into_iter().flat_map(|m| m.keys());
+    // The old fields with their new values, then the new fields; paired in step (the new
+    // object keeps the old one's order) rather than looked up.
+    let mut in_new = new.map(Counterparts::new);
+    let mut in_old = old.map(Counterparts::new);
+    let old_fields = old
+        .into_iter()
+        .flatten()
+        .map(|(k, o)| (k, Some(o), in_new.as_mut().and_then(|m| m.get(k))));
     let new_only = new
         .into_iter()
-        .flat_map(|m| m.keys())
-        .filter(|k| old.is_none_or(|o| !o.contains_key(*k)));
-    for k in old_keys.chain(new_only) {
+        .flatten()
+        .filter(|(k, _)| in_old.as_mut().is_none_or(|m| m.get(k).is_none()))
+        .map(|(k, n)| (k, None, Some(n)));
+    for (k, o, n) in old_fields.chain(new_only) {
         let Some(c) = child(schema, level, k) else {
             continue;
         };
         path.push(PathElement::Field(k.clone()));
-        compare_value(
-            &c,
-            old.and_then(|m| m.get(k)),
-            new.and_then(|m| m.get(k)),
-            path,
-            out,
-            depth + 1,
-        );
+        compare_value(&c, o, n, path, out, depth + 1);
         path.pop();
+    }
+}
+
+/// Whether two values, either absent, are the same.
+fn same(a: Option<&Value>, b: Option<&Value>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => identical(a, b),
+        (a, b) => a.is_none() && b.is_none(),
     }
 }
 
@@ -341,7 +351,7 @@ fn compare_value(
 ) {
     // Equal values hold no differences: a write that leaves most of an object alone (a status
     // write leaves the spec) is told so without walking it path by path.
-    if old == new {
+    if same(old, new) {
         return;
     }
     if depth <= MAX_DEPTH && descend(c, old, new, path, out, depth) {
@@ -357,7 +367,7 @@ fn compare_value(
     match (old, new) {
         (None, Some(_)) => out.added.insert(path),
         (Some(_), None) => out.removed.insert(path),
-        (Some(o), Some(n)) if o != n => {
+        (Some(o), Some(n)) if !identical(o, n) => {
             out.modified.insert(path);
             if depth <= MAX_DEPTH {
                 // A container replaced by something else: its contents are gone, and the

@@ -26,6 +26,7 @@ use regex::Regex;
 use serde_json::{Map, Number, Value};
 
 use super::{ListType, MAX_DEPTH, Schema, SchemaType};
+use crate::ordered::{Counterparts, identical};
 
 /// One invalid field, as a cause of a 422 Invalid Status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -658,7 +659,7 @@ impl Validator {
         let old = old
             .filter(|_| depth < RATCHET_DEPTH)
             .and_then(Value::as_object);
-        let mut old_fields = old.map(|o| o.iter().peekable());
+        let mut old_fields = old.map(Counterparts::new);
         for name in s.required.iter().filter(|_| !self.go_decoding) {
             if !map.contains_key(name) {
                 let at = push_field(path, name);
@@ -699,9 +700,7 @@ impl Validator {
             } else {
                 match s.field(k) {
                     Some(child_schema) => {
-                        let was = old_fields
-                            .as_mut()
-                            .and_then(|walk| counterpart(old?, walk, k));
+                        let was = old_fields.as_mut().and_then(|fields| fields.get(k));
                         self.node(child_schema, child, was, path, depth + 1)
                     }
                     None => self.depth_only(child, path, depth + 1),
@@ -777,45 +776,6 @@ impl Validator {
             path.truncate(at);
         }
     }
-}
-
-/// Whether `a` and `b` are the same JSON, compared field by field in order: an updated object
-/// keeps the order of the stored one, so this costs no key lookups (and falls back to them
-/// when the order differs).
-fn identical(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            if x.len() != y.len() {
-                return false;
-            }
-            for ((ka, va), (kb, vb)) in x.iter().zip(y) {
-                if ka != kb {
-                    return x == y;
-                }
-                if !identical(va, vb) {
-                    return false;
-                }
-            }
-            true
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| identical(a, b))
-        }
-        _ => a == b,
-    }
-}
-
-/// The value `old` holds under `key`, found by walking `old`'s fields in step with the new
-/// object's (an update keeps the stored order), or by lookup where the two part ways.
-fn counterpart<'a>(
-    old: &'a Map<String, Value>,
-    walk: &mut std::iter::Peekable<serde_json::map::Iter<'a>>,
-    key: &str,
-) -> Option<&'a Value> {
-    if walk.peek().is_some_and(|(k, _)| k.as_str() == key) {
-        return walk.next().map(|(_, v)| v);
-    }
-    old.get(key)
 }
 
 /// Equality of JSON values where numbers compare by value (`1` equals `1.0`).
