@@ -27,6 +27,7 @@ use strata_api::offer::Offer;
 use strata_api::resources::Resources;
 use strata_api::task::{AGENT_FINALIZER, Task, TaskState};
 use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
 use strata_agent::daemon::{self, SimulatedConfig};
 use strata_agent::executor::simulated::Timings;
@@ -78,8 +79,13 @@ enum Cluster {
         server: ServerProcess,
         _work: tempfile::TempDir,
     },
-    /// All in this process, its clients reaching the store without TLS or sockets.
-    InProcess { _dir: tempfile::TempDir },
+    /// All in this process, its clients reaching the store without TLS or sockets. The
+    /// controllers and agents stop (are aborted) when it is dropped, before the store goes,
+    /// so that they do not complain of it going away.
+    InProcess {
+        _running: JoinSet<()>,
+        _dir: tempfile::TempDir,
+    },
 }
 
 impl Cluster {
@@ -163,6 +169,7 @@ pub async fn run(a: MasterArgs) -> anyhow::Result<()> {
         .collect();
     let total: Duration = cpu.iter().map(|(_, t)| *t).sum();
     launcher.abort();
+    let _ = launcher.await;
     let took = all.duration_since(started);
     let rate = a.tasks as f64 / took.as_secs_f64();
     println!(
@@ -231,13 +238,14 @@ async fn in_process(agents: usize) -> anyhow::Result<(Cluster, Client)> {
         gone_after: Duration::from_secs(600),
     };
     let [for_allocator, for_lifecycle] = watches::master(&client);
-    tokio::spawn(allocator::controller::run(
+    let mut running = JoinSet::new();
+    running.spawn(allocator::controller::run(
         client.clone(),
         for_allocator,
         settings,
         metrics.clone(),
     ));
-    tokio::spawn(lifecycle::controller::run(
+    running.spawn(lifecycle::controller::run(
         client.clone(),
         for_lifecycle,
         lifecycle_config,
@@ -255,12 +263,18 @@ async fn in_process(agents: usize) -> anyhow::Result<(Cluster, Client)> {
         work_dir: dir.path().join("simulated"),
         heartbeat_interval: RENEW_INTERVAL,
     };
-    tokio::spawn(async move {
+    running.spawn(async move {
         if let Err(e) = daemon::run_simulated(simulated).await {
             eprintln!("the simulated agents stopped: {e:#}");
         }
     });
-    Ok((Cluster::InProcess { _dir: dir }, client))
+    Ok((
+        Cluster::InProcess {
+            _running: running,
+            _dir: dir,
+        },
+        client,
+    ))
 }
 
 /// Registers the framework and its heartbeat Lease (an hour long: the run is shorter).
@@ -294,7 +308,10 @@ async fn launch(client: Client, total: usize, per_offer: usize) -> anyhow::Resul
     let launched = Arc::new(AtomicUsize::new(0));
     let writes = Arc::new(Semaphore::new(IN_FLIGHT));
     let size: Resources = TASK.parse().expect("task size");
+    // Aborted with the launcher.
+    let mut accepting = JoinSet::new();
     while let Some(event) = events.try_next().await? {
+        while accepting.try_join_next().is_some() {}
         let (Event::Apply(offer) | Event::InitApply(offer)) = event else {
             continue;
         };
@@ -309,7 +326,7 @@ async fn launch(client: Client, total: usize, per_offer: usize) -> anyhow::Resul
         let first = launched.fetch_add(fit, Ordering::Relaxed);
         let take = fit.min(total.saturating_sub(first));
         let (client, writes) = (client.clone(), writes.clone());
-        tokio::spawn(async move {
+        accepting.spawn(async move {
             if let Err(e) = accept(client, offer, first, take, writes).await {
                 eprintln!("an offer could not be taken: {e}");
             }
