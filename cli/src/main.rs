@@ -66,9 +66,8 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    // The benchmarks run their store, controllers and agents at `warn` (in their processes as
-    // in-process), so that operators' logs of every task neither flood their figures nor cost
-    // them CPU.
+    // The benchmarks run their store, controllers and agents at `warn`, in one process as in
+    // their own, so that the operators' log of every task launched does not bury the figures.
     let default_filter = match cli.command {
         Command::Bench(_) => "warn",
         _ => "info",
