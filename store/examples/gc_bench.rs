@@ -156,7 +156,7 @@ async fn simulated_agent(server: Shared) {
         server.storage.revision(),
         Interest {
             resource: Some(cms.storage.clone()),
-            label: None,
+            ..Interest::default()
         },
     ) else {
         return;

@@ -728,6 +728,14 @@ impl FieldSelector {
         &self.terms
     }
 
+    /// The value `field` must equal for this selector to match, if a term requires one.
+    pub fn exact_match(&self, field: &str) -> Option<&str> {
+        self.terms
+            .iter()
+            .find(|t| t.field == field && t.op == FieldOp::Equals)
+            .map(|t| t.value.as_str())
+    }
+
     /// True when the selector has no terms (matches everything).
     pub fn is_empty(&self) -> bool {
         self.terms.is_empty()

@@ -118,6 +118,12 @@ impl Watcher {
                 .labels
                 .as_ref()
                 .and_then(|l| l.exact_match().map(|(k, v)| (k.to_string(), v.to_string()))),
+            name: self
+                .filter
+                .fields
+                .as_ref()
+                .and_then(|f| f.exact_match("metadata.name"))
+                .map(str::to_string),
         };
         let sub = match storage.subscribe(start, interest) {
             Ok(s) => s,

@@ -3,11 +3,12 @@
 //! Why it exists: when every watch saw every event and filtered for itself, a thousand agents
 //! each watching their own tasks woke a thousand times for every task change, and the store
 //! spent its time filtering. Like kube-apiserver's watch cache with its indexed triggers (pods
-//! by `spec.nodeName`), a subscriber says which resource it watches and, when its label selector
-//! requires one value of a label (`strata.io/agent=node-1`), that label and value: an event
-//! reaches the subscribers of its resource without such a requirement, and those whose value
-//! the object has before or after the change. Subscribers still filter exactly; this only
-//! spares them what cannot match.
+//! by `spec.nodeName`), a subscriber says which resource it watches and, when its field selector
+//! names one object (`metadata.name=node-1`, as each agent watches its own Agent) or its label
+//! selector requires one value of a label (`strata.io/agent=node-1`), that name or that label
+//! and value: an event reaches the subscribers of its resource without such a requirement, those
+//! of its object's name, and those whose value the object has before or after the change.
+//! Subscribers still filter exactly; this only spares them what cannot match.
 //!
 //! Each subscriber has its own bounded queue. One that falls behind is told it lagged (and
 //! re-reads the history) instead of slowing the committer or anyone else.
@@ -31,6 +32,8 @@ pub struct Interest {
     pub resource: Option<Arc<str>>,
     /// A label and the value its selector requires, if any.
     pub label: Option<(String, String)>,
+    /// The one object name its field selector requires, if any (then `label` is not used).
+    pub name: Option<String>,
 }
 
 impl Interest {
@@ -73,8 +76,10 @@ type Subs = HashMap<u64, Sub>;
 
 #[derive(Default)]
 struct ResourceSubs {
-    /// Subscribers without a label requirement.
+    /// Subscribers without a name or label requirement.
     plain: Subs,
+    /// By the object name they require.
+    named: HashMap<String, Subs>,
     /// By label, then value.
     labelled: HashMap<String, HashMap<String, Subs>>,
 }
@@ -114,9 +119,10 @@ impl Fanout {
             }
             Some(resource) => {
                 let subs = index.resources.entry(resource.clone()).or_default();
-                match &interest.label {
-                    None => subs.plain.insert(id, sub),
-                    Some((key, value)) => subs
+                match (&interest.name, &interest.label) {
+                    (Some(name), _) => subs.named.entry(name.clone()).or_default().insert(id, sub),
+                    (None, None) => subs.plain.insert(id, sub),
+                    (None, Some((key, value))) => subs
                         .labelled
                         .entry(key.clone())
                         .or_default()
@@ -149,6 +155,14 @@ impl Fanout {
         for sub in subs.plain.values() {
             sub.send(event);
         }
+        for sub in subs
+            .named
+            .get(&event.object.key.name)
+            .into_iter()
+            .flat_map(HashMap::values)
+        {
+            sub.send(event);
+        }
         for (key, values) in &subs.labelled {
             let now = event.object.label(key);
             let before = event
@@ -175,11 +189,19 @@ impl Fanout {
         let Some(subs) = index.resources.get_mut(resource) else {
             return;
         };
-        match &interest.label {
-            None => {
+        match (&interest.name, &interest.label) {
+            (Some(name), _) => {
+                if let Some(ids) = subs.named.get_mut(name) {
+                    ids.remove(&id);
+                    if ids.is_empty() {
+                        subs.named.remove(name);
+                    }
+                }
+            }
+            (None, None) => {
                 subs.plain.remove(&id);
             }
-            Some((key, value)) => {
+            (None, Some((key, value))) => {
                 if let Some(values) = subs.labelled.get_mut(key) {
                     if let Some(ids) = values.get_mut(value) {
                         ids.remove(&id);
@@ -193,7 +215,7 @@ impl Fanout {
                 }
             }
         }
-        if subs.plain.is_empty() && subs.labelled.is_empty() {
+        if subs.plain.is_empty() && subs.named.is_empty() && subs.labelled.is_empty() {
             index.resources.remove(resource);
         }
     }
@@ -277,6 +299,7 @@ mod tests {
         Interest {
             resource: resource.map(Arc::from),
             label: label.map(|(k, v)| (k.to_string(), v.to_string())),
+            name: None,
         }
     }
 
@@ -335,6 +358,27 @@ mod tests {
                 .labelled
                 .get("strata.io/agent")
                 .is_some_and(|v| !v.contains_key("node-2")),
+            "a dropped subscriber is forgotten"
+        );
+    }
+
+    #[test]
+    fn a_subscriber_of_one_name_hears_only_of_that_object() {
+        let fanout = Arc::new(Fanout::default());
+        let named = |name: &str| Interest {
+            name: Some(name.to_string()),
+            ..interest(Some("strata.io/tasks"), None)
+        };
+        let (mut mine, mut other) = (fanout.subscribe(named("t")), fanout.subscribe(named("u")));
+        fanout.publish(&event(1, "strata.io/tasks", json!({}), None));
+        fanout.publish(&event(2, "strata.io/offers", json!({}), None));
+        assert_eq!(drain(&mut mine), [1]);
+        assert_eq!(drain(&mut other), Vec::<u64>::new());
+        drop(mine);
+        assert!(
+            !fanout.index().resources["strata.io/tasks"]
+                .named
+                .contains_key("t"),
             "a dropped subscriber is forgotten"
         );
     }
