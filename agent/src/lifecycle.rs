@@ -74,7 +74,7 @@ pub async fn supervise(
                 (first.clone(), adopt(&ctx, &record).await)
             }
             None => {
-                let Some(task) = staged(&mut latest, &mut status).await else {
+                let Some(task) = staged(&ctx, &uid, &mut latest, &mut status).await else {
                     return Ok(());
                 };
                 match launch(&ctx, &api, &task, &uid, &mut status, &mut held).await? {
@@ -103,10 +103,13 @@ pub async fn supervise(
     ctx.finished(&uid);
 }
 
-/// Waits until the master has staged the task (or the store says it has gone further: an
-/// earlier run of the agent launched it); None when there is nothing to do because the task was
-/// deleted, or ended by the master (Error, Dropped), before it was staged.
+/// Waits until the master has staged the task — listed it in this agent's `status.staged`, or
+/// the store says it has gone further (an earlier run of the agent launched it) — None when
+/// there is nothing to do because the task was deleted, or ended by the master (Error,
+/// Dropped), before it was staged.
 async fn staged(
+    ctx: &Context,
+    uid: &str,
     latest: &mut watch::Receiver<Option<Arc<Task>>>,
     status: &mut StatusWriter,
 ) -> Option<Arc<Task>> {
@@ -123,6 +126,7 @@ async fn staged(
                 tracing::info!("the task was deleted before it was staged; nothing to do");
                 return None;
             }
+            None if ctx.is_staged(uid) => return Some(task),
             None => tracing::debug!("waiting for the master to stage the task"),
         }
         if latest.changed().await.is_err() {

@@ -21,6 +21,7 @@ use futures::StreamExt;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
+use strata_api::agent::Agent;
 use strata_api::labels::agent_selector;
 use strata_api::lean::Lean;
 use strata_api::resources::{ResourceError, Resources, Shortfall};
@@ -41,6 +42,9 @@ pub struct Context {
     /// Base URL of the sandbox service, reported in each task's status.
     pub endpoint: Option<String>,
     tasks: Mutex<HashMap<String, Entry>>,
+    /// The uids of the tasks the master staged here, as its Agent's `status.staged` lists them
+    /// (see [`watch_staged`]).
+    staged: Mutex<HashSet<String>>,
     /// What the agent offers and no task holds yet: a task that does not fit is dropped, so
     /// that a framework which launched more than was offered cannot oversubscribe the agent.
     free: Mutex<Resources>,
@@ -72,7 +76,30 @@ impl Context {
             executors,
             endpoint,
             tasks: Mutex::new(HashMap::new()),
+            staged: Mutex::new(HashSet::new()),
             free: Mutex::new(resources),
+        }
+    }
+
+    /// Whether the master has staged task `uid` on this agent (its Agent's status lists it).
+    pub(crate) fn is_staged(&self, uid: &str) -> bool {
+        self.staged.lock().expect("staged tasks").contains(uid)
+    }
+
+    /// Takes the Agent's `status.staged`, and wakes the actors of the tasks newly listed.
+    fn set_staged(&self, uids: Vec<String>) {
+        let uids: HashSet<String> = uids.into_iter().collect();
+        let new: Vec<String> = {
+            let mut staged = self.staged.lock().expect("staged tasks");
+            let new = uids.difference(&staged).cloned().collect();
+            *staged = uids;
+            new
+        };
+        let tasks = self.tasks.lock().expect("task table");
+        for uid in new {
+            if let Some(Entry::Active(sender)) = tasks.get(&uid) {
+                sender.send_modify(|_| {});
+            }
         }
     }
 
@@ -119,6 +146,7 @@ impl Context {
 /// Runs the task loop until the watch stream ends (it retries with backoff on errors, so in
 /// practice until the process stops).
 pub async fn run(ctx: Arc<Context>) {
+    tokio::spawn(watch_staged(ctx.clone()));
     let started = jiff::Timestamp::now();
     let mut pending: HashMap<String, Record> = ctx
         .work
@@ -164,6 +192,24 @@ pub async fn run(ctx: Arc<Context>) {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "watching tasks failed; retrying"),
+        }
+    }
+}
+
+/// Follows this agent's Agent object for the tasks the master staged here: it writes them to
+/// the Agent's `status.staged` with the allocation (one write for a burst of launches) rather
+/// than a Staging state on each task.
+async fn watch_staged(ctx: Arc<Context>) {
+    let api: Api<Agent> = Api::all(ctx.client.clone());
+    let config = watcher::Config::default().fields(&format!("metadata.name={}", ctx.agent));
+    let mut events = watcher::watcher(api, config).default_backoff().boxed();
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(Event::Apply(agent) | Event::InitApply(agent)) => {
+                ctx.set_staged(agent.status.map(|s| s.staged).unwrap_or_default());
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "watching this agent's Agent failed; retrying"),
         }
     }
 }

@@ -160,6 +160,12 @@ pub struct AgentStatus {
     /// Time of the last heartbeat the master saw (copied from the agent's Lease).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_heartbeat: Option<Time>,
+    /// The uids of tasks on this agent that the master checked against their offers and
+    /// staged: the agent runs a task once it is listed here (Mesos' master forwarding the
+    /// launch). Written by the master with the allocation; uids of tasks that have since
+    /// reported a state may linger until the next write.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub staged: Vec<String>,
 }
 
 impl AgentSpec {

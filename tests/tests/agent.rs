@@ -571,6 +571,29 @@ fn a_task_runs_only_once_the_master_staged_it() {
         "it runs once staged"
     );
     assert_eq!(strata_logs(&server, &["waiting"]), "ran\n");
+
+    // As the master stages a burst of launches: the task's uid in the Agent's status.
+    create_task(
+        &server,
+        "st1",
+        "listed",
+        json!({"command": "echo listed; sleep 300"}),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(task_json(&server, "listed").unwrap()["status"]["state"].is_null());
+    let uid = task_json(&server, "listed").unwrap()["metadata"]["uid"].clone();
+    let staged = json!({"status": {"staged": [uid]}});
+    server.kubectl_ok(&[
+        "patch",
+        "agent",
+        "st1",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        &staged.to_string(),
+    ]);
+    wait_state(&server, &agent, "listed", "Running");
+    assert_eq!(strata_logs(&server, &["listed"]), "listed\n");
 }
 
 #[test]

@@ -13,7 +13,7 @@
 //! [`Heartbeats`]). Status is written only for what changed: the model says whose holdings
 //! moved, and liveness flips are the rest.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,7 @@ use strata_api::framework::Framework;
 use strata_api::labels;
 use strata_api::offer::{Offer, OfferPhase, OfferSpec};
 use strata_api::role::{ResourceRole, object_name, role_of};
-use strata_api::task::{Task, TaskState, TaskStatus};
+use strata_api::task::{Task, TaskState};
 
 use super::model::{
     AgentInfo, Allocation, Config, FrameworkInfo, Model, RoleInfo, Settlement, Verdict, key,
@@ -84,6 +84,9 @@ enum Input {
     Task(Box<Event<Task>>),
 }
 
+/// How long tasks staged on an agent may go unreported before its status is written again.
+const RESTAGE_AFTER: Duration = Duration::from_secs(5);
+
 /// The watches whose first listing must be complete before offers are adopted and tasks
 /// judged.
 const SYNC_FIRST: [&str; 6] = [
@@ -121,6 +124,7 @@ pub async fn run(client: Client, watches: Master, settings: Settings, metrics: A
                     if !take_ready(input, &mut inputs, |input| allocator.handle(input)) {
                         return;
                     }
+                    allocator.write_staged();
                 }
                 None => return,
             },
@@ -149,6 +153,19 @@ struct Allocator {
     configured_roles: HashSet<String>,
     /// Tasks already judged (staged or ended by the master), by uid.
     judged: HashSet<String>,
+    /// By agent, the uids of the tasks staged on it that have not reported a state: written to
+    /// the agent's status (`staged`), where its agent learns it may run them. Read back from
+    /// the agents' status on the first listing, so that a restart re-judges none of them.
+    staged: HashMap<String, BTreeSet<String>>,
+    /// Agents with tasks staged since their status was last written: written once the waiting
+    /// events are handled, so that a burst of launches costs one write per agent.
+    newly_staged: BTreeSet<String>,
+    /// When each agent's staged tasks were last written, so that tasks its agent has not
+    /// reported for a while (a write that failed) are written again.
+    staged_written: HashMap<String, Instant>,
+    /// The uids of the tasks in the first listing: staged uids read back from the agents'
+    /// status whose task is not among them are forgotten.
+    listed_tasks: HashSet<String>,
     /// Settled offers to delete, oldest first, and the same as a set.
     settled: VecDeque<(Instant, String)>,
     settled_keys: HashSet<String>,
@@ -176,6 +193,10 @@ impl Allocator {
             framework_beats: Heartbeats::default(),
             configured_roles: HashSet::new(),
             judged: HashSet::new(),
+            staged: HashMap::new(),
+            newly_staged: BTreeSet::new(),
+            staged_written: HashMap::new(),
+            listed_tasks: HashSet::new(),
             settled: VecDeque::new(),
             settled_keys: HashSet::new(),
             pass_wanted: false,
@@ -202,8 +223,16 @@ impl Allocator {
         let now = Instant::now();
         match input {
             Input::Agent(event) => {
+                let listing = !self.synced.contains("agents");
                 if let Some((agent, deleted)) = object(event, &mut self.synced, "agents") {
                     let name = agent.name_any();
+                    if listing && let Some(status) = &agent.status {
+                        // What the master staged before it restarted.
+                        self.staged
+                            .entry(name.clone())
+                            .or_default()
+                            .extend(status.staged.iter().cloned());
+                    }
                     if deleted {
                         self.agents.remove(&name);
                         let offers = self.model.remove_agent(&name);
@@ -476,16 +505,35 @@ impl Allocator {
     // --- tasks ---
 
     fn on_task(&mut self, event: Event<Task>, now: Instant) {
+        let listing = !self.synced.contains("tasks");
         let Some((task, deleted)) = object(event, &mut self.synced, "tasks") else {
+            if listing && self.synced.contains("tasks") {
+                // Staged before a restart, deleted since: nobody will report them.
+                let listed = std::mem::take(&mut self.listed_tasks);
+                for uids in self.staged.values_mut() {
+                    uids.retain(|uid| listed.contains(uid));
+                }
+            }
             return;
         };
         let uid = task.uid().unwrap_or_default();
+        if listing {
+            self.listed_tasks.insert(uid.clone());
+        }
         let state = task.status.as_ref().and_then(|s| s.state);
         let was = match state.filter(|_| !deleted) {
             Some(s) => self.task_states.insert(uid.clone(), s),
             None => self.task_states.remove(&uid),
         };
         self.metrics.task_moved(was, state.filter(|_| !deleted));
+        let staged_here = self.staged.get_mut(&task.spec.agent);
+        let staged = staged_here.as_ref().is_some_and(|s| s.contains(&uid));
+        if staged && (deleted || state.is_some()) {
+            // Its agent has it (or it is gone): the next write of the agent's status drops it.
+            if let Some(s) = staged_here {
+                s.remove(&uid);
+            }
+        }
         if deleted || state.is_some_and(TaskState::is_terminal) {
             self.model.task_ended(&uid);
             self.judged.remove(&uid);
@@ -494,9 +542,10 @@ impl Allocator {
         }
         let namespace = task.namespace().unwrap_or_default();
         let name = task.name_any();
-        if state.is_some() {
+        if state.is_some() || staged {
             self.model
                 .observe_staged(&uid, &namespace, &name, &task.spec, now);
+            self.judged.insert(uid);
             return;
         }
         if task.metadata.deletion_timestamp.is_some() || !self.judged.insert(uid.clone()) {
@@ -506,7 +555,15 @@ impl Allocator {
         tracing::debug!(task = %key(&namespace, &name), ?verdict, "launch");
         let stamp = Time(jiff::Timestamp::now());
         let status = match verdict {
-            Verdict::Stage => json!(TaskStatus::staged(stamp)),
+            Verdict::Stage => {
+                // One write of the agent's status tells it of every task staged meanwhile.
+                self.staged
+                    .entry(task.spec.agent.clone())
+                    .or_default()
+                    .insert(uid);
+                self.newly_staged.insert(task.spec.agent.clone());
+                return;
+            }
             Verdict::Error(message) => json!({
                 "state": TaskState::Error, "reason": "TaskInvalid",
                 "message": message, "finishedAt": stamp,
@@ -556,6 +613,7 @@ impl Allocator {
         }
         self.pass();
         self.write_status();
+        self.restage_unreported(now);
     }
 
     fn pass(&mut self) {
@@ -596,16 +654,44 @@ impl Allocator {
         }
     }
 
+    /// Tells the agents of the tasks staged on them since the last time.
+    fn write_staged(&mut self) {
+        let now = Instant::now();
+        for name in std::mem::take(&mut self.newly_staged) {
+            self.staged_written.insert(name.clone(), now);
+            self.write_agent(name);
+        }
+    }
+
+    /// Marks for writing again the agents whose staged tasks have gone unreported since
+    /// [`RESTAGE_AFTER`] (the write may have failed; the agent would wait for ever).
+    fn restage_unreported(&mut self, now: Instant) {
+        for (name, uids) in &self.staged {
+            let written = self.staged_written.get(name);
+            if !uids.is_empty() && written.is_none_or(|at| now.duration_since(*at) >= RESTAGE_AFTER)
+            {
+                self.newly_staged.insert(name.clone());
+            }
+        }
+        self.write_staged();
+    }
+
+    /// Writes agent `name`'s allocation and the tasks staged on it.
+    fn write_agent(&self, name: String) {
+        let allocated = self.model.agent_allocated(&name).unwrap_or_default();
+        let free = self.model.agent_free(&name).unwrap_or_default();
+        let staged: Vec<&String> = self.staged.get(&name).into_iter().flatten().collect();
+        let status = json!({"allocated": allocated, "free": free, "staged": staged});
+        let api: Api<Agent> = Api::all(self.client.clone());
+        self.writer.apply_status(api, "Agent", name, status);
+    }
+
     /// Writes the accounting the model says changed: agents' allocation; frameworks'
     /// activity, allocation and dominant share; roles' allocation and share.
     fn write_status(&mut self) {
         let changed = self.model.take_changed();
         for name in changed.agents {
-            let allocated = self.model.agent_allocated(&name).unwrap_or_default();
-            let free = self.model.agent_free(&name).unwrap_or_default();
-            let api: Api<Agent> = Api::all(self.client.clone());
-            let status = json!({"allocated": allocated, "free": free});
-            self.writer.apply_status(api, "Agent", name, status);
+            self.write_agent(name);
         }
         for k in changed.frameworks {
             let Some(fw) = self.frameworks.get(&k) else {

@@ -6,7 +6,7 @@
 //! the store, so a restart judges from the whole truth. Writes carry the resourceVersion they
 //! were decided on: a task that moved meanwhile (its agent reported it) is judged again.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -75,6 +75,8 @@ pub async fn run(client: Client, watches: Master, config: Config, metrics: Arc<M
         agent_beats: Heartbeats::default(),
         framework_beats: Heartbeats::default(),
         synced: HashSet::new(),
+        staged_on: HashMap::new(),
+        unstaged: HashMap::new(),
         writer: Writer::new(MAX_WRITES, MANAGER),
         metrics,
     };
@@ -98,6 +100,11 @@ struct Controller {
     agent_beats: Heartbeats,
     framework_beats: Heartbeats,
     synced: HashSet<&'static str>,
+    /// By agent, the uids its status lists as staged by the master (`status.staged`).
+    staged_on: HashMap<String, HashSet<String>>,
+    /// Tasks with no state the master has not staged (yet), by uid: staged once their agent's
+    /// status lists them.
+    unstaged: HashMap<String, Task>,
     writer: Writer,
     metrics: Arc<Metrics>,
 }
@@ -108,7 +115,21 @@ impl Controller {
             Input::Agent(event) => {
                 if let Some((agent, deleted)) = object(*event, &mut self.synced, "agents") {
                     let name = agent.name_any();
+                    let listed = agent.status.as_ref().map(|s| &s.staged);
+                    let listed: HashSet<String> = listed.into_iter().flatten().cloned().collect();
+                    let newly: Vec<String> = listed
+                        .iter()
+                        .filter(|uid| self.unstaged.contains_key(*uid))
+                        .cloned()
+                        .collect();
+                    self.staged_on.insert(name.clone(), listed);
+                    for uid in newly {
+                        if let Some(task) = self.unstaged.remove(&uid) {
+                            self.observe_task(&uid, Some(task));
+                        }
+                    }
                     if deleted {
+                        self.staged_on.remove(&name);
                         self.model.remove_agent(&name);
                     } else {
                         let renewed = self.agent_beats.renewed(&name);
@@ -161,11 +182,30 @@ impl Controller {
             Input::Task(event) => {
                 if let Some((task, deleted)) = object(*event, &mut self.synced, "tasks") {
                     let uid = task.uid().unwrap_or_default();
-                    let facts = (!deleted).then(|| task_facts(&task));
-                    self.model.observe_task(&uid, facts);
+                    self.observe_task(&uid, (!deleted).then_some(task));
                 }
             }
         }
+    }
+
+    /// Tells the model of a task (None: deleted), staged if the master staged it.
+    fn observe_task(&mut self, uid: &str, task: Option<Task>) {
+        let Some(task) = task else {
+            self.unstaged.remove(uid);
+            self.model.observe_task(uid, None);
+            return;
+        };
+        let listed = self
+            .staged_on
+            .get(&task.spec.agent)
+            .is_some_and(|uids| uids.contains(uid));
+        let facts = task_facts(&task, listed);
+        if facts.staged || facts.state.is_some() {
+            self.unstaged.remove(uid);
+        } else {
+            self.unstaged.insert(uid.to_string(), task);
+        }
+        self.model.observe_task(uid, Some(facts));
     }
 
     fn tick(&mut self, now: Instant) {
@@ -326,16 +366,19 @@ fn agent_facts(agent: &Agent, now: Instant) -> AgentFacts {
     }
 }
 
-/// What the lifecycle needs of a task, staged or not.
-fn task_facts(task: &Task) -> TaskFacts {
+/// What the lifecycle needs of a task, staged or not: staged when the master wrote it so
+/// (`stagedAt`), its agent's status lists it (`listed`), or its agent reported a state.
+fn task_facts(task: &Task, listed: bool) -> TaskFacts {
     let status = task.status.as_ref();
+    let state = status.and_then(|s| s.state);
+    let reported = state.is_some_and(|s| !matches!(s, TaskState::Error | TaskState::Dropped));
     TaskFacts {
         namespace: task.namespace().unwrap_or_default(),
         name: task.name_any(),
         agent: task.spec.agent.clone(),
         framework: key(&task.namespace().unwrap_or_default(), &task.spec.framework),
-        state: status.and_then(|s| s.state),
-        staged: status.is_some_and(|s| s.staged_at.is_some()),
+        state,
+        staged: listed || reported || status.is_some_and(|s| s.staged_at.is_some()),
         resource_version: task.resource_version().unwrap_or_default(),
         deleting: task.metadata.deletion_timestamp.is_some(),
         finalizers: task.finalizers().to_vec(),
