@@ -272,7 +272,9 @@ pub struct Sandbox {
 #[serde(rename_all = "camelCase")]
 pub struct TaskStatus {
     /// Mesos task state: Staging, Starting, Running, Killing, Finished, Failed, Killed, Error,
-    /// Dropped, Unreachable, Gone or Lost.
+    /// Dropped, Unreachable, Gone or Lost. Unset while the task is staging: before the master
+    /// judged it, and after it staged it (listed it in its Agent's status.staged) until the
+    /// agent reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(transform = crate::schema::keep_field_description)]
     pub state: Option<TaskState>,
@@ -295,7 +297,8 @@ pub struct TaskStatus {
     /// When the task became Unreachable (its agent stopped heartbeating), while it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unreachable_since: Option<Time>,
-    /// When the master checked the task against its offer and staged it (Staging).
+    /// When the task was marked Staging, by those who stage tasks that way (tests, `strata bench
+    /// agent`); the master lists the tasks it stages in their Agent's status.staged instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub staged_at: Option<Time>,
     /// When the task started Running.
@@ -314,8 +317,9 @@ pub struct TaskStatus {
 }
 
 impl TaskStatus {
-    /// The status the master writes when it has checked a task against its offer: Staging,
-    /// staged `at`. The agent runs only staged tasks.
+    /// A status that stages a task (Staging, staged `at`): its agent then runs it. The master
+    /// stages by listing tasks in their Agent's status instead; tests and `strata bench agent`,
+    /// which run no master, stage their tasks with this.
     pub fn staged(at: Time) -> TaskStatus {
         TaskStatus {
             state: Some(TaskState::Staging),

@@ -1,8 +1,9 @@
 //! The master's part, for tests that create Tasks without one: as in Mesos, the master checks a
-//! framework's launch against its offer and stages the task (`status.state: Staging` with
-//! `status.stagedAt`); only then does the agent run it. Later it marks the tasks of an agent
-//! that stopped heartbeating Unreachable, then Lost or Gone. Tests play that part here, the
-//! way the allocator does it: merge patches of the status subresource.
+//! framework's launch against its offer and stages the task; only then does the agent run it.
+//! Later it marks the tasks of an agent that stopped heartbeating Unreachable, then Lost or
+//! Gone. Tests play that part here with merge patches of the task's status subresource: they
+//! stage a task by marking it Staging (`status.state` with `status.stagedAt`), which agents run
+//! as they run the tasks the master lists in their Agent's `status.staged`.
 
 use serde_json::{Value, json};
 use strata_api::task::TaskStatus;

@@ -17,8 +17,8 @@ use strata_e2e::{Server, eventually, kube_client, strata_bin};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// Applies a Task bound to `agent` with `spec` merged over a small default, and stages it as
-/// the master would: the agent runs it.
+/// Applies a Task bound to `agent` with `spec` merged over a small default, and stages it
+/// (marked Staging; see `strata_e2e::master`): the agent runs it.
 fn apply_task(server: &Server, agent: &str, name: &str, spec: Value) {
     create_task(server, agent, name, spec);
     stage_task(server, name);
