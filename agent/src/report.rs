@@ -6,8 +6,8 @@
 //! stored, refuses transitions [`TaskState::can_transition_to`] forbids, and retries a write
 //! until the store has it — a lost terminal update would leave a framework waiting forever.
 //!
-//! The agent is not the status's only writer: the master stages a task, and marks it
-//! Unreachable, then Lost or Gone, when the agent stops heartbeating. So every write is
+//! The agent is not the status's only writer: the master marks a task Unreachable, then Lost
+//! or Gone, when the agent stops heartbeating (and tests stage tasks by marking them Staging). So every write is
 //! conditional on the resourceVersion the writer last saw; when the store has moved on (409
 //! Conflict) the writer reads the task again and decides anew, and a task the master ended stays
 //! ended. The objects the watch delivers tell it of the master's writes sooner
@@ -53,7 +53,7 @@ impl StatusWriter {
         }
     }
 
-    /// The state last stored (None until the master staged the task).
+    /// The state last stored (None until the task reports one, or the master ends it).
     pub fn state(&self) -> Option<TaskState> {
         self.current.state
     }
@@ -64,7 +64,8 @@ impl StatusWriter {
     }
 
     /// Learns from an object the watch delivered: a state someone else moved the task to (the
-    /// master staged it, or marked it Unreachable, Lost or Gone) replaces what the writer holds.
+    /// master marked it Unreachable, Lost or Gone, or a test marked it Staging) replaces what
+    /// the writer holds.
     /// The watch may deliver the echo of an earlier write after a later one; a state the writer
     /// has already moved past is such an echo, and is ignored. Returns whether it learned.
     pub fn observe(&mut self, task: &Task) -> bool {

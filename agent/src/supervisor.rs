@@ -4,7 +4,8 @@
 //! Why it exists: the store is the only channel between the master and the agent. The watch
 //! (label `strata.io/agent=<name>`, which real Kubernetes can select on) delivers every task
 //! bound here — from its creation, before the master staged it — and every change the master
-//! makes to it (staged, Unreachable, Lost, Gone); the supervisor routes each object to its actor
+//! makes to it (Unreachable, Lost, Gone; the tasks it stages it lists in this agent's Agent,
+//! which [`watch_staged`] follows); the supervisor routes each object to its actor
 //! and notices deletions, including those that happened while the watch was down (a re-list
 //! that no longer holds a task).
 //!
