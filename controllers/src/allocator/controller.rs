@@ -1,12 +1,14 @@
 //! The allocator controller: watches feed the [`Model`], a loop runs allocation passes, and
-//! writers put its decisions in the store (Offers, task states, status accounting).
+//! writers put its decisions in the store (Offers, the tasks it ends, status accounting, and the
+//! tasks it staged, listed in their Agent's status with its allocation).
 //!
 //! Why it exists: the model is pure; this is the one place that knows about the API. One
 //! actor owns the model (no locks): every watch event and every tick is handled in turn, and
 //! writes run concurrently beside it (bounded), their results coming back through the
 //! watches like anyone else's. After a restart the model is rebuilt from the store before the
 //! first pass: agents, frameworks, roles and heartbeats first, then the live offers, then the
-//! tasks — so nothing is counted twice and no task is judged against an offer not yet seen.
+//! tasks — so nothing is counted twice and no task is judged against an offer not yet seen, nor
+//! judged again once staged (the Agents' status says which were).
 //!
 //! Liveness: an agent heartbeats by renewing its Lease in `strata-node-lease`, a framework by
 //! renewing a Lease labelled `strata.io/framework` named like it in its namespace (see

@@ -225,7 +225,7 @@ impl Settlement {
 /// The master's answer to a task launched by a framework.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Verdict {
-    /// It fits its offer: report Staging, and the agent runs it.
+    /// It fits its offer: staged (listed in its Agent's status), and the agent runs it.
     Stage,
     /// It can never run as written (Mesos' TASK_ERROR, reason TaskInvalid).
     Error(String),
