@@ -197,9 +197,9 @@ pub async fn run(ctx: Arc<Context>) {
     }
 }
 
-/// Follows this agent's Agent object for the tasks the master staged here: it writes them to
-/// the Agent's `status.staged` with the allocation (one write for a burst of launches) rather
-/// than a Staging state on each task.
+/// Follows this agent's Agent object for the tasks the master staged here: the master lists
+/// them in the Agent's `status.staged` with the allocation (one write for a burst of launches)
+/// rather than writing a Staging state on each task.
 async fn watch_staged(ctx: Arc<Context>) {
     let api: Api<Agent> = Api::all(ctx.client.clone());
     let config = watcher::Config::default().fields(&format!("metadata.name={}", ctx.agent));

@@ -237,6 +237,10 @@ impl Allocator {
                     }
                     if deleted {
                         self.agents.remove(&name);
+                        // Nothing more to tell it; no status to write again.
+                        self.staged.remove(&name);
+                        self.newly_staged.remove(&name);
+                        self.staged_written.remove(&name);
                         let offers = self.model.remove_agent(&name);
                         self.report_rescinded(offers, "its agent was removed");
                     } else {
@@ -528,14 +532,16 @@ impl Allocator {
             None => self.task_states.remove(&uid),
         };
         self.metrics.task_moved(was, state.filter(|_| !deleted));
-        let staged_here = self.staged.get_mut(&task.spec.agent);
-        let staged = staged_here.as_ref().is_some_and(|s| s.contains(&uid));
-        if staged && (deleted || state.is_some()) {
-            // Its agent has it (or it is gone): the next write of the agent's status drops it.
-            if let Some(s) = staged_here {
-                s.remove(&uid);
+        // Whether it waits, staged, for its agent; once its agent reported it (or it is gone),
+        // the next write of the agent's status no longer lists it.
+        let staged = match self.staged.get_mut(&task.spec.agent) {
+            Some(uids) if deleted || state.is_some() => {
+                uids.remove(&uid);
+                false
             }
-        }
+            Some(uids) => uids.contains(&uid),
+            None => false,
+        };
         if deleted || state.is_some_and(TaskState::is_terminal) {
             self.model.task_ended(&uid);
             self.judged.remove(&uid);

@@ -115,23 +115,11 @@ impl Controller {
             Input::Agent(event) => {
                 if let Some((agent, deleted)) = object(*event, &mut self.synced, "agents") {
                     let name = agent.name_any();
-                    let listed = agent.status.as_ref().map(|s| &s.staged);
-                    let listed: HashSet<String> = listed.into_iter().flatten().cloned().collect();
-                    let newly: Vec<String> = listed
-                        .iter()
-                        .filter(|uid| self.unstaged.contains_key(*uid))
-                        .cloned()
-                        .collect();
-                    self.staged_on.insert(name.clone(), listed);
-                    for uid in newly {
-                        if let Some(task) = self.unstaged.remove(&uid) {
-                            self.observe_task(&uid, Some(task));
-                        }
-                    }
                     if deleted {
                         self.staged_on.remove(&name);
                         self.model.remove_agent(&name);
                     } else {
+                        self.staged_on_agent(&name, &agent);
                         let renewed = self.agent_beats.renewed(&name);
                         self.model
                             .upsert_agent(&name, agent_facts(&agent, now), renewed, now);
@@ -185,6 +173,24 @@ impl Controller {
                     self.observe_task(&uid, (!deleted).then_some(task));
                 }
             }
+        }
+    }
+
+    /// Takes the tasks `agent`'s status lists as staged; those waiting unstaged are staged now.
+    fn staged_on_agent(&mut self, name: &str, agent: &Agent) {
+        let listed: HashSet<String> = agent
+            .status
+            .iter()
+            .flat_map(|s| s.staged.iter().cloned())
+            .collect();
+        let newly: Vec<Task> = listed
+            .iter()
+            .filter_map(|uid| self.unstaged.remove(uid))
+            .collect();
+        self.staged_on.insert(name.to_string(), listed);
+        for task in newly {
+            let uid = task.uid().unwrap_or_default();
+            self.observe_task(&uid, Some(task));
         }
     }
 

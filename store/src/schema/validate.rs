@@ -656,10 +656,8 @@ impl Validator {
         depth: usize,
         root: bool,
     ) {
-        let old = old
-            .filter(|_| depth < RATCHET_DEPTH)
-            .and_then(Value::as_object);
-        let mut old_fields = old.map(Counterparts::new);
+        // `node` has already let go of `old` below RATCHET_DEPTH.
+        let mut old_fields = old.and_then(Value::as_object).map(Counterparts::new);
         for name in s.required.iter().filter(|_| !self.go_decoding) {
             if !map.contains_key(name) {
                 let at = push_field(path, name);
